@@ -1,0 +1,1 @@
+"""MedFusion inference core: pure Python/torch. Never imports Qt, VTK or ``app`` (checked by import-linter)."""

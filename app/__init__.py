@@ -1,0 +1,1 @@
+"""MedFusion Viewer desktop app (Qt/VTK)."""

@@ -1,0 +1,210 @@
+"""Single entry point for opening images: dispatch by what the path is.
+
+Folders are DICOM (grouped by series); files are recognised by the DICOM preamble ('DICM' at
+byte 128), by suffix (NIfTI, NRRD, MetaImage, PNG, JPEG), or, for files without a known suffix,
+by pydicom accepting them. Every failure a user can cause raises an ``ImageReadError`` subclass
+with one sentence (catalogue in docs/dev/io.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+from PIL import Image
+
+from inference.errors import ImageReadError, SeriesSelectionRequired, UnsupportedInputError
+from inference.io.dicom_reader import read_file, read_series
+from inference.io.dicom_scan import (
+    CorruptHeaderError,
+    FolderScan,
+    SeriesInfo,
+    is_image,
+    looks_truncated,
+    read_header,
+    scan_folder,
+    summarize,
+)
+from inference.io.raster import RASTER_SUFFIXES, read_raster
+from inference.io.sitk_io import ITK_SUFFIXES, read_itk_image
+from inference.io.volume import Volume
+from inference.progress import CancelToken, ProgressCallback, no_progress, scaled
+
+__all__ = ["SeriesInfo", "estimate_bytes", "list_series", "open_image"]
+
+_DICOM_SUFFIXES = (".dcm", ".dicom", ".ima", "")
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".nii.gz"):
+        return ".nii.gz"
+    return path.suffix.lower()
+
+
+def _has_preamble(path: Path) -> bool:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(128)
+            return fh.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise ImageReadError(f"The path '{path}' does not exist.")
+
+
+def _no_image_message(folder: Path, scan: FolderScan) -> ImageReadError:
+    if scan.n_files == 0:
+        return ImageReadError(f"The folder '{folder.name}' is empty.")
+    if scan.n_dicom == 0:
+        return ImageReadError(f"The folder '{folder.name}' contains no DICOM files.")
+    if scan.non_image:
+        kinds = ", ".join(f"{n} {m}" for m, n in sorted(scan.non_image.items()))
+        return UnsupportedInputError(
+            f"The folder '{folder.name}' holds no images, only non-image DICOM objects ({kinds})."
+        )
+    return ImageReadError(
+        f"The folder '{folder.name}' contains only corrupt or truncated DICOM files ({len(scan.unreadable)})."
+    )
+
+
+def list_series(folder: Path) -> list[SeriesInfo]:
+    """Image series in a folder (headers only); empty when there are none."""
+    folder = Path(folder)
+    _check_exists(folder)
+    if not folder.is_dir():
+        raise ImageReadError(f"The path '{folder}' is not a folder.")
+    return summarize(scan_folder(folder))
+
+
+def _open_folder(folder: Path, series_uid: str | None, progress: ProgressCallback, cancel: CancelToken | None) -> Volume:
+    scan = scan_folder(folder, progress=scaled(progress, 0.0, 0.1), cancel=cancel)
+    if not scan.series:
+        raise _no_image_message(folder, scan)
+    infos = summarize(scan)
+    if series_uid is None:
+        if len(infos) > 1:
+            names = "; ".join(s.label() for s in infos)
+            raise SeriesSelectionRequired(
+                f"The folder '{folder.name}' holds {len(infos)} image series; choose one: {names}.", series=infos
+            )
+        series_uid = infos[0].series_uid
+    if series_uid not in scan.series:
+        raise ImageReadError(f"The folder '{folder.name}' has no image series with UID '{series_uid}'.")
+    volume = read_series(scan.series[series_uid], progress=scaled(progress, 0.1, 1.0), cancel=cancel)
+    if scan.unreadable:
+        volume.meta["warnings"].append(f"{len(scan.unreadable)} unreadable DICOM file(s) in the folder were skipped")
+    return volume
+
+
+def _open_dicom_file(path: Path, progress: ProgressCallback, cancel: CancelToken | None) -> Volume:
+    try:
+        header = read_header(path)
+    except CorruptHeaderError as exc:
+        raise ImageReadError(f"The DICOM file '{path.name}' is truncated or corrupt.") from exc
+    if header is None:
+        raise UnsupportedInputError(f"The file '{path.name}' is not a supported image type.")
+    if looks_truncated(header):
+        raise ImageReadError(f"The DICOM file '{path.name}' is truncated or corrupt.")
+    if not is_image(header):
+        modality = str(header.get("Modality", "") or "unknown")
+        raise UnsupportedInputError(
+            f"The DICOM file '{path.name}' is a non-image object (modality {modality}) and cannot be displayed."
+        )
+    return read_file(path, header, progress=progress, cancel=cancel)
+
+
+def open_image(
+    path: Path,
+    *,
+    series_uid: str | None = None,
+    progress: ProgressCallback = no_progress,
+    cancel: CancelToken | None = None,
+) -> Volume:
+    """Open a DICOM folder/file, NIfTI, NRRD, PNG or JPEG as a :class:`Volume`.
+
+    Raises :class:`SeriesSelectionRequired` when a folder holds several image series and
+    ``series_uid`` is not given (the exception's ``series`` lists them).
+    """
+    path = Path(path)
+    _check_exists(path)
+    if cancel is not None:
+        cancel.raise_if_cancelled()
+    if path.is_dir():
+        return _open_folder(path, series_uid, progress, cancel)
+    suffix = _suffix(path)
+    if suffix in ITK_SUFFIXES:
+        volume = read_itk_image(path)
+    elif suffix in RASTER_SUFFIXES:
+        volume = read_raster(path)
+    elif _has_preamble(path) or suffix in _DICOM_SUFFIXES or read_header_safe(path):
+        return _open_dicom_file(path, progress, cancel)
+    else:
+        raise UnsupportedInputError(
+            f"The file type of '{path.name}' is not supported (use DICOM, NIfTI, NRRD, PNG or JPEG)."
+        )
+    progress(1.0, f"Read {path.name}")
+    return volume
+
+
+def read_header_safe(path: Path) -> bool:
+    """True when pydicom accepts a file with an unknown suffix as DICOM."""
+    try:
+        return read_header(path) is not None
+    except CorruptHeaderError:
+        return True
+
+
+def _dicom_bytes(headers: list) -> int:
+    total = 0
+    for ds in headers:
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        total += int(ds.get("Rows", 0) or 0) * int(ds.get("Columns", 0) or 0) * frames
+    return total * np.dtype(np.float32).itemsize
+
+
+def estimate_bytes(path: Path, *, series_uid: str | None = None) -> int:
+    """Bytes of the float32 volume that :func:`open_image` would return (headers only, no decoding).
+
+    For a folder with several series and no ``series_uid``, the largest series counts.
+    """
+    path = Path(path)
+    _check_exists(path)
+    if path.is_dir():
+        scan = scan_folder(path)
+        if not scan.series:
+            raise _no_image_message(path, scan)
+        if series_uid is not None:
+            if series_uid not in scan.series:
+                raise ImageReadError(f"The folder '{path.name}' has no image series with UID '{series_uid}'.")
+            return _dicom_bytes([ds for _, ds in scan.series[series_uid]])
+        return max(_dicom_bytes([ds for _, ds in items]) for items in scan.series.values())
+    suffix = _suffix(path)
+    if suffix in ITK_SUFFIXES:
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        try:
+            reader.ReadImageInformation()
+        except RuntimeError as exc:
+            raise ImageReadError(f"The file '{path.name}' could not be read as NIfTI/NRRD (it may be corrupt).") from exc
+        return int(np.prod(reader.GetSize())) * 4
+    if suffix in RASTER_SUFFIXES:
+        try:
+            with Image.open(path) as img:
+                return img.width * img.height * 4
+        except OSError as exc:
+            raise ImageReadError(f"The image file '{path.name}' is corrupt or truncated and could not be read.") from exc
+    try:
+        header = read_header(path)
+    except CorruptHeaderError as exc:
+        raise ImageReadError(f"The DICOM file '{path.name}' is truncated or corrupt.") from exc
+    if header is None:
+        raise UnsupportedInputError(
+            f"The file type of '{path.name}' is not supported (use DICOM, NIfTI, NRRD, PNG or JPEG)."
+        )
+    return _dicom_bytes([header])
+

@@ -1,0 +1,231 @@
+"""Write small synthetic DICOM files for tests (CT, PET with SUV tags, CR/DX X-rays, broken files).
+
+Every writer returns what the file should decode to (the "truth"), so tests compare the reader
+against values computed here by hand rather than against the reader itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.sequence import Sequence
+from pydicom.uid import (
+    MPEG2MPML,
+    ComputedRadiographyImageStorage,
+    CTImageStorage,
+    DigitalXRayImageStorageForPresentation,
+    ExplicitVRLittleEndian,
+    PositronEmissionTomographyImageStorage,
+    generate_uid,
+)
+
+COMPREHENSIVE_SR = "1.2.840.10008.5.1.4.1.1.88.33"
+
+
+@dataclass
+class SeriesTruth:
+    """What a written series must load as."""
+
+    folder: Path
+    files_in_z_order: list[Path]
+    values: np.ndarray  # float, [z, y, x], modality units before SUV
+    spacing: tuple[float, float, float]
+    origin: tuple[float, float, float]
+    direction: np.ndarray
+    series_uid: str
+    extra: dict = field(default_factory=dict)
+
+
+def _base(modality: str, sop_class: str, rows: int, cols: int, series_uid: str, study_uid: str) -> Dataset:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = modality
+    ds.PatientName = "Synthetic^Patient"
+    ds.PatientID = "SYN001"
+    ds.PatientSex = "O"
+    ds.StudyInstanceUID = study_uid
+    ds.SeriesInstanceUID = series_uid
+    ds.StudyDate = "20240102"
+    ds.SeriesDate = "20240102"
+    ds.SeriesNumber = 1
+    ds.SeriesDescription = f"synthetic {modality}"
+    ds.Rows, ds.Columns = rows, cols
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+    ds.PixelRepresentation = 0
+    return ds
+
+
+def _set_pixels(ds: Dataset, stored: np.ndarray) -> None:
+    dtype = np.int16 if int(ds.PixelRepresentation) == 1 else np.uint16
+    ds.PixelData = np.ascontiguousarray(stored.astype(dtype)).tobytes()
+
+
+def _save(ds: Dataset, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def write_volume_series(
+    folder: Path,
+    *,
+    modality: str = "CT",
+    n: int = 5,
+    rows: int = 6,
+    cols: int = 7,
+    pixel_spacing: tuple[float, float] = (0.8, 0.6),  # DICOM order: (row spacing, column spacing)
+    z_spacing: float = 2.5,
+    origin: tuple[float, float, float] = (-10.0, -20.0, 30.0),
+    iop: tuple[float, ...] = (1, 0, 0, 0, 1, 0),
+    slope: float = 1.0,
+    intercept: float = -1024.0,
+    series_uid: str | None = None,
+    study_uid: str | None = None,
+    description: str | None = None,
+    slice_thickness: float = 5.0,
+    prefix: str = "IM",
+    seed: int = 0,
+) -> SeriesTruth:
+    """A regular stack written with shuffled file names; values are rescaled ramps plus noise."""
+    rng = np.random.default_rng(seed)
+    series_uid = series_uid or generate_uid()
+    study_uid = study_uid or generate_uid()
+    row_cos, col_cos = np.array(iop[:3], float), np.array(iop[3:], float)
+    normal = np.cross(row_cos, col_cos)
+    sop = CTImageStorage if modality == "CT" else PositronEmissionTomographyImageStorage
+    stored = rng.integers(0, 3000, size=(n, rows, cols)).astype(np.int64)
+    stored[:, 0, 0] = np.arange(n) * 100  # z marker
+    names = [f"{prefix}{k:03d}" for k in rng.permutation(n)]
+    files: list[Path] = []
+    for z in range(n):
+        ds = _base(modality, sop, rows, cols, series_uid, study_uid)
+        if description is not None:
+            ds.SeriesDescription = description
+        position = np.asarray(origin, float) + z * z_spacing * normal
+        ds.ImagePositionPatient = [f"{v:.6f}" for v in position]
+        ds.ImageOrientationPatient = [f"{v:.6f}" for v in iop]
+        ds.PixelSpacing = [f"{v}" for v in pixel_spacing]
+        ds.SliceThickness = f"{slice_thickness}"
+        ds.InstanceNumber = n - z  # deliberately misleading
+        ds.FrameOfReferenceUID = "1.2.3.4.5"
+        ds.RescaleSlope, ds.RescaleIntercept = f"{slope}", f"{intercept}"
+        _set_pixels(ds, stored[z])
+        files.append(_save(ds, folder / names[z]))
+    direction = np.column_stack([row_cos, col_cos, normal])
+    return SeriesTruth(
+        folder=folder, files_in_z_order=files, values=stored * slope + intercept,
+        spacing=(pixel_spacing[1], pixel_spacing[0], z_spacing), origin=origin, direction=direction,
+        series_uid=series_uid,
+    )
+
+
+def add_pet_tags(
+    truth: SeriesTruth,
+    *,
+    weight_kg: float | None = 70.0,
+    dose_bq: float | None = 370e6,
+    half_life_s: float = 6586.2,
+    start_time: str | None = "100000.00",
+    start_datetime: str | None = None,
+    series_time: str = "110000.00",
+    acquisition_time: str = "110500.00",
+    decay_correction: str = "START",
+    units: str = "BQML",
+) -> None:
+    """Rewrite a PT series' files with SUV-relevant tags (``None`` omits a tag)."""
+    import pydicom
+
+    for path in truth.files_in_z_order:
+        ds = pydicom.dcmread(path)
+        ds.Units = units
+        ds.DecayCorrection = decay_correction
+        ds.SeriesTime = series_time
+        ds.AcquisitionDate = ds.SeriesDate
+        ds.AcquisitionTime = acquisition_time
+        if weight_kg is not None:
+            ds.PatientWeight = f"{weight_kg}"
+        item = Dataset()
+        item.Radiopharmaceutical = "Fluorodeoxyglucose"
+        if dose_bq is not None:
+            item.RadionuclideTotalDose = f"{dose_bq:.6g}"
+        item.RadionuclideHalfLife = f"{half_life_s}"
+        if start_time is not None:
+            item.RadiopharmaceuticalStartTime = start_time
+        if start_datetime is not None:
+            item.RadiopharmaceuticalStartDateTime = start_datetime
+        ds.RadiopharmaceuticalInformationSequence = Sequence([item])
+        ds.save_as(path, enforce_file_format=True)
+
+
+def xray_pattern(rows: int = 12, cols: int = 9) -> np.ndarray:
+    """Asymmetric stored-value pattern: bright top-left block, gradient along columns."""
+    img = np.tile(np.arange(cols, dtype=np.int64) * 10, (rows, 1))
+    img[:3, :2] = 1000
+    return img
+
+
+def write_xray(
+    path: Path,
+    *,
+    modality: str = "CR",
+    photometric: str = "MONOCHROME1",
+    stored: np.ndarray | None = None,
+    bits_stored: int = 12,
+    pixel_spacing: tuple[float, float] | None = None,
+    imager_pixel_spacing: tuple[float, float] | None = (0.2, 0.15),
+    window: tuple[float, float] | None = (2000.0, 4000.0),
+) -> np.ndarray:
+    """A CR/DX X-ray; returns the stored values (row 0 = top)."""
+    stored = xray_pattern() if stored is None else stored
+    sop = ComputedRadiographyImageStorage if modality == "CR" else DigitalXRayImageStorageForPresentation
+    ds = _base(modality, sop, stored.shape[0], stored.shape[1], generate_uid(), generate_uid())
+    ds.PhotometricInterpretation = photometric
+    ds.BitsStored, ds.HighBit = bits_stored, bits_stored - 1
+    if pixel_spacing is not None:
+        ds.PixelSpacing = [f"{v}" for v in pixel_spacing]
+    if imager_pixel_spacing is not None:
+        ds.ImagerPixelSpacing = [f"{v}" for v in imager_pixel_spacing]
+    if window is not None:
+        ds.WindowCenter, ds.WindowWidth = f"{window[0]}", f"{window[1]}"
+    _set_pixels(ds, stored)
+    _save(ds, path)
+    return stored
+
+
+def write_non_image(path: Path, modality: str = "SR") -> Path:
+    """A DICOM object without pixels (structured report by default)."""
+    ds = _base(modality, COMPREHENSIVE_SR, 1, 1, generate_uid(), generate_uid())
+    for kw in ("Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated", "BitsStored",
+               "HighBit", "PixelRepresentation"):
+        delattr(ds, kw)
+    return _save(ds, path)
+
+
+def write_unsupported_compression(path: Path) -> Path:
+    """A CT slice claiming MPEG-2 compressed pixels (no decoder exists for it)."""
+    from pydicom.encaps import encapsulate
+
+    ds = _base("CT", CTImageStorage, 4, 4, generate_uid(), generate_uid())
+    ds.file_meta.TransferSyntaxUID = MPEG2MPML
+    ds.PixelData = encapsulate([b"\x00\x00\x01\xb3" + b"\x00" * 60])
+    ds["PixelData"].VR = "OB"
+    return _save(ds, path)
+
+
+def truncate(path: Path, keep_fraction: float = 0.5, *, drop_bytes: int | None = None) -> Path:
+    """Cut a file short (simulates an interrupted copy); ``drop_bytes`` cuts only the pixel tail."""
+    data = path.read_bytes()
+    keep = len(data) - drop_bytes if drop_bytes is not None else int(len(data) * keep_fraction)
+    path.write_bytes(data[:keep])
+    return path

@@ -1,0 +1,1 @@
+"""Glue between the document model, background workers and the widgets."""

@@ -1,0 +1,162 @@
+"""Open images and PET overlays in the background and put them into the document.
+
+All I/O goes through ``inference.io.loader.open_image`` on a worker thread (``TaskRunner`` channels
+"load" and "overlay"). The controller is UI-agnostic: it asks its host (the main window) to choose a
+series, report errors and show status messages through the small :class:`LoadHost` protocol, so it
+can be tested and reused without dialogs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from app.model.document import Document
+from app.workers import TaskRunner
+from inference.errors import ImageReadError, MedFusionError, SeriesSelectionRequired
+from inference.io.loader import estimate_bytes, open_image
+from inference.io.resample import resample_to_reference
+from inference.io.volume import Volume
+from inference.logging_setup import register_phi
+from inference.progress import CancelToken, scaled
+from inference.settings import Settings
+
+log = logging.getLogger("medfusion.app.loading")
+
+
+class LoadHost(Protocol):
+    def choose_series(self, series: list, path: Path) -> tuple[str, str | None] | None:
+        """(primary series uid, optional overlay series uid), or None if the user cancelled."""
+
+    def show_error(self, error: BaseException) -> None: ...
+
+    def show_status(self, message: str) -> None: ...
+
+
+def _check_memory(path: Path, series_uid: str | None, budget_mb: int) -> None:
+    """Refuse volumes larger than the configured memory budget before decoding them."""
+    if budget_mb <= 0:
+        return
+    needed = estimate_bytes(path, series_uid=series_uid) / 2**20
+    if needed > budget_mb:
+        raise ImageReadError(
+            f"'{path.name}' needs about {needed:.0f} MB, more than the memory budget of {budget_mb} MB (Settings)."
+        )
+
+
+class LoadController:
+    """File > Open / Add PET overlay logic; also remembers recent files in :class:`Settings`."""
+
+    def __init__(
+        self,
+        document: Document,
+        runner: TaskRunner,
+        settings: Settings,
+        host: LoadHost,
+        settings_path: Path | None = None,
+    ) -> None:
+        self.document, self.runner, self.settings, self.host = document, runner, settings, host
+        self.settings_path = settings_path
+        self.remember_recent = True  # False for headless demos: keep the user's recent list untouched
+        self.loaded: list[Callable[[Volume], None]] = []  # extra callbacks after a primary image loads
+
+    # --- primary image -------------------------------------------------------------------------
+    def open_path(
+        self, path: Path | str, series_uid: str | None = None, overlay_uid: str | None = None
+    ) -> int:
+        """Start loading ``path``; returns the worker request id."""
+        path = Path(path)
+        budget = self.settings.memory_budget_mb
+
+        def task(progress: Callable[[float, str], None], cancel: CancelToken) -> Volume:
+            _check_memory(path, series_uid, budget)
+            return open_image(path, series_uid=series_uid, progress=progress, cancel=cancel)
+
+        self.host.show_status(f"Opening {path.name}…")
+        return self.runner.submit(
+            "load",
+            task,
+            on_done=lambda volume: self._on_loaded(path, volume, overlay_uid),
+            on_error=lambda err: self._on_load_error(path, err, overlay_allowed=True),
+            description=f"Opening {path.name}",
+        )
+
+    def _on_loaded(self, path: Path, volume: Volume, overlay_uid: str | None) -> None:
+        register_phi(volume.info.patient_name, volume.info.patient_id)
+        self.document.set_volume(volume)
+        if self.remember_recent:
+            self.settings.add_recent(str(path.resolve()))
+            try:
+                self.settings.save(self.settings_path)
+            except OSError as exc:  # a read-only home must not break viewing
+                log.warning("could not save settings: %s", exc)
+        warnings = volume.meta.get("warnings") or []
+        z, y, x = volume.shape
+        size = f"{x}×{y}" + (f"×{z}" if z > 1 else "")
+        self.host.show_status(
+            f"Opened {path.name}: {volume.modality} {size}"
+            + (f" ({'; '.join(warnings)})" if warnings else "")
+        )
+        for callback in self.loaded:
+            callback(volume)
+        if overlay_uid:
+            self.add_overlay(path, overlay_uid)
+
+    def _on_load_error(self, path: Path, err: BaseException, overlay_allowed: bool) -> None:
+        if isinstance(err, SeriesSelectionRequired):
+            choice = self.host.choose_series(err.series, path)
+            if choice is None:
+                self.host.show_status("Opening cancelled.")
+                return
+            primary, overlay = choice
+            self.open_path(path, primary, overlay if overlay_allowed else None)
+            return
+        self.host.show_error(err)
+
+    # --- overlay -------------------------------------------------------------------------------
+    def add_overlay(self, path: Path | str, series_uid: str | None = None) -> int | None:
+        """Load a PET (or any) image and resample it onto the current primary grid as an overlay."""
+        path = Path(path)
+        reference = self.document.volume
+        if reference is None or reference.is_2d:
+            self.host.show_error(MedFusionError("Open a CT volume first, then add the PET overlay."))
+            return None
+
+        def task(progress: Callable[[float, str], None], cancel: CancelToken) -> Volume:
+            moving = open_image(
+                path, series_uid=series_uid, progress=scaled(progress, 0.0, 0.8), cancel=cancel
+            )
+            if moving.is_2d:
+                raise ImageReadError(f"'{path.name}' is a 2-D image and cannot be overlaid on a volume.")
+            cancel.raise_if_cancelled()
+            progress(0.85, "Resampling overlay onto the CT grid")
+            resampled = resample_to_reference(moving, reference, order=1)
+            progress(1.0, "Overlay ready")
+            return resampled
+
+        def done(overlay: Volume) -> None:
+            if self.document.volume is not reference:  # the user opened something else meanwhile
+                return
+            self.document.set_overlay(overlay)
+            self.host.show_status(
+                f"Overlay {path.name} ({overlay.modality}, {overlay.units or 'intensity'}) added."
+            )
+
+        return self.runner.submit(
+            "overlay",
+            task,
+            on_done=done,
+            on_error=lambda err: self._on_overlay_error(path, err),
+            description=f"Adding overlay {path.name}",
+        )
+
+    def _on_overlay_error(self, path: Path, err: BaseException) -> None:
+        if isinstance(err, SeriesSelectionRequired):
+            pet = [s for s in err.series if s.modality == "PT"]
+            choice = (pet[0].series_uid, None) if len(pet) == 1 else self.host.choose_series(err.series, path)
+            if choice is not None:
+                self.add_overlay(path, choice[0])
+            return
+        self.host.show_error(err)

@@ -1,0 +1,49 @@
+"""Start the viewer, and wait for background loads (used by the CLI and the headless demo)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from PySide6.QtWidgets import QApplication
+
+from app.application import create_application, install_excepthook
+from app.main_window import MainWindow
+from inference.settings import Settings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEMO_CT = REPO_ROOT / "resources" / "demo" / "ct"
+DEMO_CXR = REPO_ROOT / "resources" / "demo" / "cxr" / "images" / "16660_1_1.jpg"
+
+
+def build_window(settings: Settings | None = None) -> tuple[QApplication, MainWindow]:
+    app = create_application()
+    install_excepthook()
+    window = MainWindow(settings if settings is not None else Settings.load())
+    return app, window
+
+
+def wait_idle(window: MainWindow, timeout_s: float = 120.0) -> bool:
+    """Pump the event loop until no background task is running (True) or the timeout passes."""
+    app = QApplication.instance()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        app.processEvents()
+        if not window.runner.busy:
+            app.processEvents()
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def run_viewer(path: Path | None) -> int:
+    """Interactive viewer on ``path`` (or the demo CT); returns the Qt exit code."""
+    app, window = build_window()
+    window.show()
+    window.open_path(path if path is not None else DEMO_CT)
+    return int(app.exec())
+
+
+if __name__ == "__main__":  # pragma: no cover - convenience
+    sys.exit(run_viewer(Path(sys.argv[1]) if len(sys.argv) > 1 else None))

@@ -1,0 +1,372 @@
+"""Main window: menus/toolbar registry, dock panels, view grid, status bar, file opening.
+
+Extension points (see ``docs/dev/app.md``):
+
+- ``add_panel(title, widget, area)`` docks a panel and lists it under View > Panels;
+- ``add_action(menu, text, callback, ...)`` puts a command in a menu (created on demand, "Tools"
+  etc.) and optionally on the toolbar; ``actions`` maps names to the QActions;
+- ``register_tool(tool)`` adds a left-button slice tool (exclusive, with toolbar button/shortcut);
+- ``document`` (signals), ``runner`` (background work), ``views`` (slice views by orientation).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QActionGroup, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QToolBar,
+    QWidget,
+)
+
+from app.application import user_message
+from app.controllers.loading import LoadController
+from app.model.document import Document
+from app.model.presets import PRESETS
+from app.tools import CrosshairTool, PanTool, SliceTool, ToolRegistry, WindowLevelTool, ZoomTool
+from app.widgets.display_panel import DisplayPanel
+from app.widgets.info_panel import InfoPanel, attribution_for
+from app.widgets.progress_widget import ProgressWidget
+from app.widgets.series_dialog import SeriesDialog
+from app.widgets.slice_view import SliceView
+from app.widgets.view_grid import ViewGrid
+from app.workers import TaskRunner
+from inference.errors import Cancelled, MedFusionError
+from inference.settings import Settings
+
+log = logging.getLogger("medfusion.app")
+IMAGE_FILTER = (
+    "Images (*.dcm *.dicom *.ima *.nii *.nii.gz *.nrrd *.nhdr *.mha *.mhd *.png *.jpg *.jpeg);;All files (*)"
+)
+_MENU_ORDER = ("File", "View", "Tools", "Help")
+
+
+class MainWindow(QMainWindow):
+    """The viewer shell; later features plug in through the registry methods below."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        settings_path: Path | None = None,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("main_window")
+        self.setWindowTitle("MedFusion Viewer")
+        self.setAcceptDrops(True)
+        self.settings = settings or Settings()
+        self.document = Document(deidentify=self.settings.deidentify_display)
+        self.runner = TaskRunner(self)
+        self.tools = ToolRegistry()
+        self.menus: dict[str, QMenu] = {}
+        self.actions: dict[str, QAction] = {}
+        self.panels: dict[str, QDockWidget] = {}
+        self.errors: list[str] = []  # messages shown to the user this session (newest last)
+        self.error_sink: Callable[[str], None] | None = None  # headless runs print instead of a dialog
+        self._tool_group = QActionGroup(self)
+        self._tool_group.setExclusive(True)
+        self.toolbar = QToolBar("Main toolbar", self)
+        self.toolbar.setObjectName("main_toolbar")
+        self.toolbar.setMovable(False)
+        self.addToolBar(self.toolbar)
+        for name in _MENU_ORDER:
+            self.menu(name)
+
+        self.grid = ViewGrid(self.document, self.tools, self)
+        self.setCentralWidget(self.grid)
+        self.loader = LoadController(self.document, self.runner, self.settings, self, settings_path)
+
+        self.readout = QLabel(self)
+        self.readout.setObjectName("voxel_readout")
+        self.progress = ProgressWidget(self.runner, self)
+        self.statusBar().addPermanentWidget(self.readout, 1)
+        self.statusBar().addPermanentWidget(self.progress)
+        self.progress.cancel_button.clicked.connect(lambda: self.show_status("Cancelled."))
+        for view in self.views.values():
+            view.hovered.connect(self._on_hover)
+        self.document.cursor_changed.connect(lambda c: self.readout.setText(self.document.voxel_readout(c)))
+        self.document.deidentify_changed.connect(self._on_deidentify)
+        self.document.volume_changed.connect(self._on_volume)
+
+        self._build_file_menu()
+        self._build_view_menu()
+        for tool_cls in (CrosshairTool, WindowLevelTool, PanTool, ZoomTool):
+            self.register_tool(tool_cls(self.document))
+        self.add_action("Help", "About MedFusion Viewer", self.show_about, name="about")
+        self.info_panel = InfoPanel(self.document, self)
+        self.display_panel = DisplayPanel(self.document, self)
+        self.add_panel("Patient / study", self.info_panel, name="info")
+        self.add_panel("Display", self.display_panel, name="display")
+        self.resize(1400, 900)
+
+    # --- registry API --------------------------------------------------------------------------
+    @property
+    def views(self) -> dict[str, SliceView]:
+        return self.grid.views
+
+    def menu(self, title: str) -> QMenu:
+        """The top-level menu ``title`` (created at the end of the menu bar if new)."""
+        if title not in self.menus:
+            menu = self.menuBar().addMenu(f"&{title}")
+            menu.setObjectName(f"menu_{title.lower()}")
+            if "Help" in self.menus and title != "Help":  # keep Help last
+                self.menuBar().insertMenu(self.menus["Help"].menuAction(), menu)
+            self.menus[title] = menu
+        return self.menus[title]
+
+    def add_action(
+        self,
+        menu: str,
+        text: str,
+        callback: Callable[[], object] | None = None,
+        *,
+        name: str | None = None,
+        shortcut: str | QKeySequence | None = None,
+        toolbar: bool = False,
+        checkable: bool = False,
+        tooltip: str = "",
+    ) -> QAction:
+        """Add a command to ``menu`` (and the toolbar); registered as ``actions[name]``."""
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setCheckable(checkable)
+        if tooltip:
+            action.setToolTip(tooltip)
+            action.setStatusTip(tooltip)
+        if callback is not None:
+            action.triggered.connect(lambda *_args: callback())
+        self.menu(menu).addAction(action)
+        if toolbar:
+            self.toolbar.addAction(action)
+        key = name or text.lower().replace(" ", "_").replace("…", "")
+        self.actions[key] = action
+        return action
+
+    def add_panel(
+        self,
+        title: str,
+        widget: QWidget,
+        area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea,
+        *,
+        name: str | None = None,
+    ) -> QDockWidget:
+        """Dock ``widget`` as a panel (tabified with others in the same area); View > Panels toggles it."""
+        key = name or title.lower().replace(" ", "_")
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{key}")
+        dock.setWidget(widget)
+        same_area = [d for d in self.panels.values() if self.dockWidgetArea(d) == area]
+        self.addDockWidget(area, dock)
+        if same_area and len(same_area) >= 2:
+            self.tabifyDockWidget(same_area[-1], dock)
+        self.menu("View").addAction(dock.toggleViewAction())
+        self.panels[key] = dock
+        return dock
+
+    def register_tool(self, tool: SliceTool) -> QAction:
+        """Add a left-button tool for the slice views (exclusive; toolbar button + shortcut)."""
+        self.tools.register(tool)
+        action = self.add_action(
+            "Tools",
+            tool.label,
+            lambda: self.activate_tool(tool.name),
+            name=f"tool_{tool.name}",
+            shortcut=tool.shortcut or None,
+            toolbar=True,
+            checkable=True,
+            tooltip=tool.tooltip,
+        )
+        self._tool_group.addAction(action)
+        action.setChecked(self.tools.active is tool)
+        return action
+
+    def activate_tool(self, name: str) -> None:
+        self.tools.activate(name)
+        self.actions[f"tool_{name}"].setChecked(True)
+        cursor = self.tools.get(name).cursor
+        for view in self.views.values():
+            view.vtk_widget.setCursor(cursor)
+
+    # --- menus ---------------------------------------------------------------------------------
+    def _build_file_menu(self) -> None:
+        self.add_action(
+            "File",
+            "Open file…",
+            self.open_file_dialog,
+            name="open_file",
+            shortcut=QKeySequence.StandardKey.Open,
+            toolbar=True,
+        )
+        self.add_action(
+            "File",
+            "Open folder…",
+            self.open_folder_dialog,
+            name="open_folder",
+            shortcut="Ctrl+Shift+O",
+            toolbar=True,
+        )
+        self.add_action(
+            "File",
+            "Add PET overlay…",
+            self.add_overlay_dialog,
+            name="add_overlay",
+            shortcut="Ctrl+P",
+            tooltip="Resample a PET series onto the open CT and show it in colour",
+        )
+        self.recent_menu = self.menu("File").addMenu("Open recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent)
+        self.menu("File").addSeparator()
+        self.add_action("File", "Quit", self.close, name="quit", shortcut=QKeySequence.StandardKey.Quit)
+        self.toolbar.addSeparator()
+
+    def _build_view_menu(self) -> None:
+        presets = self.menu("View").addMenu("Window preset")
+        for preset in PRESETS:
+            action = presets.addAction(f"{preset.name} ({preset.level:g}/{preset.window:g})")
+            action.setShortcut(QKeySequence(preset.shortcut))
+            action.triggered.connect(lambda *_a, p=preset: self.document.set_window_level(p.window, p.level))
+            self.actions[f"preset_{preset.name.lower()}"] = action
+        self.add_action(
+            "View", "Show crosshair", lambda: self._toggle_crosshair(), name="crosshair", checkable=True
+        )
+        self.actions["crosshair"].setChecked(True)
+        self.add_action("View", "Reset views", self.reset_views, name="reset_views", shortcut="Ctrl+0")
+        self.menu("View").addSeparator()
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.settings.recent_files:
+            self.recent_menu.addAction(path, lambda p=path: self.open_path(p))
+        if not self.settings.recent_files:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    def _toggle_crosshair(self) -> None:
+        for view in self.views.values():
+            view.set_crosshair_visible(self.actions["crosshair"].isChecked())
+
+    def reset_views(self) -> None:
+        for view in self.views.values():
+            view.reset_camera()
+        self.grid.view_3d.reset_camera()
+
+    # --- opening -------------------------------------------------------------------------------
+    def open_path(self, path: str | Path, series_uid: str | None = None) -> int:
+        return self.loader.open_path(Path(path), series_uid)
+
+    def open_file_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", self._last_dir(), IMAGE_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_folder_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open DICOM folder", self._last_dir())
+        if path:
+            self.open_path(path)
+
+    def add_overlay_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(
+            self, "PET series folder (cancel to pick a file)", self._last_dir()
+        )
+        if not path:
+            path, _ = QFileDialog.getOpenFileName(self, "PET image file", self._last_dir(), IMAGE_FILTER)
+        if path:
+            self.loader.add_overlay(Path(path))
+
+    def _last_dir(self) -> str:
+        if self.settings.recent_files:
+            parent = Path(self.settings.recent_files[0]).parent  # folder holding the last file/series
+            if parent.is_dir():
+                return str(parent)
+        return str(Path.home())
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt API
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_path(paths[0])
+
+    # --- LoadHost ------------------------------------------------------------------------------
+    def choose_series(self, series: list, path: Path) -> tuple[str, str | None] | None:
+        dialog = SeriesDialog(series, path.name, self)
+        if dialog.exec() != SeriesDialog.DialogCode.Accepted:
+            return None
+        choice = dialog.choice()
+        return (choice.primary_uid, choice.overlay_uid) if choice else None
+
+    def show_error(self, error: BaseException) -> None:
+        if isinstance(error, Cancelled):
+            self.show_status("Cancelled.")
+            return
+        if not isinstance(error, Exception):
+            raise error
+        log.warning("operation failed: %s", error, exc_info=not isinstance(error, MedFusionError))
+        message = user_message(error)
+        self.show_status(message)
+        self.errors.append(message)
+        if self.error_sink is not None:
+            self.error_sink(message)
+        else:
+            QMessageBox.warning(self, "MedFusion Viewer", message)
+
+    def show_status(self, message: str) -> None:
+        self.statusBar().showMessage(message, 8000)
+
+    # --- misc ----------------------------------------------------------------------------------
+    def _on_hover(self, index: object) -> None:
+        self.readout.setText(
+            self.document.voxel_readout(index)
+            if index is not None
+            else self.document.voxel_readout(self.document.cursor)
+        )
+
+    def _on_deidentify(self, on: bool) -> None:
+        self.settings.deidentify_display = on
+        self._on_volume(self.document.volume)
+
+    def _on_volume(self, volume: object) -> None:
+        vol = self.document.volume
+        title = "MedFusion Viewer"
+        if vol is not None:
+            info = self.document.study_info()
+            name = info.patient_name.replace("^", " ").strip() or "(no name)"
+            title = f"{name} — {info.modality or vol.modality} {info.series_description} — MedFusion Viewer"
+        self.setWindowTitle(title)
+        self.actions["add_overlay"].setEnabled(vol is not None and not vol.is_2d)
+
+    def show_about(self) -> None:
+        vol = self.document.volume
+        attribution = attribution_for(vol.source) if vol is not None else ""
+        demo = attribution or attribution_for(
+            str(Path(__file__).resolve().parents[1] / "resources" / "demo" / "ct")
+        )
+        QMessageBox.about(
+            self,
+            "About MedFusion Viewer",
+            "<b>MedFusion Viewer</b><br>CT / PET-CT / X-ray viewer with MedSAM segmentation and "
+            "multimodal outcome prediction. Research use only, not for diagnosis.<br><br>"
+            f"<small>Data: {demo}</small>",
+        )
+
+    def closeEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt API
+        self.runner.cancel()
+        self.runner.wait(5000)
+        if self.loader.remember_recent:
+            try:
+                self.settings.save(self.loader.settings_path)
+            except OSError as exc:
+                log.warning("could not save settings: %s", exc)
+        super().closeEvent(event)

@@ -1,0 +1,1 @@
+"""Qt-free models of what the viewer shows (observable with psygnal)."""

@@ -1,0 +1,1 @@
+"""Qt-free helpers for turning volumes into what the VTK views draw."""

@@ -1,0 +1,1 @@
+"""One widget per module; widgets observe the document and never load data themselves."""

@@ -1,0 +1,45 @@
+"""Status-bar progress bar with a Cancel button, driven by the TaskRunner."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+
+from app.workers import TaskRunner
+
+
+class ProgressWidget(QWidget):
+    """Hidden while idle; shows the newest task's message and fraction; Cancel stops all tasks."""
+
+    def __init__(self, runner: TaskRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("progress_widget")
+        self.runner = runner
+        self.label = QLabel(self)
+        self.bar = QProgressBar(self)
+        self.bar.setRange(0, 1000)
+        self.bar.setFixedWidth(180)
+        self.bar.setTextVisible(False)
+        self.cancel_button = QPushButton("Cancel", self)
+        self.cancel_button.setObjectName("cancel_button")
+        self.cancel_button.clicked.connect(self._on_cancel)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.label)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.cancel_button)
+        runner.progress.connect(self._on_progress)
+        runner.busy_changed.connect(self._on_busy)
+        self.setVisible(False)
+
+    def _on_busy(self, busy: bool) -> None:
+        self.bar.setValue(0)
+        self.label.setText("Working…" if busy else "")
+        self.setVisible(busy)
+
+    def _on_progress(self, description: str, fraction: float, message: str) -> None:
+        self.bar.setValue(int(1000 * min(max(fraction, 0.0), 1.0)))
+        self.label.setText(message or description)
+
+    def _on_cancel(self) -> None:
+        self.runner.cancel()
+        self.label.setText("Cancelling…")

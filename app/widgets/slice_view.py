@@ -1,0 +1,375 @@
+"""One 2-D slice view (axial, coronal, sagittal or a projection image) drawn with VTK.
+
+The view extracts the current plane from the document with :class:`PlaneMapping` (so orientation is
+explicit and testable), shows it in millimetres (correct aspect from spacing) with a parallel camera,
+and layers the overlay, crosshair and text on top. Qt mouse/key events are intercepted before VTK's
+own interactor so all behaviour is ours: see :mod:`app.tools` for the mouse map.
+
+Extension points for later helpers: ``add_image_layer`` (e.g. a label map as another image slice),
+``add_prop`` (rubber bands, contours), the ``slice_changed``/``geometry_changed`` signals, and
+``display_to_index``/``index_to_world`` to convert coordinates.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QMouseEvent, QWheelEvent
+from PySide6.QtWidgets import QSlider, QVBoxLayout, QWidget
+from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
+from vtkmodules.vtkInteractionStyle import vtkInteractorStyleUser
+from vtkmodules.vtkRenderingCore import (
+    vtkImageSlice,
+    vtkProp,
+    vtkRenderer,
+)
+from vtkmodules.vtkRenderingImage import vtkImageStack
+
+from app.model.document import Document
+from app.rendering.planes import ORIENTATIONS, PlaneMapping, plane_mapping
+from app.rendering.slice_props import PLANE_COLOURS, Crosshair, ViewText, image_slice
+from app.rendering.vtk_image import grab_render_window, hot_lut, image_2d
+from app.tools import PanTool, SliceEvent, ToolRegistry, WindowLevelTool, ZoomTool
+
+_SLICE_KEYS = {
+    Qt.Key.Key_Up: 1,
+    Qt.Key.Key_Down: -1,
+    Qt.Key.Key_Right: 1,
+    Qt.Key.Key_Left: -1,
+    Qt.Key.Key_PageUp: 5,
+    Qt.Key.Key_PageDown: -5,
+}
+
+
+class SliceView(QWidget):
+    """A slice view bound to a :class:`Document`; left-button events go to the active tool."""
+
+    double_clicked = Signal(str)  # orientation; the grid maximises / restores the view
+    hovered = Signal(object)  # np.ndarray (x, y, z) continuous index under the mouse, or None
+    slice_changed = Signal(int)  # index along the view's normal axis
+    geometry_changed = Signal()  # new volume or orientation: layers must rebuild
+
+    def __init__(
+        self, document: Document, orientation: str, tools: ToolRegistry, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.document, self.orientation, self.tools = document, orientation, tools
+        self.setObjectName(f"slice_view_{orientation}")
+        self.mapping: PlaneMapping = plane_mapping(orientation, np.eye(3))
+        self.display_spacing: tuple[float, float] = (1.0, 1.0)
+        self._plane_shape: tuple[int, int] = (0, 0)
+        self._slice_index = -1
+        self._user_camera = False
+        self._drag: tuple[Qt.MouseButton, object] | None = None
+        self._builtin_wl, self._builtin_pan, self._builtin_zoom = (
+            WindowLevelTool(document),
+            PanTool(document),
+            ZoomTool(document),
+        )
+        self.crosshair_visible = True
+
+        self.vtk_widget = QVTKRenderWindowInteractor(self)
+        self.vtk_widget.SetInteractorStyle(vtkInteractorStyleUser())
+        self.vtk_widget.installEventFilter(self)
+        self.vtk_widget.setMouseTracking(True)
+        self.slider = QSlider(Qt.Orientation.Horizontal, self)
+        self.slider.setObjectName(f"slider_{orientation}")
+        self.slider.valueChanged.connect(self._on_slider)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(1, 1, 1, 1)
+        layout.setSpacing(1)
+        layout.addWidget(self.vtk_widget, 1)
+        layout.addWidget(self.slider)
+
+        self.renderer = vtkRenderer()
+        self.renderer.SetBackground(0.0, 0.0, 0.0)
+        self.vtk_widget.GetRenderWindow().AddRenderer(self.renderer)
+        self.image_stack = vtkImageStack()
+        self.base_slice = image_slice(0)
+        self.overlay_slice = image_slice(1)
+        self.overlay_slice.VisibilityOff()
+        self.image_stack.AddImage(self.base_slice)
+        self.image_stack.AddImage(self.overlay_slice)
+        self.renderer.AddViewProp(self.image_stack)
+        self._crosshair = Crosshair(self.renderer)
+        self._text = ViewText(self.renderer)
+        self.renderer.GetActiveCamera().ParallelProjectionOn()
+
+        document.volume_changed.connect(self._on_volume)
+        document.overlay_changed.connect(lambda _ov: self._update_slice(force=True))
+        document.window_level_changed.connect(self._on_window_level)
+        document.overlay_range_changed.connect(self._on_overlay_display)
+        document.overlay_opacity_changed.connect(lambda _o: self._on_overlay_display())
+        document.cursor_changed.connect(lambda _c: self._update_slice())
+
+    # --- public API ----------------------------------------------------------------------------
+    @property
+    def render_window(self):  # noqa: ANN201 - vtkRenderWindow
+        return self.vtk_widget.GetRenderWindow()
+
+    @property
+    def slice_index(self) -> int:
+        return self._slice_index
+
+    def add_prop(self, prop: vtkProp) -> None:
+        """Add a VTK prop drawn in this view's world coordinates (mm, see :meth:`index_to_world`)."""
+        self.renderer.AddViewProp(prop)
+
+    def add_image_layer(self, image_slice: vtkImageSlice, layer: int = 2) -> None:
+        """Stack another image (e.g. a label map slice) above the image and the overlay."""
+        image_slice.GetProperty().SetLayerNumber(layer)
+        self.image_stack.AddImage(image_slice)
+
+    def set_crosshair_visible(self, visible: bool) -> None:
+        self.crosshair_visible = visible
+        self._update_crosshair()
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Re-render now (call after changing props)."""
+        if self.isVisible():
+            self.render_window.Render()
+
+    def grab_array(self) -> np.ndarray:
+        """What the view shows as ``uint8[H, W, 3]`` (QWidget.grab does not see VTK's GL output)."""
+        return grab_render_window(self.render_window)
+
+    def index_to_world(self, index_xyz: np.ndarray) -> tuple[float, float]:
+        """Voxel index → this view's world coordinates (mm in the display plane)."""
+        col, row = self.mapping.index_to_display(np.asarray(index_xyz, float), self.document.shape_xyz)
+        return col * self.display_spacing[0], row * self.display_spacing[1]
+
+    def display_to_index(self, x: float, y: float) -> np.ndarray:
+        """Widget pixel (Qt coordinates) → continuous voxel index on the shown slice."""
+        ratio = self.vtk_widget.devicePixelRatioF()
+        height = self.vtk_widget.height()
+        self.renderer.SetDisplayPoint(x * ratio, (height - y) * ratio, 0.0)
+        self.renderer.DisplayToWorld()
+        wx, wy, _wz, w = self.renderer.GetWorldPoint()
+        w = w or 1.0
+        col, row = wx / w / self.display_spacing[0], wy / w / self.display_spacing[1]
+        return self.mapping.display_to_index(col, row, max(self._slice_index, 0), self.document.shape_xyz)
+
+    def zoom(self, factor: float) -> None:
+        camera = self.renderer.GetActiveCamera()
+        camera.SetParallelScale(camera.GetParallelScale() / max(factor, 1e-3))
+        self._user_camera = True
+        self._update_annotations()
+        self.refresh()
+
+    def pan_pixels(self, dx: float, dy: float) -> None:
+        camera = self.renderer.GetActiveCamera()
+        per_pixel = 2.0 * camera.GetParallelScale() / max(self.vtk_widget.height(), 1)
+        fx, fy, fz = camera.GetFocalPoint()
+        px, py, pz = camera.GetPosition()
+        mx, my = -dx * per_pixel, dy * per_pixel
+        camera.SetFocalPoint(fx + mx, fy + my, fz)
+        camera.SetPosition(px + mx, py + my, pz)
+        self._user_camera = True
+        self.refresh()
+
+    def reset_camera(self) -> None:
+        """Fit the whole image in the view, centred."""
+        rows, cols = self._plane_shape
+        if rows == 0:
+            return
+        w_mm, h_mm = cols * self.display_spacing[0], rows * self.display_spacing[1]
+        cx, cy = (cols - 1) * self.display_spacing[0] / 2, (rows - 1) * self.display_spacing[1] / 2
+        camera = self.renderer.GetActiveCamera()
+        camera.SetFocalPoint(cx, cy, 0.0)
+        camera.SetPosition(cx, cy, 1000.0)
+        camera.SetViewUp(0.0, 1.0, 0.0)
+        aspect = max(self.vtk_widget.width(), 1) / max(self.vtk_widget.height(), 1)
+        camera.SetParallelScale(max(h_mm / 2, w_mm / 2 / aspect) * 1.03)
+        self.renderer.ResetCameraClippingRange(-1e4, 1e4, -1e4, 1e4, -10, 10)
+        self._user_camera = False
+        self._update_annotations()
+        self.refresh()
+
+    # --- document reactions --------------------------------------------------------------------
+    def _on_volume(self, volume: object) -> None:
+        vol = self.document.volume
+        name = "image" if vol is not None and vol.is_2d else self.orientation
+        self.mapping = plane_mapping(name, vol.direction if vol is not None else np.eye(3))
+        if vol is not None:
+            spacing = vol.spacing
+            self.display_spacing = (float(spacing[self.mapping.h_axis]), float(spacing[self.mapping.v_axis]))
+            n = self.document.shape_xyz[self.mapping.normal_axis]
+            self.slider.blockSignals(True)
+            self.slider.setRange(0, max(n - 1, 0))
+            self.slider.blockSignals(False)
+            self.slider.setVisible(n > 1)
+        self._slice_index = -1
+        self._text.set_letters(self.mapping.edge_letters)
+        self._on_window_level(self.document.window, self.document.level)
+        self._update_slice(force=True)
+        self.reset_camera()
+        self.geometry_changed.emit()
+
+    def _on_window_level(self, window: float, level: float) -> None:
+        prop = self.base_slice.GetProperty()
+        prop.SetColorWindow(window)
+        prop.SetColorLevel(level)
+        self._update_annotations()
+        self.refresh()
+
+    def _on_overlay_display(self, *_args: object) -> None:
+        lower, upper = self.document.overlay_range
+        prop = self.overlay_slice.GetProperty()
+        prop.SetLookupTable(hot_lut(lower, upper))
+        prop.UseLookupTableScalarRangeOn()
+        prop.SetOpacity(self.document.overlay_opacity)
+        self.refresh()
+
+    def _update_slice(self, force: bool = False) -> None:
+        vol = self.document.volume
+        if vol is None:
+            self.base_slice.VisibilityOff()
+            self.overlay_slice.VisibilityOff()
+            self._crosshair.hide()
+            self._update_annotations()
+            self.refresh()
+            return
+        index = self.document.cursor[self.mapping.normal_axis]
+        if force or index != self._slice_index:
+            self._slice_index = index
+            plane = self.mapping.slice_2d(vol.array, index)
+            self._plane_shape = plane.shape
+            self.base_slice.GetMapper().SetInputData(image_2d(plane, self.display_spacing))
+            self.base_slice.VisibilityOn()
+            overlay = self.document.overlay
+            if overlay is not None:
+                ov_plane = self.mapping.slice_2d(overlay.array, index)
+                self.overlay_slice.GetMapper().SetInputData(image_2d(ov_plane, self.display_spacing))
+                self._on_overlay_display()
+            self.overlay_slice.SetVisibility(overlay is not None)
+            self.slider.blockSignals(True)
+            self.slider.setValue(index)
+            self.slider.blockSignals(False)
+            self.slice_changed.emit(index)
+        self._update_crosshair()
+        self._update_annotations()
+        self.refresh()
+
+    def _update_crosshair(self) -> None:
+        vol = self.document.volume
+        rows, cols = self._plane_shape
+        if not self.crosshair_visible or vol is None or self.mapping.name == "image" or rows == 0:
+            self._crosshair.hide()
+            return
+        # The vertical line is the plane normal to the horizontal index axis, and vice versa.
+        owners = [
+            next((o for o in ORIENTATIONS if plane_mapping(o, vol.direction).normal_axis == axis), "axial")
+            for axis in (self.mapping.h_axis, self.mapping.v_axis)
+        ]
+        extent = ((cols - 1) * self.display_spacing[0], (rows - 1) * self.display_spacing[1])
+        centre = self.index_to_world(np.asarray(self.document.cursor, float))
+        self._crosshair.place(centre, extent, (PLANE_COLOURS[owners[0]], PLANE_COLOURS[owners[1]]))
+
+    def _update_annotations(self) -> None:
+        vol = self.document.volume
+        if vol is None:
+            self._text.set_corner(
+                2, "No image\nFile > Open, or drop a file here" if self.orientation == "axial" else ""
+            )
+            for corner in (0, 1, 3):
+                self._text.set_corner(corner, "")
+            return
+        title = "Image" if self.mapping.name == "image" else self.mapping.name.capitalize()
+        n = self.document.shape_xyz[self.mapping.normal_axis]
+        slice_text = f"  {self._slice_index + 1}/{n}" if n > 1 else ""
+        self._text.set_corner(2, f"{title}{slice_text}")
+        self._text.set_corner(0, f"W {self.document.window:.0f}  L {self.document.level:.0f}")
+        info = self.document.study_info()
+        self._text.set_corner(3, f"{info.modality or vol.modality}  {info.series_description}".strip())
+        # Magnification: screen pixels per image pixel along the horizontal axis.
+        scale = self.renderer.GetActiveCamera().GetParallelScale()
+        screen_per_mm = self.vtk_widget.height() / max(2.0 * scale, 1e-6)
+        self._text.set_corner(1, f"{screen_per_mm * self.display_spacing[0] * 100:.0f}%")
+
+    # --- input ---------------------------------------------------------------------------------
+    def _on_slider(self, value: int) -> None:
+        if self.document.volume is not None:
+            self.document.set_slice(self.mapping.normal_axis, value)
+
+    def _event(self, event: QMouseEvent, button: Qt.MouseButton) -> SliceEvent:
+        pos = event.position()
+        return SliceEvent(
+            self, self.display_to_index(pos.x(), pos.y()), (pos.x(), pos.y()), button, event.modifiers()
+        )
+
+    def _handler_for(self, button: Qt.MouseButton, modifiers: Qt.KeyboardModifier) -> object | None:
+        if button == Qt.MouseButton.LeftButton:
+            return self.tools.active
+        if button == Qt.MouseButton.RightButton:
+            return self._builtin_zoom if modifiers & Qt.KeyboardModifier.ControlModifier else self._builtin_wl
+        if button == Qt.MouseButton.MiddleButton:
+            return self._builtin_pan
+        return None
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        if watched is not self.vtk_widget or self.document.volume is None:
+            return False
+        kind = event.type()
+        if kind == QEvent.Type.MouseButtonPress:
+            assert isinstance(event, QMouseEvent)
+            self.vtk_widget.setFocus()
+            handler = self._handler_for(event.button(), event.modifiers())
+            if handler is not None:
+                self._drag = (event.button(), handler)
+                handler.press(self._event(event, event.button()))  # type: ignore[attr-defined]
+            return True
+        if kind == QEvent.Type.MouseMove:
+            assert isinstance(event, QMouseEvent)
+            slice_event = self._event(event, Qt.MouseButton.NoButton)
+            if self._drag is not None:
+                slice_event.button = self._drag[0]
+                self._drag[1].drag(slice_event)  # type: ignore[attr-defined]
+            else:
+                if self.tools.active is not None:
+                    self.tools.active.hover(slice_event)
+                self.hovered.emit(slice_event.index if slice_event.inside else None)
+            return True
+        if kind == QEvent.Type.MouseButtonRelease:
+            assert isinstance(event, QMouseEvent)
+            if self._drag is not None and self._drag[0] == event.button():
+                self._drag[1].release(self._event(event, event.button()))  # type: ignore[attr-defined]
+                self._drag = None
+            return True
+        if kind == QEvent.Type.MouseButtonDblClick:
+            self.double_clicked.emit(self.orientation)
+            return True
+        if kind == QEvent.Type.Wheel:
+            assert isinstance(event, QWheelEvent)
+            steps = event.angleDelta().y() / 120.0
+            if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+                self.zoom(math.pow(1.15, steps))
+            elif steps:
+                self.document.step_slice(self.mapping.normal_axis, 1 if steps > 0 else -1)
+            return True
+        if kind == QEvent.Type.KeyPress:
+            assert isinstance(event, QKeyEvent)
+            return self._on_key(event)
+        return False
+
+    def _on_key(self, event: QKeyEvent) -> bool:
+        key = event.key()
+        axis = self.mapping.normal_axis
+        if key in _SLICE_KEYS:
+            self.document.step_slice(axis, _SLICE_KEYS[key])  # type: ignore[index]
+        elif key == Qt.Key.Key_Home:
+            self.document.set_slice(axis, 0)
+        elif key == Qt.Key.Key_End:
+            self.document.set_slice(axis, self.document.shape_xyz[axis] - 1)
+        elif key == Qt.Key.Key_R:
+            self.reset_camera()
+        else:
+            return False
+        return True
+
+    def resizeEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt API
+        super().resizeEvent(event)
+        if not self._user_camera:
+            self.reset_camera()

@@ -1,0 +1,54 @@
+"""Fixtures for the viewer tests: a shown main window and a helper that waits for loads."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from app.application import create_application
+from app.main_window import MainWindow
+from inference.settings import Settings
+
+
+@pytest.fixture
+def messages(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Captures QMessageBox warnings/criticals instead of blocking on a modal dialog."""
+    captured: list[str] = []
+
+    def fake(
+        _parent: object, _title: str, text: str, *args: object, **kwargs: object
+    ) -> QMessageBox.StandardButton:
+        captured.append(text)
+        return QMessageBox.StandardButton.Ok
+
+    monkeypatch.setattr(QMessageBox, "warning", fake)
+    monkeypatch.setattr(QMessageBox, "critical", fake)
+    return captured
+
+
+@pytest.fixture
+def window(qtbot, tmp_path: Path, messages: list[str]) -> Iterator[MainWindow]:  # noqa: ANN001 - qtbot
+    create_application()
+    win = MainWindow(Settings(), settings_path=tmp_path / "settings.json")
+    qtbot.addWidget(win)
+    win.resize(1000, 760)
+    win.show()
+    qtbot.waitExposed(win)
+    yield win
+    win.runner.cancel()
+    win.runner.wait(10000)
+
+
+@pytest.fixture
+def load(qtbot) -> Callable[..., None]:  # noqa: ANN001 - qtbot
+    """``load(window, path)``: open through the real loader on the worker thread and wait."""
+
+    def _load(win: MainWindow, path: Path, series_uid: str | None = None) -> None:
+        win.open_path(path, series_uid)
+        qtbot.waitUntil(lambda: not win.runner.busy, timeout=60000)
+        qtbot.wait(20)
+
+    return _load

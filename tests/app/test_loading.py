@@ -1,0 +1,238 @@
+"""Series choice, PET overlay resampling, stale worker results, excepthook and the headless demo."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+import SimpleITK as sitk
+from PySide6.QtGui import QImage
+
+from app.application import install_excepthook
+from app.main_window import MainWindow
+from app.workers import TaskRunner
+
+
+def _two_series_folder(ct_series_dir: Path, dest: Path) -> str:
+    """Four CT slices plus a copy of them as a second series; returns the second series' UID."""
+    dest.mkdir()
+    files = sorted(p for p in ct_series_dir.iterdir() if p.is_file())[:4]
+    second_uid = pydicom.uid.generate_uid()
+    for i, path in enumerate(files):
+        shutil.copy(path, dest / f"a{i}.dcm")
+        ds = pydicom.dcmread(path)
+        ds.SeriesInstanceUID = second_uid
+        ds.SOPInstanceUID = pydicom.uid.generate_uid()
+        ds.SeriesDescription = "Second series"
+        ds.SeriesNumber = 99
+        ds.save_as(dest / f"b{i}.dcm")
+    return second_uid
+
+
+def test_folder_with_two_series_asks_which(
+    window: MainWindow, load, ct_series_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "two"
+    second = _two_series_folder(ct_series_dir, folder)
+    offered: list[list] = []
+
+    def choose(series: list, path: Path) -> tuple[str, None]:
+        offered.append(series)
+        return second, None
+
+    monkeypatch.setattr(window, "choose_series", choose)
+    load(window, folder)
+    qtbot_wait_idle(window)
+    assert len(offered) == 1 and len(offered[0]) == 2
+    vol = window.document.volume
+    assert vol is not None and vol.shape[0] == 4 and vol.info.series_description == "Second series"
+
+
+def test_cancelled_series_choice_loads_nothing(
+    window: MainWindow,
+    load,
+    ct_series_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    messages: list[str],
+) -> None:
+    folder = tmp_path / "two"
+    _two_series_folder(ct_series_dir, folder)
+    monkeypatch.setattr(window, "choose_series", lambda series, path: None)
+    load(window, folder)
+    assert window.document.volume is None and not messages
+
+
+def qtbot_wait_idle(window: MainWindow) -> None:
+    from PySide6.QtCore import QCoreApplication
+
+    for _ in range(2000):
+        QCoreApplication.processEvents()
+        if not window.runner.busy:
+            break
+        threading.Event().wait(0.01)
+
+
+def test_pet_overlay_is_resampled_and_drawn_in_colour(
+    window: MainWindow, load, ct_series_dir: Path, tmp_path: Path
+) -> None:
+    load(window, ct_series_dir)
+    ct = window.document.volume
+    assert ct is not None
+    # Synthetic "PET" on a coarser 4 mm grid in the CT's frame, with one hot blob at the CT centre.
+    shape = (12, 128, 128)  # z, y, x at 4 mm covers the CT field of view
+    zz, yy, xx = np.indices(shape)
+    centre_mm = ct.index_to_physical(np.array([256.0, 256.0, 10.0]))
+    origin = np.asarray(ct.origin, float)
+    pts = np.stack([xx, yy, zz], -1) * 4.0 + origin
+    pet = (0.3 + 8.0 * np.exp(-((np.linalg.norm(pts - centre_mm, axis=-1) / 20.0) ** 2))).astype(np.float32)
+    image = sitk.GetImageFromArray(pet)
+    image.SetSpacing((4.0, 4.0, 4.0))
+    image.SetOrigin(tuple(origin))
+    path = tmp_path / "pet.nii.gz"
+    sitk.WriteImage(image, str(path))
+
+    axial = window.views["axial"]
+    plain = axial.grab_array().astype(int)
+    window.loader.add_overlay(path)
+    qtbot_wait_idle(window)
+    overlay = window.document.overlay
+    assert overlay is not None and overlay.shape == ct.shape
+    assert overlay.array[10, 256, 256] > 5 and overlay.array[10, 20, 20] < 1
+    coloured = axial.grab_array().astype(int)
+    # Pixels that turned red/orange (hot colour map) where the blob is.
+    warm = (np.abs(coloured - plain).sum(-1) > 30) & (coloured[..., 0] > coloured[..., 2] + 40)
+    assert warm.sum() > 500
+    rows, cols = np.nonzero(warm)
+    assert abs(rows.mean() - plain.shape[0] / 2) < plain.shape[0] / 8  # drawn around the image centre
+    window.display_panel.opacity.setValue(0)
+    assert window.document.overlay_opacity == 0.0
+    assert np.abs(axial.grab_array().astype(int) - plain).mean() < 0.5
+    assert "overlay" in window.document.voxel_readout((256, 256, 10))
+
+
+def test_runner_drops_stale_results(qtbot) -> None:  # noqa: ANN001 - qtbot
+    runner = TaskRunner()
+    release = threading.Event()
+    results: list[str] = []
+
+    def slow(progress, cancel) -> str:  # noqa: ANN001
+        release.wait(10)
+        return "old"
+
+    runner.submit("load", slow, results.append)
+    runner.submit("load", lambda p, c: "new", results.append)
+    qtbot.waitUntil(lambda: results == ["new"], timeout=5000)
+    release.set()
+    qtbot.waitUntil(lambda: not runner.busy, timeout=5000)
+    assert results == ["new"]
+
+
+def test_excepthook_shows_short_message(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    shown: list[str] = []
+    install_excepthook(shown.append)
+    try:
+        raise ZeroDivisionError("boom")
+    except ZeroDivisionError as err:
+        sys.excepthook(type(err), err, err.__traceback__)
+    assert len(shown) == 1 and "ZeroDivisionError" in shown[0] and "Traceback" not in shown[0]
+
+
+def test_headless_demo_writes_non_blank_pngs(qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    from cli import demo
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)
+    out = tmp_path / "shots"
+    rc = demo.run(argparse.Namespace(headless=True, out=out, size="900x640"))
+    assert rc == 0
+    names = {p.name for p in out.glob("*.png")}
+    assert {
+        "demo_axial.png",
+        "demo_coronal.png",
+        "demo_sagittal.png",
+        "demo_3d.png",
+        "demo_window.png",
+    } <= names
+    for name in names:
+        image = QImage(str(out / name))
+        assert not image.isNull() and image.width() > 100
+        pixels = np.array(
+            [
+                [image.pixelColor(x, y).value() for x in range(0, image.width(), 7)]
+                for y in range(0, image.height(), 7)
+            ]
+        )
+        assert pixels.std() > 10, f"{name} looks blank"
+
+
+def test_series_dialog_offers_pet_as_overlay_for_ct(qtbot) -> None:  # noqa: ANN001
+    from app.widgets.series_dialog import SeriesDialog
+    from inference.io.dicom_scan import SeriesInfo
+
+    series = [
+        SeriesInfo("1.2.pt", "PT", "PET WB", 200, []),
+        SeriesInfo("1.2.ct", "CT", "CT WB", 300, []),
+        SeriesInfo("1.2.sc", "OT", "Screen", 1, []),
+    ]
+    dialog = SeriesDialog(series, "study")
+    qtbot.addWidget(dialog)
+    choice = dialog.choice()
+    assert choice is not None and choice.primary_uid == "1.2.ct" and choice.overlay_uid == "1.2.pt"
+    dialog.list.setCurrentRow(0)  # PET as the primary image: no overlay offered
+    choice = dialog.choice()
+    assert choice is not None and choice.primary_uid == "1.2.pt" and choice.overlay_uid is None
+
+
+def test_petct_folder_opens_ct_with_suv_overlay(
+    window: MainWindow, load, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.widgets.series_dialog import SeriesDialog
+    from tests.synthetic_dicom import add_pet_tags, write_volume_series
+
+    folder = tmp_path / "petct"
+    study = pydicom.uid.generate_uid()
+    ct = write_volume_series(
+        folder,
+        modality="CT",
+        n=8,
+        rows=32,
+        cols=32,
+        pixel_spacing=(2.0, 2.0),
+        z_spacing=2.0,
+        study_uid=study,
+        prefix="CT",
+    )
+    pet = write_volume_series(
+        folder,
+        modality="PT",
+        n=4,
+        rows=16,
+        cols=16,
+        pixel_spacing=(4.0, 4.0),
+        z_spacing=4.0,
+        intercept=0.0,
+        study_uid=study,
+        prefix="PT",
+    )
+    add_pet_tags(pet)
+
+    def choose(series: list, path: Path) -> tuple[str, str | None]:
+        choice = SeriesDialog(series, path.name).choice()  # the dialog's defaults: CT + PET overlay
+        assert choice is not None
+        return choice.primary_uid, choice.overlay_uid
+
+    monkeypatch.setattr(window, "choose_series", choose)
+    load(window, folder)
+    qtbot_wait_idle(window)
+    doc = window.document
+    assert doc.volume is not None and doc.volume.modality == "CT" and doc.volume.shape == (8, 32, 32)
+    assert doc.overlay is not None and doc.overlay.shape == doc.volume.shape
+    assert doc.overlay.units.upper().startswith("SUV") and doc.overlay_range == (0.0, 5.0)
+    assert ct.series_uid != pet.series_uid and "SUV" in doc.voxel_readout((16, 16, 4))

@@ -38,6 +38,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   # torch first, pinned: the wheels on this machine's disk (see DEVELOPERS.md).
   .venv/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1
   .venv/bin/python -m pip install -q -e ".[dev]"
+  # MedSAM2 backend (optional): SAM2 without its CUDA extension (torch must already be installed).
+  SAM2_BUILD_CUDA=0 .venv/bin/python -m pip install -q --no-build-isolation sam2==1.1.0 || echo "setup: sam2 not installed (MedSAM2 backend unavailable)" >&2
   touch "$stamp"
 fi
 echo "setup: ready (.venv)"

@@ -1,0 +1,72 @@
+"""Prompt and result types of the segmentation session, and prompt validation (user errors)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from inference.errors import InvalidPromptError
+from inference.segmentation.backend import Box, Point
+
+
+@dataclass(frozen=True)
+class SlicePrompt:
+    """What the user gave for one label on one slice (a box and/or clicks)."""
+
+    box: Box | None = None
+    points: tuple[Point, ...] = ()
+
+
+@dataclass
+class SessionOptions:
+    """Policy knobs, set once. Defaults are what the quality tests measured (docs/segmentation.md)."""
+
+    keep_largest: bool = True  # one prompt = one object
+    fill_holes: bool = True
+    box_centre_point: bool = False  # add the box centre as a positive click
+    clip_to_box: bool = True  # nothing outside the user's box belongs to the object
+    propagate_margin_256: float = 3.0  # upstream's bbox_shift, in the 256 model frame
+    propagate_mask_prompt: bool = True  # also feed the previous slice's logits as a mask prompt
+    min_area_px: int = 5  # propagation stops when the object is smaller than this …
+    min_confidence: float = 0.5  # … or the predicted IoU falls below this …
+    max_growth: float = 3.0  # … or the area jumps by more than this factor (leaked into a neighbour)
+
+
+@dataclass
+class SliceResult:
+    z: int
+    area_px: int
+    iou: float
+    stability: float
+
+
+@dataclass
+class PropagationResult:
+    seed_z: int
+    slices: dict[int, SliceResult] = field(default_factory=dict)  # z → result, seed included
+    stop_reason: dict[str, str] = field(default_factory=dict)  # direction → why it stopped
+
+    @property
+    def confidence(self) -> dict[int, float]:
+        return {z: r.iou for z, r in sorted(self.slices.items())}
+
+
+def check_box(shape: tuple[int, ...], box: Sequence[float]) -> Box:
+    """Order the corners, clip to the image; reject boxes outside it or thinner than a pixel."""
+    if len(box) != 4:
+        raise InvalidPromptError("A box needs four numbers: x0 y0 x1 y1.")
+    x0, x1 = sorted((float(box[0]), float(box[2])))
+    y0, y1 = sorted((float(box[1]), float(box[3])))
+    h, w = shape
+    if x1 < 0 or y1 < 0 or x0 > w - 1 or y0 > h - 1:
+        raise InvalidPromptError(f"Box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) lies outside the {w}×{h} image.")
+    x0, y0, x1, y1 = max(x0, 0.0), max(y0, 0.0), min(x1, w - 1.0), min(y1, h - 1.0)
+    if x1 - x0 < 1 or y1 - y0 < 1:
+        raise InvalidPromptError("The box is too small: drag over the object.")
+    return (x0, y0, x1, y1)
+
+
+def check_point(shape: tuple[int, ...], x: float, y: float) -> None:
+    h, w = shape
+    if not (0 <= x <= w - 1 and 0 <= y <= h - 1):
+        raise InvalidPromptError(f"Point ({x:g}, {y:g}) lies outside the {w}×{h} image.")

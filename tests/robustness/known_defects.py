@@ -92,7 +92,6 @@ KNOWN: list[tuple[str, str]] = [
     ("truncated/cr-cut-00334", D_TRUNC_MESSAGE),
     ("vr/corrupt-vr-bytes-*", D_LAZY_ELEMENT),
     ("lengths/fuzz-found-*", D_PHI_IN_MESSAGE),
-    ("ehr/labels-unknown-*", D_LABELS_GARBAGE), ("ehr/structure-bom", D_CSV_BOM),
 ]
 
 

@@ -21,6 +21,9 @@ def build_window(settings: Settings | None = None) -> tuple[QApplication, MainWi
     app = create_application()
     install_excepthook()
     window = MainWindow(settings if settings is not None else Settings.load())
+    from app.clinical_install import install_clinical  # clinician workspace (panels, case opening)
+
+    install_clinical(window)
     return app, window
 
 
@@ -37,11 +40,21 @@ def wait_idle(window: MainWindow, timeout_s: float = 120.0) -> bool:
     return False
 
 
-def run_viewer(path: Path | None) -> int:
-    """Interactive viewer on ``path`` (or the demo CT); returns the Qt exit code."""
+def run_viewer(path: Path | None, demo: bool = False) -> int:
+    """Interactive viewer on ``path``; no path: the demo X-ray case with the tour on the first run
+    (or with ``demo``), else the demo CT. Returns the Qt exit code."""
+    from inference.settings import default_config_dir
+
+    first_run = not (default_config_dir() / "settings.json").exists()
     app, window = build_window()
     window.show()
-    window.open_path(path if path is not None else DEMO_CT)
+    if path is None and (demo or first_run):
+        from app.clinical_install import DEMO_CASE
+
+        window.open_path(DEMO_CASE)
+        window.clinical.tour.start()
+    else:
+        window.open_path(path if path is not None else DEMO_CT)
     return int(app.exec())
 
 

@@ -1,7 +1,8 @@
 """``python main.py demo [--headless --out DIR]``: the bundled demo case, interactive or as screenshots.
 
-Headless mode renders the demo CT (and the demo chest X-ray) in the real main window and writes PNGs
-of each view and of the whole window. Without a display it tries Qt's offscreen platform with VTK
+Headless mode renders the demo CT in the real main window and writes PNGs of each view and of the whole
+window; then it runs the clinical pipeline on the demo X-ray case (bundled lung masks, or LiteMedSAM
+from boxes with ``--segment``; predict; explain) and writes a PNG of every clinical panel. Without a display it tries Qt's offscreen platform with VTK
 offscreen (EGL) rendering; if that yields no image it says to run under ``xvfb-run -a``.
 """
 
@@ -26,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--size", default="1400x900", help="window size WxH for --headless (default 1400x900)"
     )
+    parser.add_argument(
+        "--segment", action="store_true", help="segment the demo lungs with LiteMedSAM from boxes (slower)"
+    )
 
 
 def _blank(pixels: np.ndarray) -> bool:
@@ -42,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
         from app.launch import run_viewer
 
-        return run_viewer(None)
+        return run_viewer(None, demo=True)
     if offscreen:
         from app.application import offscreen_rendering_works
 
@@ -90,7 +94,109 @@ def _render(args: argparse.Namespace, offscreen: bool) -> int:
             app.processEvents()
             save_window(window, out / "demo_xray_window.png")
             written.append(out / "demo_xray_window.png")
+    written += render_clinical(window, out, getattr(args, "segment", False))
+    _report_pdf(window, out, written)
     window.close()
     for path in written:
         print(path)
     return 0
+
+
+def _wait(window, seconds: float = 600.0) -> bool:  # noqa: ANN001 - MainWindow
+    from app.launch import wait_idle
+
+    return wait_idle(window, seconds)
+
+
+def render_clinical(window, out: Path, segment: bool = False) -> list[Path]:  # noqa: ANN001 - MainWindow
+    """Open the demo X-ray case, (segment,) predict and explain, then save every clinical panel."""
+    from PySide6.QtWidgets import QApplication
+
+    from app.clinical_install import DEMO_CASE
+    from app.screenshot import save_array, save_window
+
+    ws = getattr(window, "clinical", None)
+    if ws is None or not DEMO_CASE.is_dir():
+        return []
+    window.open_path(DEMO_CASE)
+    _wait(window)
+    if ws.model.case is None:
+        print("error: the demo case could not be opened", file=sys.stderr)
+        return []
+    if segment:
+        _segment_lungs(window, ws)
+    if ws.controller.predictor_available():
+        ws.controller.predict()
+        _wait(window)
+        _wait(window)  # explanation follows the prediction
+    QApplication.instance().processEvents()
+    written: list[Path] = []
+    for name in ("prediction", "explanation", "ehr", "timeline", "audit"):
+        dock = window.panels[name]
+        dock.show()
+        dock.raise_()
+        QApplication.instance().processEvents()
+        if name == "audit":
+            ws.audit.refresh()
+            ws.audit.verify()
+        path = out / f"clinical_{name}.png"
+        dock.widget().grab().save(str(path))
+        written.append(path)
+    window.views["axial"].refresh()
+    save_array(window.views["axial"].grab_array(), out / "clinical_overlay.png")
+    written.append(out / "clinical_overlay.png")
+    window.panels["prediction"].raise_()
+    QApplication.instance().processEvents()
+    save_window(window, out / "clinical_window.png")
+    written.append(out / "clinical_window.png")
+    ws.tour.start()
+    ws.tour.next()
+    ws.tour.next()
+    QApplication.instance().processEvents()
+    save_window(window, out / "clinical_tour.png")
+    written.append(out / "clinical_tour.png")
+    ws.tour.close_tour()
+    return written
+
+
+def _segment_lungs(window, ws) -> None:  # noqa: ANN001
+    """LiteMedSAM from one box per lung (boxes taken from the bundled masks), as a clinician would draw them."""
+    from inference.segmentation.factory import create_backend
+    from inference.segmentation.session import SegmentationSession
+
+    image = ws.model.selected
+    ref = ws.model.masks.get(image.filename) if image is not None else None
+    if ref is None or window.document.volume is None:
+        return
+    session = SegmentationSession(create_backend(window.settings, "litemedsam"))
+    session.set_image(window.document.volume)
+    ys, xs = np.nonzero(ref)
+    mid = (xs.min() + xs.max()) / 2
+    for label, side in (("right lung", xs < mid), ("left lung", xs >= mid)):
+        session.add_box(0, [xs[side].min(), ys[side].min(), xs[side].max(), ys[side].max()], label)
+    mask = session.mask_for("right lung")[0] | session.mask_for("left lung")[0]
+    ws.controller.set_ai_mask(image.filename, mask)
+
+
+def _report_pdf(window, out: Path, written: list[Path]) -> None:  # noqa: ANN001
+    """The PDF report of the demo case (key image with heat-map, predictions, audit summary)."""
+    try:
+        from app.controllers.report_builder import ReportInputs, build_report
+        from inference.export import report as rp
+    except ImportError:
+        return
+    ws = getattr(window, "clinical", None)
+    vol = window.document.volume
+    if ws is None or ws.model.case is None or vol is None or not vol.is_2d:
+        return
+    content = build_report(ReportInputs(
+        volume=vol, study=window.document.study_info(), deidentified=True, clinical_model=ws.model,
+        audit=ws.controller.audit, title="MedFusion Viewer — demo case report",
+        notes="Demo case: the patient is part of the model's development data (in-sample prediction).",
+    ))
+    try:
+        path = rp.write_report(content, out / "demo_report.pdf")
+    except Exception as exc:  # noqa: BLE001 - the screenshots still count
+        print(f"warning: no PDF report ({exc})", file=sys.stderr)
+        return
+    written.append(Path(path))

@@ -1,4 +1,5 @@
-"""``python main.py [PATH] [--demo]``: open the viewer (the bundled demo CT when no PATH is given)."""
+"""``python main.py [PATH] [--demo]``: open the viewer (no PATH: the demo X-ray case + tour on the first run
+or with ``--demo``, otherwise the bundled demo CT)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from inference.errors import ImageReadError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", nargs="?", type=Path, help="DICOM folder/file, NIfTI, NRRD, PNG or JPEG")
-    parser.add_argument("--demo", action="store_true", help="open the bundled demo CT")
+    parser.add_argument("--demo", action="store_true", help="open the bundled demo X-ray case with the guided tour")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -26,4 +27,4 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from app.launch import run_viewer
 
-    return run_viewer(None if args.demo else args.path)
+    return run_viewer(None if args.demo else args.path, demo=args.demo)

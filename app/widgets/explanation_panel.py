@@ -1,0 +1,176 @@
+"""Explanation panel (method, outcome, charts) and the heat-map overlay layer on the slice view."""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+from matplotlib.figure import Figure
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+from vtkmodules.vtkCommonCore import vtkLookupTable
+
+from app.controllers.clinical import METHODS, ClinicalController
+from app.model.clinical import FIELDS_BY_NAME, OUTCOMES, ClinicalModel, ExplanationResult
+from app.rendering.slice_props import image_slice
+from app.rendering.vtk_image import image_2d
+from app.widgets.slice_view import SliceView
+
+
+def heat_lut() -> vtkLookupTable:
+    """Blue→yellow→red with alpha rising from zero, so unimportant areas leave the X-ray untouched."""
+    lut = vtkLookupTable()
+    lut.SetNumberOfTableValues(256)
+    lut.SetRange(0.0, 1.0)
+    for i in range(256):
+        t = i / 255
+        r, g, b = min(1.0, 2 * t), min(1.0, 2 * t) if t < 0.5 else 2 * (1 - t), max(0.0, 1 - 2 * t)
+        lut.SetTableValue(i, r, g, b, min(1.0, max(0.0, (t - 0.15) * 1.6)))
+    lut.Build()
+    return lut
+
+
+class HeatmapOverlay:
+    """A layer on the 2-D view showing the attribution of the image on screen (opacity adjustable)."""
+
+    def __init__(self, view: SliceView, model: ClinicalModel) -> None:
+        self.view, self.model = view, model
+        self.opacity = 0.5
+        self.visible = True
+        self.actor = image_slice(3)
+        self.actor.GetProperty().SetLookupTable(heat_lut())
+        self.actor.GetProperty().UseLookupTableScalarRangeOn()
+        self.actor.VisibilityOff()
+        view.add_image_layer(self.actor, layer=3)
+        view.geometry_changed.connect(self.update)
+        view.slice_changed.connect(lambda _i: self.update())
+        model.explanation_changed.connect(lambda _e: self.update())
+        model.image_selected.connect(lambda _i: self.update())
+
+    def current(self) -> np.ndarray | None:
+        exp, image, vol = self.model.explanation, self.model.selected, self.view.document.volume
+        if exp is None or image is None or vol is None or not vol.is_2d:
+            return None
+        heat = exp.heatmaps.get(image.filename)
+        return heat if heat is not None and heat.shape == vol.array.shape[1:] else None
+
+    def update(self) -> None:
+        heat = self.current() if self.visible else None
+        if heat is not None:
+            plane = self.view.mapping.slice_2d(heat[None].astype(np.float32), 0)
+            self.actor.GetMapper().SetInputData(image_2d(plane, self.view.display_spacing))
+            self.actor.GetProperty().SetOpacity(self.opacity)
+        self.actor.SetVisibility(heat is not None)
+        self.view.refresh()
+
+    def set_opacity(self, value: float) -> None:
+        self.opacity = value
+        self.update()
+
+    def set_visible(self, on: bool) -> None:
+        self.visible = on
+        self.update()
+
+
+class ExplanationPanel(QWidget):
+    """Method/outcome choice, overlay opacity, EHR signed bars, time-point weights and the gate."""
+
+    def __init__(
+        self, model: ClinicalModel, controller: ClinicalController, overlay: HeatmapOverlay,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("explanation_panel")
+        self.model, self.controller, self.overlay = model, controller, overlay
+        layout = QVBoxLayout(self)
+        form = QFormLayout()
+        self.method = QComboBox(self)
+        for key, text in METHODS.items():
+            self.method.addItem(text, key)
+        self.outcome = QComboBox(self)
+        for key, text in OUTCOMES.items():
+            self.outcome.addItem(text, key)
+        form.addRow("Explain", self.outcome)
+        form.addRow("Method", self.method)
+        self.opacity = QSlider(Qt.Orientation.Horizontal, self)
+        self.opacity.setRange(0, 100)
+        self.opacity.setValue(round(overlay.opacity * 100))
+        self.opacity.valueChanged.connect(lambda v: overlay.set_opacity(v / 100))
+        self.show_box = QCheckBox("Show heat-map on the image", self)
+        self.show_box.setChecked(True)
+        self.show_box.toggled.connect(overlay.set_visible)
+        form.addRow("Heat-map opacity", self.opacity)
+        layout.addLayout(form)
+        layout.addWidget(self.show_box)
+        self.run_button = QPushButton("Explain", self)
+        self.run_button.setToolTip("Which parts of the image and which clinical values drove this outcome")
+        self.run_button.clicked.connect(self._run)
+        layout.addWidget(self.run_button)
+        self.status = QLabel("No explanation yet.", self)
+        self.status.setWordWrap(True)
+        layout.addWidget(self.status)
+        self.figure = Figure(figsize=(3.6, 4.2), dpi=90, facecolor="#2b2b2b")
+        self.canvas = FigureCanvasQTAgg(self.figure)
+        self.canvas.setMinimumHeight(320)
+        layout.addWidget(self.canvas, 1)
+        model.explanation_changed.connect(self._show)
+        model.stale_changed.connect(lambda _s: self._show(model.explanation))
+        self._show(None)
+
+    def _run(self) -> None:
+        self.controller.explain(self.method.currentData(), self.outcome.currentData())
+
+    def _show(self, result: ExplanationResult | None) -> None:
+        fig = self.figure
+        fig.clear()
+        if result is None:
+            self.status.setText("No explanation yet: predict, then press Explain.")
+            self.canvas.draw_idle()
+            return
+        label = OUTCOMES.get(result.outcome, result.outcome)
+        stale = " <b style='color:#ffb347'>(out of date)</b>" if result.stale else ""
+        self.status.setText(f"{label} — {METHODS.get(result.method, result.method)}{stale}. "
+                            "Red on the image = areas that pushed the prediction most.")
+        text = {"color": "#e0e0e0", "fontsize": 8}
+        grid = fig.add_gridspec(3, 1, height_ratios=[3, 1, 0.6], hspace=0.9)
+        ax = fig.add_subplot(grid[0])
+        items = result.ehr[:7][::-1]
+        missing = {k for k, v in self.model.ehr.items() if v.missing}
+        names = [(FIELDS_BY_NAME[n].label if n in FIELDS_BY_NAME else n) + (" (missing)" if n in missing else "")
+                 for n, _ in items]
+        values = [v for _, v in items]
+        ax.barh(names, values, color=["#d9534f" if v > 0 else "#5b9bd5" for v in values])
+        ax.axvline(0, color="#aaaaaa", lw=0.8)
+        ax.set_title("Clinical values (red: towards yes, blue: towards no)", **text)
+        ax2 = fig.add_subplot(grid[1])
+        weights = result.time_weights or {}
+        if weights and self.model.case is not None:
+            days = {im.filename: im.offset for im in self.model.case.images}
+            keys = list(weights)
+            ax2.bar(range(len(keys)), [weights[k] for k in keys], color="#f0ad4e")
+            ax2.set_xticks(range(len(keys)), [f"day {days.get(k, 0):g}" for k in keys])
+        ax2.set_title("Weight of each X-ray in time", **text)
+        ax3 = fig.add_subplot(grid[2])
+        if result.gate is not None:
+            ax3.barh([0], [result.gate], color="#f0ad4e")
+            ax3.barh([0], [1 - result.gate], left=[result.gate], color="#5bc0de")
+            ax3.text(0.01, 0, f"image {100 * result.gate:.0f} %", va="center", fontsize=8)
+            ax3.text(0.99, 0, f"clinical {100 * (1 - result.gate):.0f} %", va="center", ha="right", fontsize=8)
+        ax3.set_xlim(0, 1)
+        ax3.set_yticks([])
+        ax3.set_title("Image vs clinical data (gate)", **text)
+        for a in (ax, ax2, ax3):
+            a.set_facecolor("#2b2b2b")
+            a.tick_params(colors="#e0e0e0", labelsize=7)
+            for spine in a.spines.values():
+                spine.set_color("#666666")
+        fig.subplots_adjust(left=0.3, right=0.97, top=0.93, bottom=0.07)
+        self.canvas.draw_idle()

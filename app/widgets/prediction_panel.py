@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QPixmap
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QHBoxLayout,
     QLabel,
     QMessageBox,
@@ -74,6 +75,13 @@ class PredictionPanel(QWidget):
         row.addStretch(1)
         layout.addLayout(row)
 
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Calibration of the shipped model:", self))
+        self.reliability_choice = QComboBox(self)  # one reliability diagram per outcome
+        self.reliability_choice.setToolTip("Out-of-fold reliability diagram: predicted probability vs observed rate")
+        self.reliability_choice.currentIndexChanged.connect(lambda _i: self._show_reliability())
+        row.addWidget(self.reliability_choice, 1)
+        layout.addLayout(row)
         self.reliability = QLabel(self)
         self.reliability.setAlignment(Qt.AlignmentFlag.AlignCenter)
         layout.addWidget(self.reliability)
@@ -109,6 +117,16 @@ class PredictionPanel(QWidget):
             self.tent_box.setChecked(False)
             self.tent_box.blockSignals(False)
 
+    def _show_reliability(self) -> None:
+        key = self.reliability_choice.currentData()
+        png = getattr(self, "_reliability_pngs", {}).get(key)
+        if png is None:
+            self.reliability.clear()
+            return
+        pix = QPixmap(str(png))
+        self.reliability.setPixmap(pix.scaledToWidth(300, Qt.TransformationMode.SmoothTransformation))
+        self.reliability.setToolTip("Reliability of the shipped model: predicted vs observed rate")
+
     def _on_case(self) -> None:
         self.tent_box.blockSignals(True)
         self.tent_box.setChecked(self.controller.tent)
@@ -128,11 +146,19 @@ class PredictionPanel(QWidget):
             self.card_link.setText("")
             return
         pred = self.controller.predictor
-        png = pred.reliability_png
-        if png is not None and Path(png).is_file():
-            pix = QPixmap(str(png))
-            self.reliability.setPixmap(pix.scaledToWidth(300, Qt.TransformationMode.SmoothTransformation))
-            self.reliability.setToolTip("Reliability of the shipped model: predicted vs observed rate")
+        pngs = dict(getattr(pred, "reliability_pngs", {}) or {})
+        if not pngs and pred.reliability_png is not None:
+            pngs = {"": pred.reliability_png}
+        self._reliability_pngs = {k: Path(v) for k, v in pngs.items() if Path(v).is_file()}
+        self.reliability_choice.blockSignals(True)
+        self.reliability_choice.clear()
+        for key in self._reliability_pngs:
+            self.reliability_choice.addItem(OUTCOMES.get(key, key), key)
+        if "went_icu" in self._reliability_pngs:
+            self.reliability_choice.setCurrentIndex(list(self._reliability_pngs).index("went_icu"))
+        self.reliability_choice.blockSignals(False)
+        self.reliability_choice.setVisible(bool(self._reliability_pngs))
+        self._show_reliability()
         card = pred.model_card
         if card is not None:
             url = QUrl.fromLocalFile(str(card)).toString()

@@ -5,6 +5,11 @@ Configured once (:class:`FusionConfig`), then called. Every part is swappable fo
 ``modalities`` ('both' | 'image' | 'ehr'), ``sequence`` ('mamba' | 'transformer' | 'last'), ``fusion``
 ('gated' | 'concat').
 
+Volumes (CT, PET/CT): the sequence runs over slices (``times`` = mm along the slice axis). With
+``secondary_dim > 0`` a second modality's per-slice features (PET) are projected on their own and
+fused into each slice token through a learned, per-channel gate *before* the sequence model
+(MINT-style intermediate fusion); slices without PET keep the CT token unchanged.
+
 Missing data (NAIM): a missing EHR value is a *masked token* in attention, never imputed; a patient
 without images or without EHR runs with that branch masked and the gate closed on it.
 """
@@ -33,6 +38,7 @@ class FusionConfig:
     modalities: str = "both"
     sequence: str = "mamba"
     fusion: str = "gated"
+    secondary_dim: int = 0  # > 0: per-slice features of a second image modality (PET), fused per slice
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -92,6 +98,10 @@ class MedFusionModel(nn.Module):
         d = config.d_model
         self.image_proj = nn.Sequential(nn.LayerNorm(config.feature_dim), nn.Linear(config.feature_dim, d), nn.GELU())
         self.time_proj = nn.Linear(1, d)
+        if config.secondary_dim > 0:  # created only when used: the shipped X-ray model's weights are unchanged
+            self.secondary_proj = nn.Sequential(
+                nn.LayerNorm(config.secondary_dim), nn.Linear(config.secondary_dim, d), nn.GELU())
+            self.slice_gate = nn.Linear(2 * d, d)
         if config.sequence == "mamba":
             self.sequence: nn.Module = MambaBlock(d)
         elif config.sequence == "transformer":
@@ -108,8 +118,21 @@ class MedFusionModel(nn.Module):
         self.heads = nn.Linear(d, config.n_outcomes)
         self.severity = nn.Linear(d, config.n_severity)
 
-    def encode_images(self, features: torch.Tensor, times: torch.Tensor, image_mask: torch.Tensor) -> torch.Tensor:
-        tokens = self.image_proj(features) + self.time_proj(times.unsqueeze(-1) / 30.0)
+    def encode_images(
+        self,
+        features: torch.Tensor,
+        times: torch.Tensor,
+        image_mask: torch.Tensor,
+        secondary: torch.Tensor | None = None,
+        secondary_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        tokens = self.image_proj(features)
+        if secondary is not None and self.config.secondary_dim > 0:
+            present = (secondary_mask if secondary_mask is not None else image_mask).bool().unsqueeze(-1)
+            sec = self.secondary_proj(secondary)
+            gate = torch.sigmoid(self.slice_gate(torch.cat([tokens, sec], -1)))
+            tokens = tokens + torch.where(present, gate * sec, torch.zeros_like(sec))
+        tokens = tokens + self.time_proj(times.unsqueeze(-1) / 30.0)
         tokens = tokens * image_mask.unsqueeze(-1)
         if self.config.sequence in ("mamba", "transformer"):
             tokens = self.sequence(tokens, image_mask)
@@ -123,6 +146,8 @@ class MedFusionModel(nn.Module):
         numeric: torch.Tensor,  # (B, n_numeric) standardised values (anything where missing)
         categorical: torch.Tensor,  # (B, n_cat) category indices
         ehr_missing: torch.Tensor,  # (B, n_numeric + n_cat) bool, True = missing
+        secondary: torch.Tensor | None = None,  # (B, L, secondary_dim) PET features per slice
+        secondary_mask: torch.Tensor | None = None,  # (B, L) bool, True = that slice has PET
     ) -> FusionOutput:
         cfg = self.config
         image_mask = image_mask.bool()
@@ -131,7 +156,7 @@ class MedFusionModel(nn.Module):
         if cfg.modalities == "image":
             ehr_missing = torch.ones_like(ehr_missing, dtype=torch.bool)
         ehr_missing = ehr_missing.bool()
-        img_tokens = self.encode_images(features, times, image_mask)
+        img_tokens = self.encode_images(features, times, image_mask, secondary, secondary_mask)
         has_img = image_mask.any(dim=1)
         has_ehr = ~ehr_missing.all(dim=1)
         ehr_cls, ehr_tokens = self.ehr(numeric, categorical, ehr_missing)

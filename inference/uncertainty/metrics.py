@@ -118,7 +118,8 @@ def reliability_diagram(
             label="mean predicted")
     ax.set_ylim(0, 1)
     ax.set_ylabel("Observed frequency")
-    ax.set_title(f"{title}  (ECE={err:.3f}, n={int(b.counts.sum())})".strip())
+    # two lines: a long outcome name on one line with the numbers was cut off at 4.5 in
+    ax.set_title(f"{title}\nECE = {err:.3f}, n = {int(b.counts.sum())}".strip(), fontsize=10)
     ax.legend(loc="upper left", fontsize=7)
     axh.bar(centers, b.counts, width=width * 0.9, color="grey", edgecolor="black")
     axh.set_xlim(0, 1)

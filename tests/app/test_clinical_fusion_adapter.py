@@ -62,3 +62,25 @@ def test_adapter_predicts_and_explains_demo_case(tmp_path: Path) -> None:
     heat = ex.heatmaps[case.images[0].filename]
     assert heat.shape == masks[case.images[0].filename].shape and heat.max() > 0.5
     assert dict(ex.ehr)["leukocyte_count"] == 0.0  # missing: no attribution
+
+
+def test_shipped_model_shows_a_reliability_diagram_per_outcome(qtbot) -> None:  # noqa: ANN001
+    from app.controllers.clinical import ClinicalController
+    from app.widgets.prediction_panel import PredictionPanel
+
+    root = Path(__file__).resolve().parents[2]
+    adapter = FusionCaseAdapter.load(root / "resources" / "models" / "fusion", Settings())
+    assert set(adapter.reliability_pngs) == {"went_icu", "intubated", "death", "needed_supplemental_O2"}
+
+    class _Host:  # the panel only reads settings through the controller here
+        settings = Settings()
+        runner = None
+
+    controller = ClinicalController(_Host(), ClinicalModel(), lambda: adapter)  # type: ignore[arg-type]
+    panel = PredictionPanel(ClinicalModel(), controller)
+    qtbot.addWidget(panel)
+    panel._show_model_files()
+    assert panel.reliability_choice.count() == 4 and panel.reliability_choice.currentData() == "went_icu"
+    first = panel.reliability.pixmap().toImage()
+    panel.reliability_choice.setCurrentIndex(panel.reliability_choice.findData("death"))
+    assert not first.isNull() and panel.reliability.pixmap().toImage() != first

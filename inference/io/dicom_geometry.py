@@ -16,6 +16,7 @@ from inference.errors import ImageReadError
 
 _ORIENTATION_TOL = 1e-3  # cosine difference that counts as a different orientation
 _DUPLICATE_TOL = 1e-3  # mm
+_ORTHOGONAL_TOL = 1e-3  # |row . column| above this is a broken IOP, not rounding
 
 
 @dataclass
@@ -77,12 +78,26 @@ def plane_info(ds: Dataset, name: str) -> PlaneInfo:
     )
 
 
+class DegenerateOrientationError(ImageReadError):
+    """ImageOrientationPatient does not describe two perpendicular directions."""
+
+
 def direction_from_orientation(iop: np.ndarray) -> np.ndarray:
-    """3x3 matrix with columns (row cosine, column cosine, slice normal)."""
-    row = iop[:3] / np.linalg.norm(iop[:3])
-    col = iop[3:] / np.linalg.norm(iop[3:])
+    """3x3 orthonormal matrix with columns (row cosine, column cosine, slice normal).
+
+    Unnormalised cosines are normalised and a rounding-level tilt between them is removed
+    (Gram-Schmidt); zero, parallel or clearly non-perpendicular cosines raise
+    :class:`DegenerateOrientationError`, because any direction built from them would be invented.
+    """
+    row_n, col_n = float(np.linalg.norm(iop[:3])), float(np.linalg.norm(iop[3:]))
+    if row_n < 1e-6 or col_n < 1e-6:
+        raise DegenerateOrientationError("ImageOrientationPatient has a zero direction cosine.")
+    row, col = iop[:3] / row_n, iop[3:] / col_n
+    if abs(float(row @ col)) > _ORTHOGONAL_TOL:
+        raise DegenerateOrientationError("ImageOrientationPatient row and column directions are not perpendicular.")
+    col = col - (row @ col) * row
+    col /= np.linalg.norm(col)
     normal = np.cross(row, col)
-    normal /= np.linalg.norm(normal)
     return np.column_stack([row, col, normal])
 
 
@@ -99,7 +114,10 @@ def single_slice_geometry(plane: PlaneInfo, slice_spacing: float | None) -> Stac
     direction = np.eye(3)
     origin = np.zeros(3)
     if plane.orientation is not None:
-        direction = direction_from_orientation(plane.orientation)
+        try:
+            direction = direction_from_orientation(plane.orientation)
+        except DegenerateOrientationError:
+            warnings.append("ImageOrientationPatient is degenerate: axial orientation assumed")
     if plane.position is not None:
         origin = plane.position
     sz = slice_spacing if slice_spacing and slice_spacing > 0 else 1.0
@@ -138,7 +156,13 @@ def stack_geometry(planes: list[PlaneInfo], what: str) -> StackGeometry:
     spacings = np.array([p.pixel_spacing for p in planes], dtype=float)
     if np.max(np.abs(spacings - spacings[0])) > 1e-4:
         raise ImageReadError(f"The {what} mixes slices with different PixelSpacing values.")
-    direction = direction_from_orientation(ref)
+    try:
+        direction = direction_from_orientation(ref)
+    except DegenerateOrientationError:
+        raise ImageReadError(
+            f"The {what} cannot be stacked into a 3-D volume because its ImageOrientationPatient is degenerate "
+            "(zero, parallel or not perpendicular direction cosines)."
+        ) from None
     positions = np.array([p.position for p in planes], dtype=float)
     proj = positions @ direction[:, 2]
     order = [int(i) for i in np.argsort(proj, kind="stable")]

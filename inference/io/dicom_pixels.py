@@ -8,6 +8,8 @@ are inverted so that higher values are always displayed brighter.
 
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,66 @@ class MissingDecoderError(UnsupportedInputError):
 
 class CorruptPixelDataError(ImageReadError):
     """The pixel data of a file is truncated or cannot be decoded."""
+
+
+# Syntaxes newer than the installed pydicom knows, named so the user learns what is missing.
+_UNKNOWN_SYNTAX_NAMES = {"1.2.840.10008.1.2.4.110": "JPEG XL Lossless", "1.2.840.10008.1.2.4.111": "JPEG XL JPEG Recompression",
+                         "1.2.840.10008.1.2.4.112": "JPEG XL"}
+_UID_RE = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+
+
+def header_float(ds: Dataset, keyword: str, default: float, name: str) -> float:
+    """A numeric single-valued tag, ``default`` when absent/empty/zero (as before).
+
+    Invalid text or binary bytes (wrong VR) and NaN/Inf raise :class:`ImageReadError` naming the tag,
+    never quoting the value: a wrong slope would silently give wrong HU, and raw bytes may hold PHI.
+    """
+    return value_float(ds.get(keyword), keyword, default, name)
+
+
+def value_float(value: object, keyword: str, default: float, name: str) -> float:
+    """:func:`header_float` for a value already fetched (e.g. from a functional-group sequence)."""
+    if value is None or (isinstance(value, str | bytes) and not value.strip()):
+        return default
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        raise ImageReadError(f"The DICOM file '{name}' has an invalid {keyword} value (not a number).") from None
+    if not math.isfinite(number):
+        raise ImageReadError(f"The DICOM file '{name}' has an invalid {keyword} value (not a finite number).")
+    return number or default
+
+
+def number_of_frames(ds: Dataset, name: str) -> int:
+    """NumberOfFrames (1 when absent, empty or < 1); :class:`ImageReadError` naming the tag when not an integer."""
+    value = ds.get("NumberOfFrames")
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return 1
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        number = math.nan
+    if not math.isfinite(number) or number != int(number):
+        raise ImageReadError(f"The DICOM file '{name}' has an invalid NumberOfFrames value (not an integer).")
+    return max(int(number), 1)
+
+
+def is_compressed(uid: pydicom.uid.UID) -> bool:
+    """``uid.is_compressed``, but a UID pydicom does not know counts as compressed (it cannot be decoded)."""
+    try:
+        return bool(uid.is_compressed)
+    except ValueError:
+        return True
+
+
+def syntax_name(uid: pydicom.uid.UID) -> str:
+    """Readable name of a transfer syntax; an unknown one is quoted only when it looks like a UID."""
+    if uid in _UNKNOWN_SYNTAX_NAMES:
+        return _UNKNOWN_SYNTAX_NAMES[uid]
+    if uid.is_transfer_syntax:
+        return str(uid.name)
+    shown = f" ({uid})" if _UID_RE.match(str(uid)) and len(uid) <= 64 else ""
+    return f"an unknown transfer syntax{shown}"
 
 
 def transfer_syntax(ds: Dataset) -> pydicom.uid.UID:
@@ -53,30 +115,54 @@ def _ensure_transfer_syntax(ds: Dataset) -> None:
 def check_decoder(ds: Dataset, name: str) -> None:
     """Raise :class:`MissingDecoderError` when the transfer syntax cannot be decoded here."""
     uid = transfer_syntax(ds)
-    if not uid.is_compressed:
+    if not is_compressed(uid):
         return
     try:
         decoder = get_decoder(uid)
-    except NotImplementedError as exc:
+    except (NotImplementedError, ValueError) as exc:
         raise MissingDecoderError(
-            f"The file '{name}' is compressed with {uid.name}, which no installed decoder supports."
+            f"The file '{name}' is compressed with {syntax_name(uid)}, which no installed decoder supports."
         ) from exc
     if not decoder.is_available:
         raise MissingDecoderError(
-            f"The file '{name}' is compressed with {uid.name} but no decoder for it is installed "
+            f"The file '{name}' is compressed with {syntax_name(uid)} but no decoder for it is installed "
             "(install pylibjpeg, pylibjpeg-openjpeg and pylibjpeg-libjpeg)."
         )
 
 
-def gdcm_eligible(ds: Dataset) -> bool:
+def gdcm_eligible(ds: Dataset, name: str = "") -> bool:
     """Single-frame, grayscale, rescale-only, compressed slice: safe for the GDCM fast path."""
+    try:
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+    except (TypeError, ValueError):
+        return False
     return (
-        transfer_syntax(ds).is_compressed
+        is_compressed(transfer_syntax(ds))
         and str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME2"
-        and int(ds.get("SamplesPerPixel", 1) or 1) == 1
-        and int(ds.get("NumberOfFrames", 1) or 1) == 1
+        and samples == 1
+        and number_of_frames(ds, name) == 1
         and "ModalityLUTSequence" not in ds
     )
+
+
+def pixel_data_too_short(path: Path, header: Dataset) -> bool:
+    """True when an uncompressed file is smaller than the pixel data its header claims.
+
+    Checked on headers read without pixels, so a series whose header claims 60000x60000 is refused
+    before a 40 GB array is allocated for it. Compressed/deflated data cannot be sized this way (False).
+    """
+    try:
+        uid = transfer_syntax(header)
+        if is_compressed(uid) or uid.is_deflated:
+            return False
+        rows, cols = int(header.Rows), int(header.Columns)
+        samples = int(header.get("SamplesPerPixel", 1) or 1)
+        bits = int(header.get("BitsAllocated", 16) or 16)
+        frames = number_of_frames(header, path.name)
+        needed = (rows * cols * samples * frames * bits + 7) // 8
+        return path.stat().st_size < needed
+    except (ValueError, TypeError, AttributeError, OSError, ImageReadError):
+        return False  # the decoder will report what is wrong
 
 
 def _decode_gdcm(path: Path, rows: int, cols: int) -> np.ndarray | None:
@@ -103,11 +189,10 @@ def _stored_range(ds: Dataset) -> tuple[float, float]:
     return 0.0, float(2**bits - 1)
 
 
-def rescale_params(ds: Dataset) -> tuple[float, float]:
-    """(slope, intercept) of a single-frame dataset; identity when absent."""
-    slope = float(ds.get("RescaleSlope", 1.0) or 1.0)
-    intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0)
-    return slope, intercept
+def rescale_params(ds: Dataset, name: str = "") -> tuple[float, float]:
+    """(slope, intercept) of a single-frame dataset; identity when absent, ImageReadError when invalid."""
+    name = name or "image"
+    return header_float(ds, "RescaleSlope", 1.0, name), header_float(ds, "RescaleIntercept", 0.0, name)
 
 
 def invert_monochrome1(values: np.ndarray, ds: Dataset, slope: float, intercept: float) -> tuple[float, float]:
@@ -122,13 +207,20 @@ def invert_monochrome1(values: np.ndarray, ds: Dataset, slope: float, intercept:
     return lo, hi
 
 
-def _to_gray(array: np.ndarray, ds: Dataset) -> tuple[np.ndarray, bool]:
+def _to_gray(array: np.ndarray, ds: Dataset, name: str) -> tuple[np.ndarray, bool]:
     """Reduce RGB/palette pixels to luminance; returns (array, converted?)."""
     photometric = str(ds.get("PhotometricInterpretation", ""))
     if photometric == "PALETTE COLOR":
         from pydicom.pixels import apply_color_lut
 
-        array = apply_color_lut(array, ds)
+        try:
+            array = apply_color_lut(array, ds)
+        except (MemoryError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # no/invalid palette tables: nothing to map the indices through
+            raise CorruptPixelDataError(
+                f"The DICOM file '{name}' is PALETTE COLOR but its palette lookup table is missing or invalid (corrupt)."
+            ) from exc
     if array.shape[-1] == 3 and (int(ds.get("SamplesPerPixel", 1) or 1) == 3 or photometric == "PALETTE COLOR"):
         rgb = array.astype(np.float32)
         return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114, True
@@ -143,6 +235,8 @@ def decode_dataset(ds: Dataset, name: str, *, frame_rescale: list[tuple[float, f
     """
     _ensure_transfer_syntax(ds)
     check_decoder(ds, name)
+    frames = number_of_frames(ds, name)
+    slope, intercept = rescale_params(ds, name)
     try:
         stored = ds.pixel_array
     except (MemoryError, KeyboardInterrupt):
@@ -150,13 +244,11 @@ def decode_dataset(ds: Dataset, name: str, *, frame_rescale: list[tuple[float, f
     except Exception as exc:
         raise CorruptPixelDataError(f"The pixel data of '{name}' is truncated or corrupt and could not be decoded.") from exc
     notes: dict = {}
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
-    stored, converted = _to_gray(stored, ds)
+    stored, converted = _to_gray(stored, ds, name)
     if converted:
         notes["converted_from"] = str(ds.get("PhotometricInterpretation", ""))
     if frames == 1 or stored.ndim == 2:
         stored = stored.reshape((1,) + stored.shape[-2:])
-    slope, intercept = rescale_params(ds)
     if "ModalityLUTSequence" in ds and not converted:
         values = np.asarray(apply_modality_lut(stored, ds), dtype=np.float32)
     elif frame_rescale is not None and not converted:
@@ -177,15 +269,19 @@ def decode_dataset(ds: Dataset, name: str, *, frame_rescale: list[tuple[float, f
 def decode_slice(path: Path, header: Dataset, *, use_gdcm: bool) -> tuple[np.ndarray, dict]:
     """One single-frame file of a series -> float32 ``(rows, cols)`` modality values."""
     rows, cols = int(header.Rows), int(header.Columns)
-    if use_gdcm and gdcm_eligible(header):
+    check_decoder(header, path.name)  # unknown/undecodable syntax: a clear error, not a GDCM/pydicom failure
+    rescale_params(header, path.name)  # GDCM applies the rescale itself: validate it first
+    if use_gdcm and gdcm_eligible(header, path.name):
         values = _decode_gdcm(path, rows, cols)
         if values is not None:
             return values, {}
     try:
         ds = pydicom.dcmread(path)
-    except Exception as exc:
+        values3, notes = decode_dataset(ds, path.name)
+    except (ImageReadError, MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:  # noqa: BLE001 - e.g. a lazily converted corrupt element: this slice is corrupt
         raise CorruptPixelDataError(f"The file '{path.name}' is truncated or corrupt.") from exc
-    values3, notes = decode_dataset(ds, path.name)
     if values3.shape[1:] != (rows, cols):
         raise CorruptPixelDataError(f"The pixel data of '{path.name}' does not match its Rows/Columns.")
     return values3[0], notes

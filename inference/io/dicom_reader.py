@@ -8,6 +8,7 @@ slices instead of being silently interpolated over.
 from __future__ import annotations
 
 import os
+import warnings as pywarnings
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from pathlib import Path
 
@@ -26,7 +27,17 @@ from inference.io.dicom_geometry import (
     single_slice_geometry,
     stack_geometry,
 )
-from inference.io.dicom_pixels import CorruptPixelDataError, MissingDecoderError, decode_dataset, decode_slice
+from inference.io.dicom_pixels import (
+    CorruptPixelDataError,
+    MissingDecoderError,
+    decode_dataset,
+    decode_slice,
+    number_of_frames,
+    pixel_data_too_short,
+    value_float,
+)
+from inference.io.dicom_scan import display_text, modality_of, touch_elements
+from inference.io.limits import check_allocation
 from inference.io.volume import StudyInfo, Volume
 from inference.progress import CancelToken, ProgressCallback, no_progress
 
@@ -116,9 +127,10 @@ def read_series(
     workers: int | None = None,
 ) -> Volume:
     """Decode the files of one series (grouped headers) into a sorted, rescaled volume."""
-    if len(items) == 1 and int(items[0][1].get("NumberOfFrames", 1) or 1) > 1:
+    if len(items) == 1 and number_of_frames(items[0][1], items[0][0].name) > 1:
         return read_file(items[0][0], items[0][1], progress=progress, cancel=cancel)
-    what = f"series '{_text(items[0][1], 'SeriesDescription') or _text(items[0][1], 'Modality')}'"
+    first_header = items[0][1]
+    what = f"series '{display_text(first_header.get('SeriesDescription')) or display_text(modality_of(first_header))}'"
     # Geometry from headers first: bad stacks fail before any decoding, and slices are decoded
     # straight into their final place (no second full-size copy).
     planes = [plane_info(h, p.name) for p, h in items]
@@ -126,11 +138,19 @@ def read_series(
     items = [items[i] for i in order]
     n = len(items)
     rows, cols = int(items[0][1].Rows), int(items[0][1].Columns)
+    # Before allocating n x Rows x Columns: a header can claim any size, the files cannot hold it.
+    short = [z for z in range(n) if pixel_data_too_short(items[z][0], items[z][1])]
+    if len(short) == n:
+        raise ImageReadError(
+            f"The pixel data of the {what} does not match its Rows/Columns ({rows}x{cols}): the files are "
+            "truncated or corrupt."
+        )
+    check_allocation(n * rows * cols * 4, what)
     array = np.empty((n, rows, cols), dtype=np.float32)
     ok = [False] * n
     notes: list[dict] = [{}] * n
-    warnings: list[str] = []
-    done = 0
+    warnings: list[str] = [f"skipped corrupt file '{items[z][0].name}'" for z in short]
+    done = len(short)
     n_workers = workers or min(4, (os.cpu_count() or 2) + 1)
     with ThreadPoolExecutor(max_workers=n_workers) as pool:
 
@@ -141,7 +161,7 @@ def read_series(
             array[z] = values
             return note
 
-        futures: dict[Future, int] = {pool.submit(job, z): z for z in range(n)}
+        futures: dict[Future, int] = {pool.submit(job, z): z for z in range(n) if z not in short}
         pending = set(futures)
         try:
             while pending:
@@ -230,8 +250,9 @@ def _frame_planes(ds: Dataset, name: str, frames: int) -> tuple[list[PlaneInfo] 
         ))
         slope = find(item, "PixelValueTransformationSequence", "RescaleSlope")
         intercept = find(item, "PixelValueTransformationSequence", "RescaleIntercept")
-        rescale.append((float(slope if slope is not None else ds.get("RescaleSlope", 1.0) or 1.0),  # type: ignore[arg-type]
-                        float(intercept if intercept is not None else ds.get("RescaleIntercept", 0.0) or 0.0)))  # type: ignore[arg-type]
+        rescale.append((value_float(slope if slope is not None else ds.get("RescaleSlope"), "RescaleSlope", 1.0, name),
+                        value_float(intercept if intercept is not None else ds.get("RescaleIntercept"),
+                                    "RescaleIntercept", 0.0, name)))
     if any(p.position is None for p in planes):
         return None, rescale
     return planes, rescale
@@ -248,11 +269,14 @@ def read_file(
     progress(0.0, f"Reading {path.name}")
     try:
         ds = pydicom.dcmread(path, force=True)
+        with pywarnings.catch_warnings():
+            pywarnings.simplefilter("ignore")
+            touch_elements(ds)  # lazily converted elements must fail here, not in a later ds.get
     except Exception as exc:
         raise ImageReadError(f"The DICOM file '{path.name}' is truncated or corrupt.") from exc
     if cancel is not None:
         cancel.raise_if_cancelled()
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    frames = number_of_frames(ds, path.name)
     planes, rescale = _frame_planes(ds, path.name, frames) if frames > 1 else (None, None)
     values, notes = decode_dataset(ds, path.name, frame_rescale=rescale)
     modality = _text(ds, "Modality")

@@ -8,6 +8,8 @@ user can be told why nothing was shown.
 from __future__ import annotations
 
 import os
+import re
+import unicodedata
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -16,6 +18,8 @@ from pathlib import Path
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.tag import Tag
+from pydicom.valuerep import VR
 
 from inference.progress import CancelToken, ProgressCallback, no_progress
 
@@ -76,6 +80,71 @@ def iter_files(folder: Path) -> Iterator[Path]:
             yield Path(root) / name
 
 
+_MODALITY_RE = re.compile(r"^[A-Za-z0-9_ ]{0,16}$")  # CS value: what a Modality can be
+
+
+def modality_of(ds: Dataset) -> str | None:
+    """The Modality value, stripped; ``None`` when it cannot be one (a corrupt length swallowed other elements).
+
+    Never put the raw value in a message when this is ``None``: it may hold the following header bytes,
+    including the patient's name and ID.
+    """
+    value = ds.get("Modality", "")
+    text = "" if value is None else str(value)
+    return text.strip() if _MODALITY_RE.match(text) else None
+
+
+def display_text(value: object, limit: int = 64) -> str:
+    """A header text fit for a user-facing message: control characters (raw header bytes) blank it."""
+    text = "" if value is None else str(value).strip()
+    if any(unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn") for c in text):
+        return "(unreadable)"
+    return text[:limit]
+
+
+_VALID_VRS = frozenset(vr.value for vr in VR) | {"OB or OW", "US or SS", "US or OW", "US or SS or OW"}
+# Elements the readers read from a header (grouping, geometry, values, StudyInfo, SUV): converted up front.
+USED_KEYWORDS = (
+    "SOPClassUID", "Modality", "Rows", "Columns", "StudyInstanceUID", "SeriesInstanceUID", "SeriesNumber",
+    "SeriesDescription", "FrameOfReferenceUID", "NumberOfFrames", "ImagePositionPatient", "ImageOrientationPatient",
+    "PixelSpacing", "ImagerPixelSpacing", "RescaleSlope", "RescaleIntercept", "PhotometricInterpretation",
+    "SamplesPerPixel", "BitsAllocated", "BitsStored", "HighBit", "PixelRepresentation", "WindowCenter",
+    "WindowWidth", "SliceThickness", "SpacingBetweenSlices", "PatientName", "PatientID", "PatientBirthDate",
+    "PatientSex", "PatientAge", "StudyDate", "StudyDescription", "InstitutionName", "Manufacturer", "Units",
+    "DecayCorrection", "PatientWeight", "SeriesDate", "SeriesTime", "AcquisitionDate", "AcquisitionTime",
+    "SpecificCharacterSet", "RadiopharmaceuticalInformationSequence", "RadionuclideTotalDose",
+    "RadionuclideHalfLife", "RadiopharmaceuticalStartDateTime", "RadiopharmaceuticalStartTime",
+)
+
+_USED_TAGS = tuple(Tag(k) for k in USED_KEYWORDS)
+
+
+def touch_elements(ds: Dataset, *, everything: bool = True) -> None:
+    """Convert elements now, inside the caller's ``try``: pydicom converts lazily, so a corrupt element
+    (bad VR bytes, bad value) would otherwise raise later, from a plain ``ds.get`` far from any handling.
+
+    ``everything=False`` (folder scans, thousands of headers) converts only :data:`USED_KEYWORDS` and checks
+    the VR of every other element without converting it (5x cheaper); a single file converts all.
+    """
+    if everything:
+        for _ in ds.iterall():
+            pass
+        meta = getattr(ds, "file_meta", None)
+        if meta is not None:
+            for _ in meta.iterall():
+                pass
+        return
+    for elem in ds.elements():  # raw elements stay raw: only their VR is looked at
+        vr = elem.VR
+        if vr is not None and vr not in _VALID_VRS:
+            raise ValueError("unknown value representation")
+        if vr == "SQ":
+            for item in ds[elem.tag].value or ():
+                touch_elements(item, everything=False)
+    for tag in _USED_TAGS:
+        ds.get(tag)  # converts (and caches) the element; the readers read these anyway
+
+
 def _plausible(ds: Dataset) -> bool:
     """A force-read dataset is only believed if it carries core DICOM attributes."""
     return any(kw in ds for kw in _PREAMBLE_KEYWORDS)
@@ -98,12 +167,28 @@ def read_header(path: Path) -> Dataset | None:
                 ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
         except Exception:
             return None
-        return ds if _plausible(ds) else None
+        if not _plausible(ds):
+            return None
+        _check_elements(ds)
+        return ds
     except Exception as exc:  # truncated header, bad VR lengths, ...
-        raise CorruptHeaderError(str(exc)) from exc
+        raise CorruptHeaderError(type(exc).__name__) from exc
     if not _plausible(ds):
         raise CorruptHeaderError("no core DICOM attributes")
+    _check_elements(ds)
     return ds
+
+
+def _check_elements(ds: Dataset) -> None:
+    """:class:`CorruptHeaderError` when an element cannot be converted or Modality is not a Modality."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            touch_elements(ds, everything=False)
+    except Exception as exc:  # noqa: BLE001 - any conversion failure means a corrupt element
+        raise CorruptHeaderError(type(exc).__name__) from exc
+    if modality_of(ds) is None:
+        raise CorruptHeaderError("invalid Modality value")
 
 
 def sop_class_uid(ds: Dataset) -> str:
@@ -114,23 +199,31 @@ def sop_class_uid(ds: Dataset) -> str:
     return uid
 
 
+def _declared_non_image(ds: Dataset) -> bool:
+    """The header itself says it is not an image: a non-image modality or a known non-image SOP class."""
+    if (modality_of(ds) or "").upper() in NON_IMAGE_MODALITIES:
+        return True
+    uid = sop_class_uid(ds)
+    if not uid:
+        return False
+    name = pydicom.uid.UID(uid).name
+    if any(word in name for word in _NON_IMAGE_SOP_WORDS):
+        return True
+    return name != uid and "Storage" in name and "Image" not in name  # a known, non-image storage class
+
+
 def is_image(ds: Dataset) -> bool:
     """True for objects with a pixel grid we can display (not SR/SEG/RTSTRUCT/PR/...)."""
-    modality = str(ds.get("Modality", "") or "").upper()
-    if modality in NON_IMAGE_MODALITIES:
-        return False
-    uid = sop_class_uid(ds)
-    if uid:
-        name = pydicom.uid.UID(uid).name
-        if any(word in name for word in _NON_IMAGE_SOP_WORDS):
-            return False
-    return "Rows" in ds and "Columns" in ds
+    return not _declared_non_image(ds) and "Rows" in ds and "Columns" in ds
 
 
 def looks_truncated(ds: Dataset) -> bool:
-    """An image SOP class without the image pixel module: the header was cut short."""
-    uid = sop_class_uid(ds)
-    return bool(uid) and "Image Storage" in pydicom.uid.UID(uid).name and not ("Rows" in ds and "Columns" in ds)
+    """No image pixel module and nothing saying it is a non-image object: the header was cut short.
+
+    (A file cut inside the header loses Rows/Columns and often ends in a half SOPClassUID, which
+    then names no known class; calling that "a non-image object" would mislead.)
+    """
+    return not ("Rows" in ds and "Columns" in ds) and not _declared_non_image(ds)
 
 
 def series_key(ds: Dataset) -> str:
@@ -164,7 +257,7 @@ def scan_folder(
             scan.unreadable.append(path)
             continue
         if not is_image(ds):
-            modality = str(ds.get("Modality", "") or "") or "unknown"
+            modality = display_text(modality_of(ds)) or "unknown"
             scan.non_image[modality] = scan.non_image.get(modality, 0) + 1
             continue
         scan.series.setdefault(series_key(ds), []).append((path, ds))
@@ -185,8 +278,8 @@ def describe_series(key: str, items: list[tuple[Path, Dataset]]) -> SeriesInfo:
     frames = sum(_int_or_none(ds.get("NumberOfFrames", 1)) or 1 for _, ds in items)
     return SeriesInfo(
         series_uid=key,
-        modality=str(first.get("Modality", "") or ""),
-        description=str(first.get("SeriesDescription", "") or ""),
+        modality=display_text(modality_of(first)),
+        description=display_text(first.get("SeriesDescription", "")),
         n_files=len(items),
         files=[p for p, _ in items],
         study_uid=str(first.get("StudyInstanceUID", "") or ""),

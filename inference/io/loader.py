@@ -15,18 +15,21 @@ import SimpleITK as sitk
 from PIL import Image
 
 from inference.errors import ImageReadError, SeriesSelectionRequired, UnsupportedInputError
+from inference.io.dicom_pixels import number_of_frames
 from inference.io.dicom_reader import read_file, read_series
 from inference.io.dicom_scan import (
     CorruptHeaderError,
     FolderScan,
     SeriesInfo,
+    display_text,
     is_image,
     looks_truncated,
+    modality_of,
     read_header,
     scan_folder,
     summarize,
 )
-from inference.io.raster import RASTER_SUFFIXES, read_raster
+from inference.io.raster import RASTER_SUFFIXES, raster_size, read_raster
 from inference.io.sitk_io import ITK_SUFFIXES, read_itk_image
 from inference.io.volume import Volume
 from inference.progress import CancelToken, ProgressCallback, no_progress, scaled
@@ -111,7 +114,7 @@ def _open_dicom_file(path: Path, progress: ProgressCallback, cancel: CancelToken
     if looks_truncated(header):
         raise ImageReadError(f"The DICOM file '{path.name}' is truncated or corrupt.")
     if not is_image(header):
-        modality = str(header.get("Modality", "") or "unknown")
+        modality = display_text(modality_of(header)) or "unknown"
         raise UnsupportedInputError(
             f"The DICOM file '{path.name}' is a non-image object (modality {modality}) and cannot be displayed."
         )
@@ -162,8 +165,12 @@ def read_header_safe(path: Path) -> bool:
 def _dicom_bytes(headers: list) -> int:
     total = 0
     for ds in headers:
-        frames = int(ds.get("NumberOfFrames", 1) or 1)
-        total += int(ds.get("Rows", 0) or 0) * int(ds.get("Columns", 0) or 0) * frames
+        frames = number_of_frames(ds, "image")
+        try:
+            rows, cols = int(ds.get("Rows", 0) or 0), int(ds.get("Columns", 0) or 0)
+        except (TypeError, ValueError):
+            raise ImageReadError("A DICOM file has an invalid Rows/Columns value (not an integer).") from None
+        total += max(rows, 0) * max(cols, 0) * frames
     return total * np.dtype(np.float32).itemsize
 
 
@@ -193,10 +200,15 @@ def estimate_bytes(path: Path, *, series_uid: str | None = None) -> int:
             raise ImageReadError(f"The file '{path.name}' could not be read as NIfTI/NRRD (it may be corrupt).") from exc
         return int(np.prod(reader.GetSize())) * 4
     if suffix in RASTER_SUFFIXES:
+        size = raster_size(path)  # from the header: Pillow refuses huge claims before telling the size
+        if size is not None:
+            return size[0] * size[1] * 4
         try:
             with Image.open(path) as img:
                 return img.width * img.height * 4
-        except OSError as exc:
+        except Image.DecompressionBombError:
+            raise ImageReadError(f"The image file '{path.name}' is too large to open (it may be corrupt).") from None
+        except (OSError, SyntaxError, ValueError) as exc:
             raise ImageReadError(f"The image file '{path.name}' is corrupt or truncated and could not be read.") from exc
     try:
         header = read_header(path)

@@ -13,6 +13,7 @@ import numpy as np
 import SimpleITK as sitk
 
 from inference.errors import ImageReadError, UnsupportedInputError
+from inference.io import nifti_raw
 from inference.io.volume import Volume
 
 ITK_SUFFIXES = (".nii", ".nii.gz", ".nrrd", ".nhdr", ".mha", ".mhd")
@@ -68,6 +69,11 @@ def _looks_like_ct(array: np.ndarray) -> bool:
 def read_itk_image(path: Path) -> Volume:
     """Read a NIfTI/NRRD/MetaImage file; 4-D data keeps its first volume (with a warning)."""
     warnings: list[str] = []
+    lower = path.name.lower()
+    gz = lower.endswith(".nii.gz")
+    nifti = nifti_raw.read_header(path, gz) if gz or lower.endswith(".nii") else None
+    if nifti is not None:
+        nifti_raw.check_complete(path, nifti, gz)  # before SimpleITK: it would pad missing voxels with 0
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as exc:
@@ -93,6 +99,10 @@ def read_itk_image(path: Path) -> Volume:
         array = array[np.newaxis]
     array = np.ascontiguousarray(array)
     meta: dict = {"warnings": warnings, "spacing_known": True}
+    if nifti is not None and not np.all(array):  # SimpleITK turned NaN/Inf into 0: find them in the raw data
+        hidden = nifti_raw.nonfinite_mask(path, nifti, gz)
+        if hidden is not None and hidden.shape == array.shape:
+            array[hidden] = np.nan
     replaced = replace_nonfinite(array, path.name)
     if replaced:
         meta["nonfinite_replaced"] = replaced

@@ -134,9 +134,6 @@ def test_cli_errors_do_not_echo_phi(tmp_path: Path) -> None:
     _assert_clean(log_text, "CLI log file")  # ...without the study's name/ID
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "loader._open_dicom_file puts the raw Modality value into the error message; a corrupt length makes it "
-    "swallow PatientName/PatientID, which the CLI then prints (tests/robustness/known_defects.D_PHI_IN_MESSAGE)"))
 def test_cli_error_for_corrupt_header_does_not_echo_phi(tmp_path: Path) -> None:
     from tests.robustness.cases_dicom3 import FUZZ_FOUND
 

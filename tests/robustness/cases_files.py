@@ -22,7 +22,6 @@ from tests.robustness.corpus import (
     values_close,
     warns,
 )
-from tests.robustness.known_defects import D_NIFTI_NONFINITE
 
 ANY_READ_ERROR = ("corrupt", "truncated", "not supported", "not a supported", "could not be read", "no DICOM",
                   "non-image", "empty")
@@ -108,13 +107,11 @@ def _nonfinite_case(cid: str, arr: np.ndarray, suffix: str) -> Case:
     exp_arr = _expected_nifti(arr)
     first = (arr[0] if arr.ndim == 4 else arr).astype(np.float32)
     n_bad = int(first.size - np.count_nonzero(np.isfinite(first)))
-    xfail = D_NIFTI_NONFINITE if suffix.startswith(".nii") and n_bad else ""
     if exp_arr is None:
         return Case(cid, "nifti_nrrd_nonfinite", make,
-                    error("ImageReadError", "no finite values", note="'contains no finite values'"), xfail=xfail)
+                    error("ImageReadError", "no finite values", note="'contains no finite values'"))
     checks = [values_close(exp_arr)] + ([meta_is("nonfinite_replaced", n_bad)] if n_bad else [])
-    return Case(cid, "nifti_nrrd_nonfinite", make, read(all_of(*checks), note="non-finite → minimum, counted in meta"),
-                xfail=xfail)
+    return Case(cid, "nifti_nrrd_nonfinite", make, read(all_of(*checks), note="non-finite → minimum, counted in meta"))
 
 
 def _nifti_cases() -> list[Case]:

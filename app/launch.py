@@ -21,9 +21,15 @@ def build_window(settings: Settings | None = None) -> tuple[QApplication, MainWi
     app = create_application()
     install_excepthook()
     window = MainWindow(settings if settings is not None else Settings.load())
+    from app.segmentation_install import install_segmentation  # box/point/brush tools, labels panel
+
+    install_segmentation(window)
     from app.clinical_install import install_clinical  # clinician workspace (panels, case opening)
 
     install_clinical(window)
+    from app.export_install import install_export  # export, PACS, sessions, crash recovery
+
+    install_export(window)
     return app, window
 
 
@@ -48,6 +54,8 @@ def run_viewer(path: Path | None, demo: bool = False) -> int:
     first_run = not (default_config_dir() / "settings.json").exists()
     app, window = build_window()
     window.show()
+    if window.export.session.offer_restore():  # the last run did not exit cleanly: its work is reopened
+        return int(app.exec())
     if path is None and (demo or first_run):
         from app.clinical_install import DEMO_CASE
 

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
+    QScrollArea,
     QToolBar,
     QWidget,
 )
@@ -104,7 +105,12 @@ class MainWindow(QMainWindow):
         self.add_action("Help", "About MedFusion Viewer", self.show_about, name="about")
         self.info_panel = InfoPanel(self.document, self)
         self.display_panel = DisplayPanel(self.document, self)
-        self.add_panel("Patient / study", self.info_panel, name="info")
+        # scrolls instead of squeezing its word-wrapped rows on top of each other when docks crowd it
+        info_scroll = QScrollArea(self)
+        info_scroll.setWidgetResizable(True)
+        info_scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        info_scroll.setWidget(self.info_panel)
+        self.add_panel("Patient / study", info_scroll, name="info")
         self.add_panel("Display", self.display_panel, name="display")
         self.resize(1400, 900)
 

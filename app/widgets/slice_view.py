@@ -63,6 +63,7 @@ class SliceView(QWidget):
         self._slice_index = -1
         self._user_camera = False
         self._drag: tuple[Qt.MouseButton, object] | None = None
+        self._right_click: tuple[float, float] | None = None  # right press a tool may take as a click
         self._builtin_wl, self._builtin_pan, self._builtin_zoom = (
             WindowLevelTool(document),
             PanTool(document),
@@ -309,6 +310,13 @@ class SliceView(QWidget):
             return self._builtin_pan
         return None
 
+    def _tool_takes_right_click(self, event: QMouseEvent) -> bool:
+        return (
+            event.button() == Qt.MouseButton.RightButton
+            and not event.modifiers() & Qt.KeyboardModifier.ControlModifier
+            and getattr(self.tools.active, "takes_right_click", False)
+        )
+
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
         if watched is not self.vtk_widget or self.document.volume is None:
             return False
@@ -317,15 +325,25 @@ class SliceView(QWidget):
             assert isinstance(event, QMouseEvent)
             self.vtk_widget.setFocus()
             handler = self._handler_for(event.button(), event.modifiers())
+            self._right_click = None
+            if self._tool_takes_right_click(event):
+                # Right click without drag goes to the tool (e.g. "exclude"); a drag is still window/level.
+                self._right_click = (event.position().x(), event.position().y())
             if handler is not None:
                 self._drag = (event.button(), handler)
-                handler.press(self._event(event, event.button()))  # type: ignore[attr-defined]
+                if self._right_click is None:
+                    handler.press(self._event(event, event.button()))  # type: ignore[attr-defined]
             return True
         if kind == QEvent.Type.MouseMove:
             assert isinstance(event, QMouseEvent)
             slice_event = self._event(event, Qt.MouseButton.NoButton)
             if self._drag is not None:
                 slice_event.button = self._drag[0]
+                if self._right_click is not None:
+                    if math.dist(self._right_click, slice_event.pos) < 4:
+                        return True
+                    self._right_click = None  # it became a drag: window/level from the press point
+                    self._drag[1].press(self._event(event, self._drag[0]))  # type: ignore[attr-defined]
                 self._drag[1].drag(slice_event)  # type: ignore[attr-defined]
             else:
                 if self.tools.active is not None:
@@ -335,8 +353,12 @@ class SliceView(QWidget):
         if kind == QEvent.Type.MouseButtonRelease:
             assert isinstance(event, QMouseEvent)
             if self._drag is not None and self._drag[0] == event.button():
-                self._drag[1].release(self._event(event, event.button()))  # type: ignore[attr-defined]
+                if self._right_click is not None and self.tools.active is not None:
+                    self.tools.active.right_click(self._event(event, event.button()))  # type: ignore[attr-defined]
+                else:
+                    self._drag[1].release(self._event(event, event.button()))  # type: ignore[attr-defined]
                 self._drag = None
+                self._right_click = None
             return True
         if kind == QEvent.Type.MouseButtonDblClick:
             self.double_clicked.emit(self.orientation)

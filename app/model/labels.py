@@ -1,0 +1,357 @@
+"""Segmentation labels of the open image as an observable, Qt-free model (the viewer's side of the session).
+
+The masks themselves live in one :class:`SegmentationSession` per image (its uint8 label map, label table
+and undo history); this model adds what the viewer needs around it: the active label, visibility and
+opacity, the *origin* of each label (AI / MANUAL / AI_CORRECTED, for DICOM SEG algorithm identification,
+restored by undo/redo) and the signals other parts listen to:
+
+- ``changed()``: anything changed (masks, table, display);
+- ``gesture_applied(kind, label, z_range)`` after every gesture: kind in {"box", "point", "propagate"}
+  for model output, {"brush", "erase", "undo", "redo", "reset", "load"} for the rest.
+
+Every array is in the document volume's grid, ``[z, y, x]``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import numpy as np
+from psygnal import Signal
+
+from inference.errors import InvalidPromptError
+from inference.segmentation.history import Gesture, History
+from inference.segmentation.labels import Label
+from inference.segmentation.session import SegmentationSession
+
+MODEL_KINDS = frozenset({"box", "point", "propagate"})
+MANUAL_KINDS = frozenset({"brush", "erase"})
+ORIGINS = ("AI", "MANUAL", "AI_CORRECTED")
+Flags = dict[int, frozenset[str]]  # label value -> {"ai", "manual"}: which kinds of gesture made it
+
+
+class _OriginHistory(History):
+    """The session's history, also carrying each gesture's before/after label origins (undo restores them)."""
+
+    def __init__(self, model: LabelsModel, session: SegmentationSession, max_bytes: int) -> None:
+        super().__init__(max_bytes)
+        self._model, self._session = model, session
+        self.pending: tuple[Flags, Flags] | None = None
+        self.last: Gesture | None = None  # the gesture the latest undo/redo applied
+
+    def push(self, gesture: Gesture) -> None:
+        pending, self.pending = self.pending, None
+        if gesture.empty:
+            return
+        if pending is not None:
+            gesture.origin_flags = pending  # type: ignore[attr-defined]
+            self._set_flags(pending[1])
+        super().push(gesture)
+
+    def _set_flags(self, flags: Flags) -> None:
+        if self._model.session is self._session:  # a late gesture of a previous image changes nothing here
+            self._model._flags = dict(flags)
+
+    def pop_undo(self) -> Gesture | None:
+        self.last = gesture = super().pop_undo()
+        flags = getattr(gesture, "origin_flags", None)
+        if flags is not None:
+            self._set_flags(flags[0])
+        return gesture
+
+    def pop_redo(self) -> Gesture | None:
+        self.last = gesture = super().pop_redo()
+        flags = getattr(gesture, "origin_flags", None)
+        if flags is not None:
+            self._set_flags(flags[1])
+        return gesture
+
+    def clear(self) -> None:
+        super().clear()
+        self.last = None
+
+
+def touched(gesture: Gesture | None) -> tuple[set[int], tuple[int, int] | None]:
+    """Label values and slice range a gesture changed (for ``gesture_applied`` after undo/redo)."""
+    if gesture is None or not gesture.diffs:
+        return set(), None
+    values: set[int] = set()
+    for diff in gesture.diffs:
+        values.update(np.unique(diff.before).tolist())
+        values.update(np.unique(diff.after).tolist())
+    zs = [d.z for d in gesture.diffs]
+    return values - {0}, (min(zs), max(zs))
+
+
+class LabelsModel:
+    """Labels of the current image; see the module docstring for the signals."""
+
+    changed = Signal()
+    gesture_applied = Signal(str, str, object)
+    active_changed = Signal(str)
+
+    def __init__(self, undo_budget_bytes: int = 256 * 1024 * 1024) -> None:
+        self.undo_budget_bytes = undo_budget_bytes
+        self.session: SegmentationSession | None = None
+        self.lock = threading.Lock()  # held while a gesture mutates the session (worker or UI thread)
+        self.active: str = ""
+        self._flags: Flags = {}
+        self._visible: dict[int, bool] = {}
+        self._opacity: dict[int, float] = {}
+        self.preview: tuple[int, np.ndarray, int, bool] | None = None  # brush stroke being drawn
+        self.default_opacity = 0.45
+
+    # ---- binding to an image ----------------------------------------------------------------------
+    def bind(self, session: SegmentationSession | None) -> None:
+        """Start on a new image's session (``None``: no image): all labels and masks are dropped."""
+        if session is not None:
+            session.history = _OriginHistory(self, session, self.undo_budget_bytes)
+        self.session = session
+        self.active = ""
+        self._flags, self._visible, self._opacity = {}, {}, {}
+        self.preview = None
+        self.changed.emit()
+
+    @property
+    def history(self) -> _OriginHistory | None:
+        history = self.session.history if self.session is not None else None
+        return history if isinstance(history, _OriginHistory) else None
+
+    def _session(self) -> SegmentationSession:
+        if self.session is None or self.session.volume is None:
+            raise InvalidPromptError("Open an image before segmenting.")
+        return self.session
+
+    # ---- the label table --------------------------------------------------------------------------
+    def _labels(self) -> list[Label]:
+        return list(self.session.labels) if self.session is not None else []
+
+    def _label(self, name: str) -> Label:
+        found = self.session.labels.find(name) if self.session is not None else None
+        if found is None:
+            raise InvalidPromptError(f"There is no label named '{name}'.")
+        return found
+
+    def names(self) -> list[str]:
+        return [lab.name for lab in self._labels()]
+
+    def values(self) -> dict[str, int]:
+        return {lab.name: lab.value for lab in self._labels()}
+
+    def colour(self, label: str) -> tuple[int, int, int]:
+        return self._label(label).colour
+
+    def origin(self, label: str) -> str:
+        """AI (model gestures only), MANUAL (drawn by hand only) or AI_CORRECTED (both)."""
+        flags = self._flags.get(self._label(label).value, frozenset())
+        if "ai" in flags:
+            return "AI_CORRECTED" if "manual" in flags else "AI"
+        return "MANUAL"
+
+    def visible(self, label: str) -> bool:
+        return self._visible.get(self._label(label).value, True)
+
+    def opacity(self, label: str) -> float:
+        return self._opacity.get(self._label(label).value, self.default_opacity)
+
+    def add_label(self, name: str | None = None, colour: tuple[int, int, int] | None = None) -> str:
+        """A new empty label (named "Label N" by default), made active."""
+        session = self._session()
+        if name is None:
+            n = len(session.labels) + 1
+            while session.labels.find(f"Label {n}") is not None:
+                n += 1
+            name = f"Label {n}"
+        name = name.strip()
+        if not name:
+            raise InvalidPromptError("A label needs a name.")
+        session.add_label(name, colour)
+        self.set_active(name)
+        self.changed.emit()
+        return name
+
+    def ensure_active(self) -> str:
+        """The label the next gesture paints (one is created if there is none)."""
+        if self.active and self.session is not None and self.session.labels.find(self.active) is not None:
+            return self.active
+        return self.add_label()
+
+    def set_active(self, name: str) -> None:
+        if name != self.active:
+            self.active = name
+            self.active_changed.emit(name)
+
+    def rename(self, old: str, new: str) -> None:
+        new = new.strip()
+        lab = self._label(old)
+        if new == old:
+            return
+        if not new:
+            raise InvalidPromptError("A label needs a name.")
+        if self.session is not None and self.session.labels.find(new) is not None:
+            raise InvalidPromptError(f"A label named '{new}' already exists.")
+        self._replace(lab, Label(new, lab.colour, lab.value))
+        if self.active == old:
+            self.set_active(new)
+        self.changed.emit()
+
+    def set_colour(self, label: str, colour: tuple[int, int, int]) -> None:
+        lab = self._label(label)
+        self._replace(lab, Label(lab.name, tuple(int(c) for c in colour), lab.value))  # type: ignore[arg-type]
+        self.changed.emit()
+
+    def _replace(self, old: Label, new: Label) -> None:
+        table = self._session().labels
+        table.remove(old)
+        table.add(new.name, new.colour, new.value)
+
+    def set_visible(self, label: str, on: bool) -> None:
+        self._visible[self._label(label).value] = bool(on)
+        self.changed.emit()
+
+    def set_opacity(self, label: str, opacity: float) -> None:
+        self._opacity[self._label(label).value] = min(max(float(opacity), 0.0), 1.0)
+        self.changed.emit()
+
+    # ---- masks and measurements -------------------------------------------------------------------
+    def raw_label_map(self) -> np.ndarray | None:
+        """The live label map (no copy; for drawing only)."""
+        return self.session.label_map if self.session is not None and self.session.volume is not None else None
+
+    def label_map(self) -> np.ndarray:
+        """``uint8[z, y, x]``: 0 background, else the label's value (a copy)."""
+        return self._session().label_map.copy()
+
+    def mask_for(self, label: str) -> np.ndarray:
+        """``uint8[z, y, x]`` 0/1 mask of one label (all zeros for a label that was just deleted)."""
+        session = self._session()
+        found = session.labels.find(label)
+        if found is None:
+            return np.zeros(session.label_map.shape, dtype=np.uint8)
+        return (session.label_map == found.value).astype(np.uint8)
+
+    def volume_ml(self, label: str) -> float:
+        return self._session().volume_ml(self._label(label).value)
+
+    def area_mm2(self, label: str, z: int) -> float:
+        return self._session().area_mm2(self._label(label).value, z)
+
+    def confidence(self, label: str) -> dict[int, float]:
+        return self._session().confidence(self._label(label).value)
+
+    def slices_with_mask(self, label: str) -> np.ndarray:
+        """Per-slice pixel counts of the label (the confidence strip shows which slices hold it)."""
+        return (self._session().label_map == self._label(label).value).sum(axis=(1, 2))
+
+    # ---- gestures ---------------------------------------------------------------------------------
+    def begin_gesture(self, kind: str, label: str, session: SegmentationSession | None = None) -> None:
+        """Record how the coming gesture on ``session`` (default: the current one) changes the label's
+        origin (call with :attr:`lock` held)."""
+        session = session or self.session
+        history = session.history if session is not None else None
+        if not isinstance(history, _OriginHistory) or kind not in MODEL_KINDS | MANUAL_KINDS:
+            return
+        found = session.labels.find(label) if session is not None else None
+        if found is None:
+            return
+        value = found.value
+        before = dict(self._flags)
+        after = dict(before)
+        after[value] = before.get(value, frozenset()) | {"ai" if kind in MODEL_KINDS else "manual"}
+        history.pending = (before, after)
+
+    def run_gesture(
+        self, kind: str, label: str, fn: Callable[[], Any], session: SegmentationSession | None = None
+    ) -> Any:
+        """Run one call on ``session`` (default: the current one) as a gesture with origin tracking
+        (thread-safe; blocks on :attr:`lock`)."""
+        session = session or self.session
+        with self.lock:
+            self.begin_gesture(kind, label, session)
+            try:
+                return fn()
+            finally:
+                history = session.history if session is not None else None
+                if isinstance(history, _OriginHistory):
+                    history.pending = None
+
+    def notify(self, kind: str, label: str, z_range: object = None) -> None:
+        """Announce a finished gesture (UI thread): ``gesture_applied`` then ``changed``."""
+        self.gesture_applied.emit(kind, label, z_range)
+        self.changed.emit()
+
+    def clear_all(self) -> None:
+        """Remove every mask (labels stay; not undoable — the UI asks first)."""
+        session = self._session()
+        with self.lock:
+            session.reset()
+            self._flags = {}
+        for name in self.names():
+            self.gesture_applied.emit("reset", name, None)
+        self.changed.emit()
+
+    def remove_label(self, label: str) -> None:
+        """Delete a label and its pixels (not undoable — the UI asks first)."""
+        session = self._session()
+        lab = self._label(label)
+        with self.lock:
+            session.label_map[session.label_map == lab.value] = 0
+            session.labels.remove(lab)
+            session.history.clear()  # older steps may still refer to the removed value
+            for table in (self._flags, self._visible, self._opacity):
+                table.pop(lab.value, None)
+        if self.active == label:
+            self.set_active(self.names()[0] if self.names() else "")
+        self.gesture_applied.emit("reset", label, None)
+        self.changed.emit()
+
+    def set_masks(
+        self,
+        label_map: np.ndarray,
+        names_values_colours: Iterable[Any] | Mapping[str, Any],
+        origins: Mapping[str, str] | Iterable[str] | None = None,
+    ) -> None:
+        """Replace all labels and masks (a saved session or file); the undo history starts afresh.
+
+        ``names_values_colours``: ``[(name, value, (r, g, b)), ...]`` or ``{name: (value, (r, g, b))}``;
+        ``origins``: ``{name: "AI" | "MANUAL" | "AI_CORRECTED"}`` (or a list in the same order).
+        """
+        session = self._session()
+        data = np.asarray(label_map)
+        if data.ndim == 2:
+            data = data[np.newaxis]
+        if data.shape != session.label_map.shape:
+            raise InvalidPromptError(
+                f"The saved masks have shape {data.shape} but the image has shape {session.label_map.shape}."
+            )
+        if isinstance(names_values_colours, Mapping):
+            rows = [(n, *tuple(vc)) for n, vc in names_values_colours.items()]
+        else:
+            rows = [tuple(r) for r in names_values_colours]
+        names = [str(r[0]) for r in rows]
+        if isinstance(origins, Mapping):
+            origin_of = {str(k): str(v) for k, v in origins.items()}
+        else:
+            origin_of = dict(zip(names, [str(o) for o in (origins or [])], strict=False))
+        with self.lock:
+            session.reset()
+            session.labels.clear()
+            flags: Flags = {}
+            for row in rows:
+                name, value = str(row[0]), int(row[1])
+                colour = tuple(int(c) for c in row[2]) if len(row) > 2 and row[2] is not None else None
+                lab = session.labels.add(name, colour, value)  # type: ignore[arg-type]
+                origin = origin_of.get(name, "MANUAL").upper()
+                flags[lab.value] = frozenset(
+                    {"ai"} if origin == "AI" else {"ai", "manual"} if origin == "AI_CORRECTED" else {"manual"}
+                )
+            known = np.isin(data, [lab.value for lab in session.labels])
+            session.label_map[...] = np.where(known, data, 0).astype(np.uint8)
+            self._flags, self._visible, self._opacity = flags, {}, {}
+        self.active = ""
+        self.set_active(names[0] if names else "")
+        for name in names:
+            self.gesture_applied.emit("load", name, None)
+        self.changed.emit()

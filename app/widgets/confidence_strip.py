@@ -1,0 +1,99 @@
+"""Per-slice confidence strip of the active label: which slices hold it and how sure the model was.
+
+One cell per slice: empty (dark), model mask coloured by predicted IoU (green ≥ 0.8, amber ≥ 0.5, red
+below; the bar height is the IoU), or hand-drawn only (blue-grey, full height). The shown slice is
+outlined; clicking a cell jumps there, so weak slices are quick to review.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from app.model.document import Document
+from app.model.labels import LabelsModel
+
+GOOD, FAIR, POOR = QColor(70, 200, 90), QColor(240, 180, 40), QColor(230, 60, 60)
+MANUAL, EMPTY = QColor(110, 140, 170), QColor(45, 45, 45)
+
+
+def confidence_colour(iou: float) -> QColor:
+    return GOOD if iou >= 0.8 else FAIR if iou >= 0.5 else POOR
+
+
+class ConfidenceStrip(QWidget):
+    """Paints :meth:`cells` of the active label; ``refresh`` recomputes them from the labels model."""
+
+    def __init__(self, labels: LabelsModel, document: Document, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("confidence_strip")
+        self.labels, self.document = labels, document
+        self.setMinimumHeight(30)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.setToolTip("Per-slice predicted IoU of the active label (click a slice to go there)")
+        self._present = np.zeros(0, dtype=bool)
+        self._conf: dict[int, float] = {}
+        labels.changed.connect(self.refresh)
+        labels.active_changed.connect(lambda _n: self.refresh())
+        document.cursor_changed.connect(lambda _c: self.update())
+
+    def refresh(self) -> None:
+        name = self.labels.active
+        if self.labels.session is None or self.labels.raw_label_map() is None or name not in self.labels.names():
+            nz = self.document.volume.shape[0] if self.document.volume is not None else 0
+            self._present, self._conf = np.zeros(nz, dtype=bool), {}
+        else:
+            self._present = self.labels.slices_with_mask(name) > 0
+            self._conf = self.labels.confidence(name)
+        self.update()
+
+    def cells(self) -> list[tuple[str, float | None]]:
+        """Per slice: ("empty" | "model" | "manual", predicted IoU or None)."""
+        out: list[tuple[str, float | None]] = []
+        for z, present in enumerate(self._present):
+            if not present:
+                out.append(("empty", None))
+            elif z in self._conf:
+                out.append(("model", self._conf[z]))
+            else:
+                out.append(("manual", None))
+        return out
+
+    def _cell_rect(self, z: int, n: int) -> QRectF:
+        width = max(self.width() - 2, 1) / max(n, 1)
+        return QRectF(1 + z * width, 1, width, self.height() - 2)
+
+    def paintEvent(self, event: QPaintEvent) -> None:  # noqa: N802 - Qt API
+        painter = QPainter(self)
+        painter.fillRect(self.rect(), QColor(30, 30, 30))
+        cells = self.cells()
+        n = len(cells)
+        if n == 0:
+            painter.setPen(QColor(150, 150, 150))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No image")
+            return
+        for z, (kind, iou) in enumerate(cells):
+            rect = self._cell_rect(z, n)
+            painter.fillRect(rect.adjusted(0.5, 0, -0.5, 0), EMPTY)
+            if kind == "model" and iou is not None:
+                h = rect.height() * min(max(iou, 0.05), 1.0)
+                painter.fillRect(QRectF(rect.x() + 0.5, rect.bottom() - h, rect.width() - 1, h),
+                                 confidence_colour(iou))
+            elif kind == "manual":
+                painter.fillRect(rect.adjusted(0.5, 0, -0.5, 0), MANUAL)
+        current = int(self.document.cursor[2]) if self.document.volume is not None else -1
+        if 0 <= current < n:
+            painter.setPen(QPen(QColor(255, 255, 255), 1.5))
+            painter.drawRect(self._cell_rect(current, n).adjusted(0.5, 0.5, -0.5, -0.5))
+        if not self._present.any():
+            painter.setPen(QColor(150, 150, 150))
+            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "no mask yet")
+        painter.end()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:  # noqa: N802 - Qt API
+        n = len(self._present)
+        if n and self.document.volume is not None:
+            z = int((event.position().x() - 1) / max(self.width() - 2, 1) * n)
+            self.document.set_slice(2, min(max(z, 0), n - 1))

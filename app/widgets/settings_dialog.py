@@ -1,0 +1,77 @@
+"""Settings > PACS: server address, ports, AE titles and credentials (stored in the user's settings file).
+
+Why a dialog and not code or environment variables: the issue requires that addresses and credentials
+live in settings only; the dialog edits a copy and writes it back atomically through ``Settings.save``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from inference.settings import PacsSettings
+
+
+class PacsSettingsDialog(QDialog):
+    """Edits a :class:`PacsSettings`; :meth:`values` returns the edited copy."""
+
+    def __init__(self, pacs: PacsSettings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("pacs_settings_dialog")
+        self.setWindowTitle("PACS settings")
+        self.url = QLineEdit(pacs.dicomweb_url, self)
+        self.url.setPlaceholderText("https://pacs.example.org/dicom-web")
+        self.username = QLineEdit(pacs.username, self)
+        self.password = QLineEdit(pacs.password, self)
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.host = QLineEdit(pacs.dimse_host, self)
+        self.host.setPlaceholderText("pacs.example.org (empty: no DIMSE)")
+        self.port = QSpinBox(self)
+        self.port.setRange(1, 65535)
+        self.port.setValue(int(pacs.dimse_port))
+        self.called = QLineEdit(pacs.dimse_called_aet, self)
+        self.calling = QLineEdit(pacs.dimse_calling_aet, self)
+        for edit in (self.called, self.calling):
+            edit.setMaxLength(16)
+
+        web = QGroupBox("DICOMweb (search, retrieve, store)", self)
+        web_form = QFormLayout(web)
+        web_form.addRow("Server URL", self.url)
+        web_form.addRow("User name", self.username)
+        web_form.addRow("Password", self.password)
+        dimse = QGroupBox("DICOM network (C-ECHO, C-FIND, C-STORE)", self)
+        dimse_form = QFormLayout(dimse)
+        dimse_form.addRow("Host", self.host)
+        dimse_form.addRow("Port", self.port)
+        dimse_form.addRow("Called AE title (PACS)", self.called)
+        dimse_form.addRow("Calling AE title (this viewer)", self.calling)
+        note = QLabel("Stored in your settings file on this computer (the password in plain text).", self)
+        note.setWordWrap(True)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel,
+                                   self)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(web)
+        layout.addWidget(dimse)
+        layout.addWidget(note)
+        layout.addWidget(buttons)
+        self._original = pacs
+
+    def values(self) -> PacsSettings:
+        return replace(
+            self._original, dicomweb_url=self.url.text().strip(), username=self.username.text().strip(),
+            password=self.password.text(), dimse_host=self.host.text().strip(), dimse_port=int(self.port.value()),
+            dimse_called_aet=self.called.text().strip() or "ORTHANC",
+            dimse_calling_aet=self.calling.text().strip() or "MEDFUSION")

@@ -21,11 +21,10 @@ def build_window(settings: Settings | None = None) -> tuple[QApplication, MainWi
     app = create_application()
     install_excepthook()
     window = MainWindow(settings if settings is not None else Settings.load())
+    from app.clinical_install import install_clinical  # clinician workspace (panels, case opening)
     from app.segmentation_install import install_segmentation  # box/point/brush tools, labels panel
 
     install_segmentation(window)
-    from app.clinical_install import install_clinical  # clinician workspace (panels, case opening)
-
     install_clinical(window)
     from app.export_install import install_export  # export, PACS, sessions, crash recovery
 
@@ -53,17 +52,27 @@ def run_viewer(path: Path | None, demo: bool = False) -> int:
 
     first_run = not (default_config_dir() / "settings.json").exists()
     app, window = build_window()
+    start_viewer(window, path, demo=demo, first_run=first_run)
+    return int(app.exec())
+
+
+def start_viewer(window: MainWindow, path: Path | None, *, demo: bool = False, first_run: bool = False) -> None:
+    """Everything :func:`run_viewer` does before the event loop (tests call it without ``app.exec()``).
+
+    The demo case (``demo`` or the first run) is shown de-identified for this session only: the user's
+    ``deidentify_display`` setting is neither read nor written for it.
+    """
     window.show()
     if window.export.session.offer_restore():  # the last run did not exit cleanly: its work is reopened
-        return int(app.exec())
+        return
     if path is None and (demo or first_run):
         from app.clinical_install import DEMO_CASE
 
+        window.deidentify_for_session()
         window.open_path(DEMO_CASE)
         window.clinical.tour.start()
     else:
         window.open_path(path if path is not None else DEMO_CT)
-    return int(app.exec())
 
 
 if __name__ == "__main__":  # pragma: no cover - convenience

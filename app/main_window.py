@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
@@ -42,6 +42,7 @@ from app.widgets.slice_view import SliceView
 from app.widgets.view_grid import ViewGrid
 from app.workers import TaskRunner
 from inference.errors import Cancelled, MedFusionError
+from inference.memory_guard import GPU_LOG, MemoryCheck, MessageHandler
 from inference.settings import Settings
 
 log = logging.getLogger("medfusion.app")
@@ -53,6 +54,8 @@ _MENU_ORDER = ("File", "View", "Tools", "Help")
 
 class MainWindow(QMainWindow):
     """The viewer shell; later features plug in through the registry methods below."""
+
+    _notice = Signal(str)  # status messages from worker threads (GPU → CPU fallback), delivered on the UI thread
 
     def __init__(
         self,
@@ -97,6 +100,11 @@ class MainWindow(QMainWindow):
         self.document.cursor_changed.connect(lambda c: self.readout.setText(self.document.voxel_readout(c)))
         self.document.deidentify_changed.connect(self._on_deidentify)
         self.document.volume_changed.connect(self._on_volume)
+        self._notice.connect(self.show_status)
+        self._gpu_handler = gpu_handler = MessageHandler(self._notice.emit)
+        GPU_LOG.addHandler(gpu_handler)
+        self.destroyed.connect(lambda *_: GPU_LOG.removeHandler(gpu_handler))
+        self._persist_deidentify = True  # False in demo mode: de-identified for this session only
 
         self._build_file_menu()
         self._build_view_menu()
@@ -313,6 +321,19 @@ class MainWindow(QMainWindow):
         choice = dialog.choice()
         return (choice.primary_uid, choice.overlay_uid) if choice else None
 
+    def choose_downsample(self, check: MemoryCheck, path: Path) -> int | None:
+        """Over-budget study: ask to load it downsampled ×``check.factor`` (None = cancel). Headless runs
+        (``error_sink`` set) have nobody to ask and take the recommended factor, which the status bar reports."""
+        if self.error_sink is not None:
+            return check.factor
+        box = QMessageBox(QMessageBox.Icon.Question, "Study larger than the memory budget", check.question(),
+                          parent=self)
+        load = box.addButton(f"Load downsampled ×{check.factor}", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(load)
+        box.exec()
+        return check.factor if box.clickedButton() is load else None
+
     def show_error(self, error: BaseException) -> None:
         if isinstance(error, Cancelled):
             self.show_status("Cancelled.")
@@ -339,8 +360,14 @@ class MainWindow(QMainWindow):
             else self.document.voxel_readout(self.document.cursor)
         )
 
+    def deidentify_for_session(self) -> None:
+        """Demo mode: de-identify the display now, without writing it into the user's settings file."""
+        self._persist_deidentify = False
+        self.document.set_deidentify(True)
+
     def _on_deidentify(self, on: bool) -> None:
-        self.settings.deidentify_display = on
+        if self._persist_deidentify:
+            self.settings.deidentify_display = on
         self._on_volume(self.document.volume)
 
     def _on_volume(self, volume: object) -> None:
@@ -350,6 +377,10 @@ class MainWindow(QMainWindow):
             info = self.document.study_info()
             name = info.patient_name.replace("^", " ").strip() or "(no name)"
             title = f"{name} — {info.modality or vol.modality} {info.series_description} — MedFusion Viewer"
+            factor = vol.meta.get("downsample_factor")
+            if factor:  # stays visible after the status message times out
+                title = f"{name} — {info.modality or vol.modality} {info.series_description} "\
+                        f"(downsampled ×{factor}) — MedFusion Viewer"
         self.setWindowTitle(title)
         self.actions["add_overlay"].setEnabled(vol is not None and not vol.is_2d)
 
@@ -368,6 +399,7 @@ class MainWindow(QMainWindow):
         )
 
     def closeEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt API
+        GPU_LOG.removeHandler(self._gpu_handler)
         self.runner.cancel()
         self.runner.wait(5000)
         if self.loader.remember_recent:

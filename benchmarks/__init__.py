@@ -19,3 +19,69 @@ def replace_section(path: Path, marker: str, body: str, title: str = "") -> None
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text if text.endswith("\n") else text + "\n")
+
+
+HEADLINES = Path(__file__).with_name("headlines.json")
+PERFORMANCE_MD = REPO / "docs" / "performance.md"
+SUMMARY_HEADER = (
+    "| what | absolute (this machine, loaded) | vs reference, same run | target | measured |",
+    "|---|---|---|---|---|",
+)
+
+
+def machine() -> str:
+    """One line naming the machine: CPU model, cores, RAM, OS."""
+    import os
+    import platform
+
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+        ram = int(Path("/proc/meminfo").read_text().split()[1]) / 2**20
+    except (OSError, ValueError, IndexError):
+        ram = 0.0
+    return f"{model}, {os.cpu_count()} cores, {ram:.0f} GiB RAM, {platform.system()} {platform.release()}"
+
+
+def record_headline(what: str, absolute: str, ratio: str, target: str = "–") -> None:
+    """Store one summary row (kept in ``benchmarks/headlines.json``; the summary block is rebuilt from it)."""
+    import json
+    import time
+
+    rows = json.loads(HEADLINES.read_text()) if HEADLINES.exists() else {}
+    rows[what] = {"absolute": absolute, "ratio": ratio, "target": target, "date": time.strftime("%Y-%m-%d %H:%M")}
+    HEADLINES.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
+
+
+def write_summary(path: Path = PERFORMANCE_MD, note: str | None = None) -> str:
+    """Rebuild the ``summary`` block of docs/performance.md from the recorded headline rows.
+
+    ``note`` (the suite's run line) is stored with the rows; without one the last stored note is kept.
+    """
+    import json
+
+    rows = json.loads(HEADLINES.read_text()) if HEADLINES.exists() else {}
+    if note is not None:
+        rows["_note"] = note
+        HEADLINES.write_text(json.dumps(rows, indent=1, ensure_ascii=False) + "\n")
+    note = rows.pop("_note", "")
+    lines = [
+        "### Headline numbers (`python -m benchmarks`)", "",
+        f"Machine: {machine()}. {note}".rstrip(), "",
+        *SUMMARY_HEADER,
+        *[f"| {k} | {v['absolute']} | {v['ratio']} | {v['target']} | {v['date']} |" for k, v in rows.items()],
+    ]
+    body = "\n".join(lines)
+    replace_section(path, "summary", body, "Performance")
+    return body
+
+
+def prepare_encoder_cache(home: Path) -> None:
+    """Export the ONNX encoder into a fresh profile's cache (as after the first start), so the probes
+    measure a normal start rather than the one-time export."""
+    from inference.models.litemedsam import load_litemedsam
+
+    load_litemedsam("cpu", runtime="auto", cache_dir=Path(home) / "cache" / "encoder")

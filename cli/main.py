@@ -16,6 +16,7 @@ import importlib
 import logging
 import sys
 import traceback
+from collections.abc import Callable
 
 from inference.errors import MedFusionError
 from inference.logging_setup import configure_logging, log_file_path
@@ -48,10 +49,19 @@ def main(argv: list[str]) -> int:
     else:
         name, rest = "view", argv
     module_name, help_text = COMMANDS[name]
-    try:
+
+    def command() -> int:
         parser, module = build_parser(name, module_name, help_text)
         args = parser.parse_args(rest)
         return int(module.run(args) or 0)  # type: ignore[attr-defined]
+
+    return run_guarded(command)
+
+
+def run_guarded(command: Callable[[], int]) -> int:
+    """Exit code of ``command()``; errors become one line on stderr (tracebacks go to the PHI-scrubbed log)."""
+    try:
+        return command()
     except MedFusionError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -17,6 +17,7 @@ from pathlib import Path
 from inference.errors import InvalidPromptError, UnsupportedInputError
 from inference.io.loader import open_image
 from inference.io.writers import save_mask
+from inference.memory_guard import MemoryBudgetExceeded, check_memory
 from inference.segmentation.cache import EmbeddingCache
 from inference.segmentation.factory import BACKENDS, create_backend
 from inference.segmentation.session import SegmentationSession
@@ -61,6 +62,11 @@ def run(args: argparse.Namespace) -> int:
     for _, _, lab in args.point:
         if lab not in (0.0, 1.0):
             raise InvalidPromptError("A point's label must be 1 (include) or 0 (exclude).")
+    settings = Settings.load()
+    if settings.memory_budget_mb > 0:  # refuse before decoding (the mask must keep the full geometry: no downsampling)
+        check = check_memory(args.image, settings, series_uid=args.series_uid)
+        if not check.fits:
+            raise MemoryBudgetExceeded(check.message(offer_downsample=False), check)
     volume = open_image(args.image, series_uid=args.series_uid)
     nz = volume.shape[0]
     if args.slice is None and nz > 1:
@@ -75,10 +81,11 @@ def run(args: argparse.Namespace) -> int:
     if args.z_range is not None and not min(args.z_range) <= z <= max(args.z_range):
         raise InvalidPromptError(f"Slice {z} is not inside --z-range {args.z_range[0]} {args.z_range[1]}.")
 
-    settings = Settings.load()
     if args.device:
         settings.device = args.device
     backend = create_backend(settings, args.backend)
+    if hasattr(backend, "on_message"):  # GPU out of memory → CPU: say why it is slow
+        backend.on_message = lambda message: print(message, file=sys.stderr)
     cache = EmbeddingCache.from_megabytes(settings.embedding_cache_mb)
     session = SegmentationSession(backend, cache, window=tuple(args.window) if args.window else "auto")
     session.set_image(volume)

@@ -2,7 +2,9 @@
 
 Logs and crash reports must never contain patient names/IDs: every record passes through
 :class:`PHIFilter`, which replaces values registered with :func:`register_phi` (the app registers
-the identifiers of each study it opens) and DICOM-style ``PatientName=...`` fragments.
+the identifiers of each study it opens) and, for studies not registered yet (a crash while loading),
+anything shaped like an identifier: ``PatientName=...`` / ``patient_id='...'`` fragments and the patient,
+person-name and accession elements of pydicom header dumps.
 """
 
 from __future__ import annotations
@@ -15,7 +17,17 @@ from pathlib import Path
 
 from inference.settings import default_config_dir
 
-_PHI_PATTERN = re.compile(r"(Patient(?:Name|ID|BirthDate)\s*[=:]\s*)(\S+)", re.IGNORECASE)
+# ``PatientName=X``, ``patient_id='X'`` (dataclass reprs such as StudyInfo), ``"patient_name": "X"`` (dicts/JSON).
+_QUOTED_OR_WORD = r"('(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\"|[^\s,;)\]}]+)"
+_PHI_PATTERN = re.compile(
+    r"(['\"]?\b(?:other_?)?patient(?:'s)?[ _]?(?:name|ids?|birth[ _]?date|address)['\"]?\s*[=:]\s*)" + _QUOTED_OR_WORD,
+    re.IGNORECASE,
+)
+# pydicom header dumps: ``(0010,0010) Patient's Name   PN: 'X'`` — every patient-group (0010,xxxx) element,
+# every person name (VR PN: physicians, operators) and the accession number, whatever the study.
+_ELEMENT_PATTERN = re.compile(
+    r"(\((?:0010,[0-9A-Fa-f]{4}|0008,0050|[0-9A-Fa-f]{4},[0-9A-Fa-f]{4}(?=\)[^\n]*?\sPN:))\)[^\n]*?\s[A-Z]{2}:\s?)([^\n]*)"
+)
 
 
 class PHIFilter(logging.Filter):
@@ -31,6 +43,7 @@ class PHIFilter(logging.Filter):
             self._values.update(v for v in values if v and len(v.strip()) >= 2)
 
     def scrub(self, text: str) -> str:
+        text = _ELEMENT_PATTERN.sub(r"\1[REDACTED]", text)
         text = _PHI_PATTERN.sub(r"\1[REDACTED]", text)
         with self._lock:
             values = sorted(self._values, key=len, reverse=True)
@@ -44,6 +57,8 @@ class PHIFilter(logging.Filter):
         if record.exc_info:
             record.exc_text = self.scrub(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
+        if record.stack_info:
+            record.stack_info = self.scrub(record.stack_info)
         return True
 
 

@@ -12,6 +12,7 @@ tells the user through a callback (slower, but the result still arrives).
 from __future__ import annotations
 
 import gc
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from inference.progress import CancelToken, ProgressCallback, no_progress
 from inference.settings import Settings
 
 T = TypeVar("T")
+GPU_LOG = logging.getLogger("medfusion.gpu")  # the app shows this logger's warnings in the status bar
 MAX_FACTOR = 16  # beyond 1/16 resolution a study is not worth showing; refuse instead
 
 
@@ -51,13 +53,23 @@ class MemoryCheck:
     def fits(self) -> bool:
         return self.needed_bytes <= self.budget_bytes
 
-    def message(self) -> str:
+    def message(self, *, offer_downsample: bool = True) -> str:
+        """One sentence for the user; ``offer_downsample=False`` where nothing can load it downsampled (CLI)."""
         need, budget = _human(self.needed_bytes), _human(self.budget_bytes)
         base = f"'{self.name}' needs about {need} of memory, more than the memory budget of {budget}"
         if self.factor is None:
             return f"{base}; it is too large to open, even downsampled (the header may be wrong)."
+        if not offer_downsample:
+            return f"{base}; raise memory_budget_mb in the settings to open it."
         return (f"{base}; load it downsampled by {self.factor} (1/{self.factor} resolution) "
                 "or raise the memory budget in the settings.")
+
+    def question(self) -> str:
+        """What the viewer asks before loading an over-budget study downsampled (needs a ``factor``)."""
+        k = self.factor
+        return (f"This study ('{self.name}') needs about {_human(self.needed_bytes)} of memory; your memory budget "
+                f"is {_human(self.budget_bytes)}.\n\nLoad it downsampled ×{k} (1/{k} resolution in every direction, "
+                "recommended) or cancel? The budget can be raised in the settings.")
 
 
 def _human(n: int) -> str:
@@ -235,6 +247,20 @@ def _to_cpu(value: Any) -> Any:
     return value
 
 
+class MessageHandler(logging.Handler):
+    """Forwards warnings of a logger (e.g. :data:`GPU_LOG`) to a callback such as the viewer's status bar."""
+
+    def __init__(self, callback: Callable[[str], None]) -> None:
+        super().__init__(logging.WARNING)
+        self.callback = callback
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.callback(record.getMessage())
+        except RuntimeError:  # the window behind the callback is gone; the log file still has the message
+            pass
+
+
 GPU_FALLBACK_MESSAGE = "The GPU ran out of memory; this step is running on the CPU instead (slower)."
 
 
@@ -248,7 +274,8 @@ def run_with_gpu_fallback(
 
     Tensors and modules in ``args``/``kwargs`` (also inside lists/tuples/dicts), ``torch.device`` and
     ``'cuda…'`` strings are moved to the CPU for the retry (modules move in place, so later calls stay
-    on the CPU too); ``on_message`` receives :data:`GPU_FALLBACK_MESSAGE`. Other errors propagate.
+    on the CPU too); ``on_message`` receives :data:`GPU_FALLBACK_MESSAGE`, which is also logged as a
+    warning on :data:`GPU_LOG` (the viewer shows it in the status bar). Other errors propagate.
     """
     try:
         return fn(*args, **kwargs)
@@ -263,6 +290,7 @@ def run_with_gpu_fallback(
             torch.cuda.empty_cache()
     except ImportError:  # pragma: no cover
         pass
+    GPU_LOG.warning(GPU_FALLBACK_MESSAGE)
     if on_message is not None:
         on_message(GPU_FALLBACK_MESSAGE)
     return fn(*_to_cpu(args), **_to_cpu(kwargs))

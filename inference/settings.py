@@ -34,6 +34,7 @@ class Settings:
     segmentation_backend: str = "litemedsam"  # litemedsam | medsam2
     medsam2_checkpoint: str = ""
     medsam2_config: str = ""
+    encoder_runtime: str = "auto"  # LiteMedSAM CPU encoder: auto | eager | fused | compile | int8 | onnx
     cache_dir: str = ""  # empty: <config dir>/cache
     embedding_cache_mb: int = 1024
     memory_budget_mb: int = 8192

@@ -38,6 +38,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   # torch first, pinned: the wheels on this machine's disk (see DEVELOPERS.md).
   .venv/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1
   .venv/bin/python -m pip install -q -e ".[dev]"
+  # ONNX Runtime (optional): ~2.5x faster exact CPU image encoder (docs/performance.md, Settings.encoder_runtime).
+  .venv/bin/python -m pip install -q -e ".[onnx]" || echo "setup: onnxruntime not installed (the image encoder uses PyTorch)" >&2
   # MedSAM2 backend (optional): SAM2 without its CUDA extension (torch must already be installed).
   SAM2_BUILD_CUDA=0 .venv/bin/python -m pip install -q --no-build-isolation sam2==1.1.0 || echo "setup: sam2 not installed (MedSAM2 backend unavailable)" >&2
   touch "$stamp"

@@ -16,10 +16,11 @@ from typing import Protocol
 from app.model.document import Document
 from app.workers import TaskRunner
 from inference.errors import ImageReadError, MedFusionError, SeriesSelectionRequired
-from inference.io.loader import estimate_bytes, open_image
+from inference.io.loader import open_image
 from inference.io.resample import resample_to_reference
 from inference.io.volume import Volume
 from inference.logging_setup import register_phi
+from inference.memory_guard import MemoryBudgetExceeded, MemoryCheck, guarded_open
 from inference.progress import CancelToken, scaled
 from inference.settings import Settings
 
@@ -34,16 +35,17 @@ class LoadHost(Protocol):
 
     def show_status(self, message: str) -> None: ...
 
+    def choose_downsample(self, check: MemoryCheck, path: Path) -> int | None:
+        """Over-budget study: the factor the user accepts (``check.factor`` recommended), or None to cancel."""
 
-def _check_memory(path: Path, series_uid: str | None, budget_mb: int) -> None:
-    """Refuse volumes larger than the configured memory budget before decoding them."""
+
+def _open_guarded(path: Path, series_uid: str | None, budget_mb: int, downsample: int | None,
+                  progress: Callable[[float, str], None], cancel: CancelToken) -> Volume:
+    """``open_image`` behind the memory guard (header-only estimate vs ``Settings.memory_budget_mb``; 0 = off)."""
     if budget_mb <= 0:
-        return
-    needed = estimate_bytes(path, series_uid=series_uid) / 2**20
-    if needed > budget_mb:
-        raise ImageReadError(
-            f"'{path.name}' needs about {needed:.0f} MB, more than the memory budget of {budget_mb} MB (Settings)."
-        )
+        return open_image(path, series_uid=series_uid, progress=progress, cancel=cancel)
+    return guarded_open(path, budget_mb, series_uid=series_uid, downsample=downsample, progress=progress,
+                        cancel=cancel)
 
 
 class LoadController:
@@ -64,22 +66,24 @@ class LoadController:
 
     # --- primary image -------------------------------------------------------------------------
     def open_path(
-        self, path: Path | str, series_uid: str | None = None, overlay_uid: str | None = None
+        self, path: Path | str, series_uid: str | None = None, overlay_uid: str | None = None,
+        downsample: int | None = None,
     ) -> int:
-        """Start loading ``path``; returns the worker request id."""
+        """Start loading ``path`` (``downsample``: the factor the user accepted for an over-budget study);
+        returns the worker request id."""
         path = Path(path)
         budget = self.settings.memory_budget_mb
 
         def task(progress: Callable[[float, str], None], cancel: CancelToken) -> Volume:
-            _check_memory(path, series_uid, budget)
-            return open_image(path, series_uid=series_uid, progress=progress, cancel=cancel)
+            return _open_guarded(path, series_uid, budget, downsample, progress, cancel)
 
-        self.host.show_status(f"Opening {path.name}…")
+        self.host.show_status(f"Opening {path.name}" + (f" downsampled ×{downsample}…" if downsample else "…"))
         return self.runner.submit(
             "load",
             task,
             on_done=lambda volume: self._on_loaded(path, volume, overlay_uid),
-            on_error=lambda err: self._on_load_error(path, err, overlay_allowed=True),
+            on_error=lambda err: self._on_load_error(path, err, overlay_allowed=True, series_uid=series_uid,
+                                                     overlay_uid=overlay_uid, downsample=downsample),
             description=f"Opening {path.name}",
         )
 
@@ -104,30 +108,49 @@ class LoadController:
         if overlay_uid:
             self.add_overlay(path, overlay_uid)
 
-    def _on_load_error(self, path: Path, err: BaseException, overlay_allowed: bool) -> None:
+    def _on_load_error(self, path: Path, err: BaseException, overlay_allowed: bool, series_uid: str | None = None,
+                       overlay_uid: str | None = None, downsample: int | None = None) -> None:
         if isinstance(err, SeriesSelectionRequired):
             choice = self.host.choose_series(err.series, path)
             if choice is None:
                 self.host.show_status("Opening cancelled.")
                 return
             primary, overlay = choice
-            self.open_path(path, primary, overlay if overlay_allowed else None)
+            self.open_path(path, primary, overlay if overlay_allowed else None, downsample)
+            return
+        if isinstance(err, MemoryBudgetExceeded):
+            factor = self._ask_downsample(err, path)
+            if factor is not None:
+                self.open_path(path, series_uid, overlay_uid, factor)
             return
         self.host.show_error(err)
 
+    def _ask_downsample(self, err: MemoryBudgetExceeded, path: Path) -> int | None:
+        """The factor to retry with, or None (hopeless size: the error is shown; declined: nothing opens)."""
+        if err.check.factor is None:
+            self.host.show_error(err)
+            return None
+        factor = self.host.choose_downsample(err.check, path)
+        if factor is None:
+            self.host.show_status(f"Opening {path.name} cancelled: {err.check.message()}")
+            return None
+        return max(int(factor), err.check.factor)  # a smaller factor would not fit the budget
+
     # --- overlay -------------------------------------------------------------------------------
-    def add_overlay(self, path: Path | str, series_uid: str | None = None) -> int | None:
-        """Load a PET (or any) image and resample it onto the current primary grid as an overlay."""
+    def add_overlay(self, path: Path | str, series_uid: str | None = None, downsample: int | None = None
+                    ) -> int | None:
+        """Load a PET (or any) image and resample it onto the current primary grid as an overlay
+        (behind the same memory guard as the primary image)."""
         path = Path(path)
         reference = self.document.volume
         if reference is None or reference.is_2d:
             self.host.show_error(MedFusionError("Open a CT volume first, then add the PET overlay."))
             return None
 
+        budget = self.settings.memory_budget_mb
+
         def task(progress: Callable[[float, str], None], cancel: CancelToken) -> Volume:
-            moving = open_image(
-                path, series_uid=series_uid, progress=scaled(progress, 0.0, 0.8), cancel=cancel
-            )
+            moving = _open_guarded(path, series_uid, budget, downsample, scaled(progress, 0.0, 0.8), cancel)
             if moving.is_2d:
                 raise ImageReadError(f"'{path.name}' is a 2-D image and cannot be overlaid on a volume.")
             cancel.raise_if_cancelled()
@@ -148,15 +171,21 @@ class LoadController:
             "overlay",
             task,
             on_done=done,
-            on_error=lambda err: self._on_overlay_error(path, err),
+            on_error=lambda err: self._on_overlay_error(path, err, series_uid, downsample),
             description=f"Adding overlay {path.name}",
         )
 
-    def _on_overlay_error(self, path: Path, err: BaseException) -> None:
+    def _on_overlay_error(self, path: Path, err: BaseException, series_uid: str | None = None,
+                          downsample: int | None = None) -> None:
         if isinstance(err, SeriesSelectionRequired):
             pet = [s for s in err.series if s.modality == "PT"]
             choice = (pet[0].series_uid, None) if len(pet) == 1 else self.host.choose_series(err.series, path)
             if choice is not None:
-                self.add_overlay(path, choice[0])
+                self.add_overlay(path, choice[0], downsample)
+            return
+        if isinstance(err, MemoryBudgetExceeded):
+            factor = self._ask_downsample(err, path)
+            if factor is not None:
+                self.add_overlay(path, series_uid, factor)
             return
         self.host.show_error(err)

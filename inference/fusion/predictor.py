@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from inference.fusion.cohort import OUTCOMES, ImageRecord, Patient
 from inference.fusion.dataset import Batch, EHRNormaliser, make_batch
 from inference.fusion.model import FusionConfig, MedFusionModel
 from inference.fusion.tent import tent_adapt
+from inference.memory_guard import run_with_gpu_fallback
 from inference.uncertainty.calibration import TemperatureScaler
 from inference.uncertainty.conformal import ConformalRegressor, MondrianConformal
 
@@ -95,6 +97,7 @@ class FusionPredictor:
         self.conformal = conformal
         self.severity_conformal = severity
         self.model_id = model_id
+        self.on_message: Callable[[str], None] | None = None  # hears a GPU-out-of-memory → CPU fallback
 
     # ---- persistence -------------------------------------------------------------------------
     def save(self, directory: Path, extra: dict | None = None) -> None:
@@ -161,9 +164,8 @@ class FusionPredictor:
                 modalities: str = "both") -> Prediction:
         batch = self.batch_for(patient, modalities)
         model = tent_adapt(self.model, batch.model_inputs()) if tent else self.model
-        with torch.no_grad():
-            out = model(*batch.model_inputs())
-        logits = out.logits[0].numpy()
+        out = run_with_gpu_fallback(_forward, model, batch.model_inputs(), on_message=self.on_message)
+        logits = out.logits[0].detach().cpu().numpy()
         outcomes = []
         for k, name in enumerate(OUTCOMES):
             prob = float(self.scalers[k].transform(np.array([logits[k]]))[0])
@@ -184,3 +186,10 @@ class FusionPredictor:
             severity.append(SeverityPrediction(names, values))
         weights = out.step_weights[0, : len(batch.filenames[0])].tolist()
         return Prediction(outcomes, severity, float(out.gate[0]), weights, alpha, tent)
+
+
+def _forward(model: MedFusionModel, inputs: tuple[torch.Tensor, ...]):  # noqa: ANN202 - the model's output type
+    """One no-grad pass with the inputs on the model's device (the CPU again after an out-of-memory fallback)."""
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        return model(*(t.to(device) for t in inputs))

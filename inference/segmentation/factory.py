@@ -17,7 +17,9 @@ def create_backend(settings: Settings, name: str | None = None) -> SegmentationB
     if name == "litemedsam":
         from inference.segmentation.litemedsam_backend import LiteMedSAMBackend
 
-        return LiteMedSAMBackend.load(device)
+        return LiteMedSAMBackend.load(
+            device, encoder_runtime=settings.encoder_runtime, cache_dir=settings.resolved_cache_dir() / "encoder"
+        )
     if name == "medsam2":
         from inference.segmentation.medsam2_backend import MedSAM2Backend
 

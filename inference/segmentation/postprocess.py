@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import torch
 from scipy import ndimage
+
+from inference.models.preprocess import PreprocessInfo
+
+CLICK_MARGIN = 0.25  # logits: a click's pixel ends up clearly on its side of the threshold
 
 
 def largest_component(mask: np.ndarray) -> np.ndarray:
@@ -32,3 +39,35 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     a, b = a.astype(bool), b.astype(bool)
     total = int(a.sum()) + int(b.sum())
     return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
+
+
+def low_res_to_logits(low_res: object, info: PreprocessInfo) -> np.ndarray | None:
+    """Full-size (H, W) logits from low-res logits in the embedding's padded model frame, else ``None``.
+
+    Only LiteMedSAM's ``side``×``side`` logits qualify: the same crop + bilinear upsampling as the
+    backend then reproduces its full-size logits exactly (MedSAM2's live in another frame).
+    """
+    if not isinstance(low_res, np.ndarray) or low_res.shape != (info.side, info.side):
+        return None
+    t = torch.from_numpy(np.ascontiguousarray(low_res, dtype=np.float32))[None, None]
+    return info.logits_to_original(t)[0, 0].numpy()
+
+
+def threshold_low_res(low_res: object, info: PreprocessInfo, threshold: float) -> np.ndarray | None:
+    """Full-size mask of the low-res logits thresholded at ``threshold`` (upstream: 0), or ``None``."""
+    logits = low_res_to_logits(low_res, info)
+    return None if logits is None else logits > threshold
+
+
+def click_threshold(logits: np.ndarray, points: Sequence[tuple[float, float, bool]], start: float) -> float:
+    """The mask threshold after the user's clicks, in order: each click makes its own pixel right.
+
+    A positive click lowers the threshold just under the clicked pixel's logit (the mask grows into
+    what the model rated next most likely), a negative click raises it just over (the mask shrinks).
+    """
+    h, w = logits.shape
+    t = start
+    for x, y, positive in points:
+        v = float(logits[min(max(int(round(y)), 0), h - 1), min(max(int(round(x)), 0), w - 1)])
+        t = min(t, v - CLICK_MARGIN) if positive else max(t, v + CLICK_MARGIN)
+    return t

@@ -25,6 +25,14 @@ class SessionOptions:
     fill_holes: bool = True
     box_centre_point: bool = False  # add the box centre as a positive click
     clip_to_box: bool = True  # nothing outside the user's box belongs to the object
+    # Logit threshold for 2-D X-ray masks (upstream: 0, i.e. sigmoid 0.5). LiteMedSAM under-segments
+    # opaque and retro-cardiac lung on CXR (precision 0.98, recall 0.77); a lower threshold inside the
+    # box recovers it. Chosen on the CXR dev split only (docs/segmentation.md); CT keeps 0.
+    xray_mask_threshold: float = -6.0
+    # How clicks refine a box on 2-D X-rays. "model": box + clicks go to the decoder (SAM's way; but
+    # LiteMedSAM was trained on boxes only and largely ignores clicks: Dice drops). "threshold": the box's
+    # logits are re-thresholded so each clicked pixel lands on its side (postprocess.click_threshold).
+    xray_clicks: str = "threshold"
     propagate_margin_256: float = 3.0  # upstream's bbox_shift, in the 256 model frame
     propagate_mask_prompt: bool = True  # also feed the previous slice's logits as a mask prompt
     min_area_px: int = 5  # propagation stops when the object is smaller than this …

@@ -21,7 +21,13 @@ from inference.segmentation.backend import Box, Decoded, Embedding, Segmentation
 from inference.segmentation.cache import EmbeddingCache, cache_key, slice_hash
 from inference.segmentation.history import Gesture, History, SliceDiff, apply_diffs
 from inference.segmentation.labels import Label, LabelTable
-from inference.segmentation.postprocess import bbox, fill_holes, largest_component
+from inference.segmentation.postprocess import (
+    bbox,
+    click_threshold,
+    fill_holes,
+    largest_component,
+    low_res_to_logits,
+)
 from inference.segmentation.prompts import (
     PropagationResult,
     SessionOptions,
@@ -246,9 +252,18 @@ class SegmentationSession:
         if prompt.box is not None and self.options.box_centre_point and not points:
             x0, y0, x1, y1 = prompt.box
             points = (((x0 + x1) / 2, (y0 + y1) / 2, True),)
-        return self._clean(
-            self.backend.decode(self.embedding(z), prompt.box, points, mask_prompt), prompt.box
-        )
+        emb = self.embedding(z)
+        if not (self.window is None and self._vol().shape[0] == 1):  # not a 2-D X-ray
+            return self._clean(self.backend.decode(emb, prompt.box, points, mask_prompt), prompt.box)
+        by_threshold = self.options.xray_clicks == "threshold" and prompt.box is not None
+        decoded = self.backend.decode(emb, prompt.box, () if by_threshold else points, mask_prompt)
+        logits = low_res_to_logits(decoded.low_res, emb.info)  # X-ray: own threshold (SessionOptions)
+        if logits is not None:
+            t = self.options.xray_mask_threshold
+            decoded.mask = logits > (click_threshold(logits, points, t) if by_threshold else t)
+        elif by_threshold and points:  # logits in another frame (MedSAM2): let the model take the clicks
+            decoded = self.backend.decode(emb, prompt.box, points, mask_prompt)
+        return self._clean(decoded, prompt.box)
 
     def _clean(self, decoded: Decoded, box: Box | None) -> Decoded:
         """Post-process a model mask: largest component, holes filled, clipped to the prompt box."""

@@ -181,3 +181,48 @@ def test_estimate_matches_what_open_image_allocates(tmp_path: Path) -> None:
     """The guard's numbers are only as good as the estimate: it must equal the loaded float32 size."""
     for name, path in _inputs(tmp_path).items():
         assert mg.check_memory(path, Settings()).needed_bytes == open_image(path).array.nbytes, name
+
+
+def test_question_names_sizes_and_recommended_factor(tmp_path: Path) -> None:
+    check = mg.check_memory(_series(tmp_path), 1)  # 3 MB against 1 MB: ×2
+    text = check.question()
+    assert "3.0 MB" in text and "1.0 MB" in text and "×2" in text and "recommended" in text
+    assert "raise memory_budget_mb" in check.message(offer_downsample=False)
+    assert "downsampled" not in check.message(offer_downsample=False)
+
+
+def test_gpu_log_reaches_a_message_handler() -> None:
+    seen: list[str] = []
+    handler = mg.MessageHandler(seen.append)
+    mg.GPU_LOG.addHandler(handler)
+    try:
+        def step(device: str = "cuda") -> int:
+            if device != "cpu":
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory.")
+            return 1
+
+        assert mg.run_with_gpu_fallback(step, device="cuda") == 1
+    finally:
+        mg.GPU_LOG.removeHandler(handler)
+    assert seen == [mg.GPU_FALLBACK_MESSAGE]
+
+
+def test_cli_segment_refuses_over_budget_study_in_one_line(tmp_path: Path) -> None:
+    """``main.py segment`` goes through the guard: exit 2, one line naming the budget, nothing decoded."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "settings.json").write_text(json.dumps({"memory_budget_mb": 1}))
+    folder = _series(tmp_path)
+    env = dict(os.environ, MEDFUSION_HOME=str(home), PYTHONPATH=str(repo))
+    proc = subprocess.run([sys.executable, "main.py", "segment", str(folder), "--slice", "1", "--box", "0", "0", "9", "9",
+                           "--out", str(tmp_path / "m.nrrd")], cwd=repo, env=env, capture_output=True, text=True,
+                          timeout=180)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "memory budget of 1.0 MB" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "m.nrrd").exists()

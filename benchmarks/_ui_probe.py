@@ -1,0 +1,140 @@
+"""Child process of ``benchmarks/ui.py`` (run under ``xvfb-run``): cold start, first slice, event-loop stalls.
+
+Prints one JSON line. Times are taken inside the real main window, as the user sees it:
+- cold start: from this process's start (kernel start time, so interpreter start and imports count) to
+  the first non-blank render of the demo CT's axial view;
+- first slice: ``open_path`` on the demo CT series in the running window → first non-blank render;
+- stalls: a 5 ms ``QTimer`` heartbeat on the UI thread; the longest gap between beats while idle
+  (reference) and while the segmentation controller embeds 5 slices (LiteMedSAM on ``window.runner``)
+  and while a box prompt is segmented and drawn.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def process_age_s() -> float:
+    """Seconds since this process started (``/proc/self/stat`` start time vs boot-time clock)."""
+    fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    start_ticks = int(fields[19])  # field 22 of stat; 20th after the command name
+    return time.clock_gettime(time.CLOCK_BOOTTIME) - start_ticks / os.sysconf("SC_CLK_TCK")
+
+
+def main() -> int:
+    from PySide6.QtCore import QTimer
+
+    from app.launch import DEMO_CT, build_window, wait_idle
+    from inference.settings import Settings
+
+    home = Path(os.environ["MEDFUSION_HOME"])
+    runtime = os.environ.get("MEDFUSION_BENCH_RUNTIME", Settings().encoder_runtime)
+    app, window = build_window(Settings(cache_dir=str(home / "cache"), encoder_runtime=runtime))
+    window.loader.remember_recent = False
+    window.resize(1400, 900)
+    window.show()
+
+    def first_render(previous: object = None, timeout: float = 120.0) -> float:
+        """Seconds until a volume other than ``previous`` is in the document and its axial slice is drawn."""
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < timeout:
+            app.processEvents()
+            if window.document.volume is not None and window.document.volume is not previous:
+                pixels = window.views["axial"].grab_array()
+                if pixels.size and float(pixels.std()) > 1.0:
+                    return time.perf_counter() - t0
+            time.sleep(0.002)
+        raise RuntimeError("no image on screen")
+
+    window.open_path(DEMO_CT)
+    first_render()
+    cold_start = process_age_s()
+    wait_idle(window, 600)  # model load + background embeddings of the shown slice and neighbours
+
+    beats: list[float] = []
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(lambda: beats.append(time.perf_counter()))
+
+    def longest_gap(run, until_idle: bool = True, seconds: float = 1.5) -> tuple[float, float]:  # noqa: ANN001
+        """(longest gap between beats ms, seconds the work took) while ``run()``'s work goes on."""
+        beats.clear()
+        timer.start()
+        t0 = time.perf_counter()
+        run()
+        while True:
+            app.processEvents()
+            if until_idle and not window.runner.busy and time.perf_counter() - t0 > 0.05:
+                break
+            if not until_idle and time.perf_counter() - t0 > seconds:
+                break
+            time.sleep(0.001)
+        took = time.perf_counter() - t0
+        timer.stop()
+        gaps = [b - a for a, b in zip(beats, beats[1:], strict=False)]
+        if gaps and os.environ.get("MEDFUSION_BENCH_DEBUG"):
+            i = max(range(len(gaps)), key=gaps.__getitem__)
+            print(f"longest gap at {beats[i] - t0:.2f} s of {took:.2f} s", file=sys.stderr)
+        return (max(gaps) * 1000 if gaps else took * 1000), took
+
+    idle_gap, _ = longest_gap(lambda: None, until_idle=False)
+    seg = window.segmentation
+    nz = window.document.volume.shape[0]
+    z = max(0, nz // 2 - 6)
+    window.document.set_slice(2, z)
+    settle = time.perf_counter()
+    while time.perf_counter() - settle < 2.0:  # the throttled 3-D re-render after the cursor move
+        app.processEvents()
+        time.sleep(0.005)
+    t3 = time.perf_counter()
+    window.grid.view_3d.grab_array()  # one 3-D render on the UI thread (software GL under xvfb)
+    render_3d_ms = (time.perf_counter() - t3) * 1000
+    t2 = time.perf_counter()
+    window.views["axial"].grab_array()
+    render_2d_ms = (time.perf_counter() - t2) * 1000
+    seg.neighbours = 2
+    embed_gap, embed_s = longest_gap(lambda: seg.precompute(z))
+    vol = window.document.volume
+    box = (vol.shape[2] * 0.3, vol.shape[1] * 0.3, vol.shape[2] * 0.6, vol.shape[1] * 0.6)
+    if os.environ.get("MEDFUSION_BENCH_DEBUG"):
+        import cProfile
+        import pstats
+
+        with cProfile.Profile() as prof:
+            prompt_gap, prompt_s = longest_gap(lambda: seg.add_box(z, box))
+        pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(12)
+    else:
+        prompt_gap, prompt_s = longest_gap(lambda: seg.add_box(z, box))
+    shown = window.document.volume
+    if os.environ.get("MEDFUSION_BENCH_DEBUG"):
+        import cProfile
+        import pstats
+
+        with cProfile.Profile() as prof:
+            window.open_path(DEMO_CT)
+            first_slice = first_render(shown)
+        pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
+    else:
+        window.open_path(DEMO_CT)
+        first_slice = first_render(shown)
+    wait_idle(window, 600)
+    try:
+        runtime = seg.backend.get().model.encoder_runtime
+    except AttributeError:
+        runtime = "?"
+    print(json.dumps({
+        "cold_start_s": cold_start, "first_slice_s": first_slice, "idle_gap_ms": idle_gap,
+        "embed_gap_ms": embed_gap, "embed_s": embed_s, "embed_slices": 1 + 2 * seg.neighbours,
+        "prompt_gap_ms": prompt_gap, "render_3d_ms": render_3d_ms, "render_2d_ms": render_2d_ms, "prompt_s": prompt_s,
+        "encoder_runtime": runtime,
+    }), flush=True)
+    window.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""UI responsiveness → the "UI responsiveness" section of docs/performance.md.
+
+``python -m benchmarks ui [--no-write]``. Runs ``benchmarks/_ui_probe.py`` in a fresh process (under
+``xvfb-run -a`` when there is no display) with the real main window: cold start to the first image
+(target < 3 s), time from ``open_path`` to the first rendered slice of the demo CT series, and the longest
+event-loop stall (5 ms QTimer heartbeat) while LiteMedSAM embeds 5 slices on ``window.runner`` (target
+< 100 ms) and while a box prompt is segmented and drawn. References, same run: the import floor (a bare
+interpreter importing torch + PySide6 + VTK), SimpleITK reading the same series, the idle heartbeat's
+longest gap, and the embedding time per slice (the stall if inference ran on the UI thread).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import REPO, prepare_encoder_cache, record_headline, replace_section
+from benchmarks.io_load import DEMO_CT, sitk_load
+
+IMPORT_FLOOR = "import torch, PySide6.QtWidgets, vtkmodules.vtkRenderingOpenGL2, vtkmodules.vtkInteractionStyle"
+
+
+def _command(args: list[str]) -> list[str]:
+    if os.environ.get("DISPLAY") or not shutil.which("xvfb-run"):
+        return args
+    return ["xvfb-run", "-a", *args]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks ui")
+    parser.add_argument("--no-write", action="store_true")
+    args = parser.parse_args(argv)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-c", IMPORT_FLOOR], check=True, env=env, cwd=REPO)
+    floor = time.perf_counter() - t0
+    sitk_load(DEMO_CT)
+    t0 = time.perf_counter()
+    sitk_load(DEMO_CT)
+    sitk_s = time.perf_counter() - t0
+    with tempfile.TemporaryDirectory() as home:
+        prepare_encoder_cache(Path(home))
+        done = subprocess.run(_command([sys.executable, "-m", "benchmarks._ui_probe"]), env={**env, "MEDFUSION_HOME": home},
+                              cwd=REPO, capture_output=True, text=True, timeout=900)
+    lines_out = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
+    if done.returncode != 0 or not lines_out:
+        print(done.stdout[-2000:], done.stderr[-4000:], file=sys.stderr)
+        return 1
+    r = json.loads(lines_out[-1])
+    per_slice_ms = r["embed_s"] * 1000 / r["embed_slices"]
+    rows = [
+        f"| cold start → first image (process start → demo CT axial slice rendered) | {r['cold_start_s']:.1f} s | "
+        f"{r['cold_start_s'] / floor:.1f}× import floor ({floor:.1f} s) | < 3 s |",
+        f"| open demo CT series → first slice on screen (warm window) | {r['first_slice_s'] * 1000:.0f} ms | "
+        f"{r['first_slice_s'] / sitk_s:.2f}× SimpleITK reading the series ({sitk_s * 1000:.0f} ms) | – |",
+        f"| longest event-loop stall, idle (reference) | {r['idle_gap_ms']:.0f} ms | 1.0× | – |",
+        f"| longest stall while 5 slices are embedded on the worker (`{r['encoder_runtime']}`) | "
+        f"{r['embed_gap_ms']:.0f} ms | {r['embed_gap_ms'] / per_slice_ms:.3f}× one embedding on the UI thread "
+        f"({per_slice_ms:.0f} ms) | < 100 ms |",
+        f"| longest stall while a box prompt is segmented and drawn | {r['prompt_gap_ms']:.0f} ms | "
+        f"{r['prompt_gap_ms'] / r['idle_gap_ms']:.0f}× idle | < 100 ms |",
+        f"| one 3-D view render on the UI thread (software GL) / one slice view render | {r['render_3d_ms']:.0f} ms / "
+        f"{r['render_2d_ms']:.0f} ms | – | – |",
+    ]
+    record_headline("Cold start → first image", f"{r['cold_start_s']:.1f} s",
+                    f"{r['cold_start_s'] / floor:.1f}× import floor", "< 3 s")
+    record_headline("Open DICOM series → first slice on screen (warm window)", f"{r['first_slice_s'] * 1000:.0f} ms",
+                    f"{r['first_slice_s'] / sitk_s:.1f}× SimpleITK reading the series", "–")
+    record_headline("Longest UI stall while LiteMedSAM embeds (worker thread)", f"{r['embed_gap_ms']:.0f} ms",
+                    f"{r['embed_gap_ms'] / r['idle_gap_ms']:.1f}× idle heartbeat gap", "< 100 ms")
+    record_headline("Longest UI stall when a box prompt's mask is drawn", f"{r['prompt_gap_ms']:.0f} ms",
+                    f"{r['prompt_gap_ms'] / r['idle_gap_ms']:.0f}× idle gap (slice renders + autosave on the UI thread)",
+                    "< 100 ms")
+    lines = [
+        "### UI responsiveness (`python -m benchmarks ui`)", "",
+        f"{time.strftime('%Y-%m-%d')}, Xvfb + Mesa llvmpipe (software OpenGL), machine shared with other jobs. "
+        "Stalls = longest gap between beats of a 5 ms QTimer on the UI thread.", "",
+        "| what | measured | vs reference (same run) | target |", "|---|---|---|---|", *rows, "",
+        "Reading: inference does not block the UI thread (the worker releases the GIL inside torch / ONNX "
+        "Runtime); the embedding-time stall is the same size as the idle one. What stalls the UI after a prompt "
+        "is UI-thread work on the result: a profile of that gesture (`MEDFUSION_BENCH_DEBUG=1`) shows the slice "
+        "views re-rendering (~9 VTK renders, 30 ms each on software GL), the overlay's label-map lookup and the "
+        "autosave of the label map (sha1 + zlib + fsync). A hardware GL driver removes most of the render time; "
+        "moving the autosave's hashing and compression to the worker would remove the rest. Opening a series in a warm window: the read runs on the worker; on the UI thread "
+        "`Document.set_volume` then costs ~0.85 s, of which ~0.64 s are 36 VTK renders — each slice view "
+        "re-renders ~11 times as volume, window/level, cursor and label-overlay signals arrive one after another "
+        "(profile, 2026-12-01). Coalescing renders to one per view per event-loop turn would bring the first slice "
+        "close to the read time. The 3-D view's "
+        "software render (~1–2 s) runs only after cursor moves (throttled to one per 150 ms), not after prompts.",
+    ]
+    body = "\n".join(lines)
+    print(body)
+    if not args.no_write:
+        replace_section(REPO / "docs" / "performance.md", "ui", body, "Performance")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

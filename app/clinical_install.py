@@ -14,7 +14,6 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from app.controllers.clinical import CasePredictor, ClinicalController
-from app.controllers.clinical_predictor import load_case_predictor
 from app.model.clinical import ClinicalModel, is_case_folder
 from app.widgets.audit_view import AuditView
 from app.widgets.ehr_panel import EHRPanel
@@ -69,7 +68,12 @@ def install_clinical(
 ) -> ClinicalWorkspace:
     """Add the clinical panels, actions and case opening to ``window``; returns the workspace."""
     model = ClinicalModel()
-    loader = predictor_loader or (lambda: load_case_predictor(window.settings))
+    def load_shipped() -> CasePredictor:  # torch + captum load here, on first use, not at start-up
+        from app.controllers.clinical_predictor import load_case_predictor
+
+        return load_case_predictor(window.settings)
+
+    loader = predictor_loader or load_shipped
     controller = ClinicalController(window, model, loader, audit_root=audit_root)
     overlay = HeatmapOverlay(window.views["axial"], model)
     ehr = EHRPanel(model, controller, lambda: bool(window.document.deidentify))

@@ -39,11 +39,14 @@ class _Job(QRunnable):
             self._signals.progress.emit(self._id, float(fraction), str(message))
 
         try:
-            result = self._fn(progress, self._token)
-        except BaseException as exc:  # noqa: BLE001 - handed to the UI thread, which decides what the user sees
-            self._signals.failed.emit(self._id, exc)
-        else:
-            self._signals.finished.emit(self._id, result)
+            try:
+                result = self._fn(progress, self._token)
+            except BaseException as exc:  # noqa: BLE001 - handed to the UI thread, which decides what the user sees
+                self._signals.failed.emit(self._id, exc)
+            else:
+                self._signals.finished.emit(self._id, result)
+        except RuntimeError:  # the window (and its signal object) was destroyed meanwhile: nobody to tell
+            return
 
 
 @dataclass

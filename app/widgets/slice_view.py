@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QKeyEvent, QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QSlider, QVBoxLayout, QWidget
 from vtkmodules.qt.QVTKRenderWindowInteractor import QVTKRenderWindowInteractor
@@ -70,6 +70,12 @@ class SliceView(QWidget):
             ZoomTool(document),
         )
         self.crosshair_visible = True
+        # Renders are coalesced: one volume change fires ~10 prop updates per view, each asking for a
+        # render; a zero-delay timer turns them into one render per event-loop turn (first slice sooner).
+        self._render_timer = QTimer(self)
+        self._render_timer.setSingleShot(True)
+        self._render_timer.setInterval(0)
+        self._render_timer.timeout.connect(self._render_now)
 
         self.vtk_widget = QVTKRenderWindowInteractor(self)
         self.vtk_widget.SetInteractorStyle(vtkInteractorStyleUser())
@@ -129,12 +135,17 @@ class SliceView(QWidget):
         self.refresh()
 
     def refresh(self) -> None:
-        """Re-render now (call after changing props)."""
+        """Ask for a render (call after changing props); coalesced into one per event-loop turn."""
+        self._render_timer.start()
+
+    def _render_now(self) -> None:
+        self._render_timer.stop()
         if self.isVisible():
             self.render_window.Render()
 
     def grab_array(self) -> np.ndarray:
         """What the view shows as ``uint8[H, W, 3]`` (QWidget.grab does not see VTK's GL output)."""
+        self._render_timer.stop()  # grab_render_window renders the current props itself
         return grab_render_window(self.render_window)
 
     def index_to_world(self, index_xyz: np.ndarray) -> tuple[float, float]:

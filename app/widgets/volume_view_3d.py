@@ -155,9 +155,11 @@ class VolumeView3D(QWidget):
         self._volume.SetProperty(prop)
         self._volume.VisibilityOn()
         self._update_planes(render=False)
-        self.reset_camera()
+        # the software-GL volume render (~0.5–2 s) waits for the throttle timer, so the slices show first
+        self.reset_camera(render=False)
+        self._render_timer.start()
 
-    def reset_camera(self) -> None:
+    def reset_camera(self, render: bool = True) -> None:
         """Anterior view (patient facing the viewer, superior up), whatever the storage order."""
         camera = self.renderer.GetActiveCamera()
         self.renderer.ResetCamera()
@@ -170,7 +172,8 @@ class VolumeView3D(QWidget):
         camera.OrthogonalizeViewUp()
         self.renderer.ResetCamera()
         camera.Zoom(1.15)
-        self.refresh()
+        if render:
+            self.refresh()
 
     def _update_planes(self, render: bool = True) -> None:
         vol = self.document.volume

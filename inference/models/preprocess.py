@@ -13,10 +13,12 @@ Upstream (bowang-lab/MedSAM, ``CVPR24_LiteMedSAM_infer.py`` + its data preparati
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:  # torch loads on first use: the viewer starts without it (cold start < 3 s)
+    import torch
 
 MODEL_SIDE = 256
 DEFAULT_CT_WINDOW: tuple[float, float] = (40.0, 400.0)  # MedSAM's soft-tissue default (level, width)
@@ -54,12 +56,17 @@ class PreprocessInfo:
 
     def logits_to_original(self, logits: torch.Tensor) -> torch.Tensor:
         """(N, C, 256, 256) logits → crop padding → bilinear to (N, C, H, W)."""
+        import torch.nn.functional as F
+
         h, w = self.new_size
         cropped = logits[..., :h, :w]
         return F.interpolate(cropped.float(), size=self.original_size, mode="bilinear", align_corners=False)
 
     def mask_to_model(self, mask: np.ndarray) -> np.ndarray:
         """Boolean (H, W) mask → float (256, 256) in the padded model frame (for box/mask prompts)."""
+        import torch
+        import torch.nn.functional as F
+
         t = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
         resized = F.interpolate(t, size=self.new_size, mode="bilinear", align_corners=False)
         h, w = self.new_size
@@ -99,6 +106,9 @@ def preprocess_slice(
     percentiles: tuple[float, float] = PERCENTILES,
 ) -> tuple[torch.Tensor, PreprocessInfo]:
     """One (H, W) slice → (1, 3, 256, 256) float tensor in [0, 1] and its geometry."""
+    import torch
+    import torch.nn.functional as F
+
     if slice2d.ndim != 2 or min(slice2d.shape) < 2:
         raise ValueError(f"expected a 2-D slice, got shape {slice2d.shape}")
     img = to_uint8_range(slice2d, window, percentiles)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 from scipy import ndimage
 
 from inference.models.preprocess import PreprocessInfo
@@ -49,6 +48,8 @@ def low_res_to_logits(low_res: object, info: PreprocessInfo) -> np.ndarray | Non
     """
     if not isinstance(low_res, np.ndarray) or low_res.shape != (info.side, info.side):
         return None
+    import torch  # loaded on first use: the viewer starts without torch
+
     t = torch.from_numpy(np.ascontiguousarray(low_res, dtype=np.float32))[None, None]
     return info.logits_to_original(t)[0, 0].numpy()
 

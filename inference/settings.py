@@ -56,7 +56,11 @@ class Settings:
         path = path or default_config_dir() / "settings.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2))
+        # owner-only from the first byte: the file may hold the PACS password (no keyring here)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(json.dumps(asdict(self), indent=2))
+        os.chmod(tmp, 0o600)
         os.replace(tmp, path)
 
     @classmethod

@@ -37,3 +37,32 @@ def lung1_dir(shared_data: Path) -> Path:
 @pytest.fixture(scope="session")
 def cxr_dir(shared_data: Path) -> Path:
     return shared_data / "cxr"
+
+
+@pytest.fixture(scope="session")
+def foreign_liver_seg() -> tuple[Path, object, object]:
+    """pydicom-data's ``liver.dcm`` (a SEG from another tool) and a 5-slice 1 mm grid whose slices 1–3 it covers.
+
+    Returns ``(path, dataset, reference Volume)``; skips when pydicom-data is not installed.
+    """
+    import warnings
+
+    import numpy as np
+    import pydicom
+
+    from inference.io.volume import Volume
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pydicom.data import get_testdata_file
+
+        path = get_testdata_file("liver.dcm")
+    if path is None:
+        pytest.skip("pydicom-data's liver.dcm is not installed")
+    ds = pydicom.dcmread(path)
+    spacing = [float(v) for v in ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing]
+    first = ds.PerFrameFunctionalGroupsSequence[0].PlanePositionSequence[0].ImagePositionPatient
+    # Reference grid: 5 slices 1 mm apart starting one slice below the SEG's first frame.
+    origin = (float(first[0]), float(first[1]), float(first[2]) - 1.0)
+    reference = Volume(np.zeros((5, 512, 512), np.float32), spacing=(spacing[1], spacing[0], 1.0), origin=origin)
+    return Path(path), ds, reference

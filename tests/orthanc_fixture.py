@@ -53,6 +53,38 @@ def dicomweb_plugin() -> Path | None:
     return next((p for p in DICOMWEB_PLUGIN_CANDIDATES if p.exists()), None)
 
 
+def namespaces_available() -> bool:
+    """Can this process make a private network namespace (Orthanc must never bind a real interface)?"""
+    if shutil.which("unshare") is None or shutil.which("nsenter") is None:
+        return False
+    return subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0
+
+
+def orthanc_skip_marks() -> list:
+    """``pytestmark`` for modules that need a real Orthanc in a private netns."""
+    import pytest
+
+    return [
+        pytest.mark.skipif(orthanc_binary() is None or dicomweb_plugin() is None,
+                           reason="Orthanc + orthanc-dicomweb not installed (scripts/setup.sh installs them)"),
+        pytest.mark.skipif(not namespaces_available(),
+                           reason="cannot create a private network namespace (unshare -n needs root/CAP_SYS_ADMIN)"),
+    ]
+
+
+_SEED = """
+import base64, json, sys, urllib.request
+from pathlib import Path
+url, auth = sys.argv[1], base64.b64encode(sys.argv[2].encode()).decode()
+n = 0
+for f in sorted(Path(sys.argv[3]).iterdir()):
+    req = urllib.request.Request(url + '/instances', data=f.read_bytes(), method='POST',
+                                 headers={'Authorization': 'Basic ' + auth, 'Content-Type': 'application/dicom'})
+    n += json.loads(urllib.request.urlopen(req).read())['Status'] in ('Success', 'AlreadyStored')
+print(n)
+"""
+
+
 @dataclass
 class OrthancServer:
     """A running Orthanc in its own network namespace."""
@@ -77,6 +109,10 @@ class OrthancServer:
         cmd = ["nsenter", "-t", str(self.pid), "-n", sys.executable, "-c", script, *args]
         env = dict(os.environ, PYTHONPATH=str(REPO))
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=REPO)
+
+    def seed(self, series_dir: Path, username: str, password: str) -> subprocess.CompletedProcess:
+        """POST every file of ``series_dir`` over REST; stdout is the number Orthanc accepted."""
+        return self.run_client(_SEED, self.url, f"{username}:{password}", str(series_dir))
 
     def stop(self) -> None:
         if self.process.poll() is None:

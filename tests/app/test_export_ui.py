@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -138,25 +137,14 @@ def test_deidentified_seg_references_deidentified_copy(viewer, qtbot, load, ct_s
         assert b"DOE^JANE" not in raw and b"PID-4711" not in raw and b"Test Hospital" not in raw
 
 
-def test_foreign_seg_opens_by_plane_position(viewer, qtbot, load, tmp_path: Path) -> None:  # noqa: ANN001
+def test_foreign_seg_opens_by_plane_position(viewer, qtbot, load, tmp_path: Path,  # noqa: ANN001
+                                            foreign_liver_seg) -> None:  # noqa: ANN001
     import SimpleITK as sitk
 
     from inference.io.sitk_io import volume_to_sitk
-    from inference.io.volume import Volume
 
     window, labels, ws = viewer
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from pydicom.data import get_testdata_file
-
-        path = get_testdata_file("liver.dcm")
-    if path is None:
-        pytest.skip("pydicom-data's liver.dcm is not installed")
-    ds = pydicom.dcmread(path)
-    spacing = [float(v) for v in ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing]
-    first = ds.PerFrameFunctionalGroupsSequence[0].PlanePositionSequence[0].ImagePositionPatient
-    ref = Volume(np.zeros((5, 512, 512), np.float32), spacing=(spacing[1], spacing[0], 1.0),
-                 origin=(float(first[0]), float(first[1]), float(first[2]) - 1.0))
+    path, ds, ref = foreign_liver_seg
     grid = tmp_path / "grid.nrrd"
     sitk.WriteImage(volume_to_sitk(ref, ref.array), str(grid))
     load(window, grid)

@@ -9,7 +9,6 @@ The dialog gets the relay's address through ``Settings.pacs`` like any configure
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,26 +25,14 @@ from tests.app.test_export_ui import attach_labels
 from tests.orthanc_fixture import (
     OrthancServer,
     copy_series_with_identity,
-    dicomweb_plugin,
-    orthanc_binary,
+    orthanc_skip_marks,
     start_orthanc,
 )
 
 USER, PASSWORD = "medfusion-ui-test", "pw-only-for-this-test"
 
 
-def _namespaces_available() -> bool:
-    if shutil.which("unshare") is None or shutil.which("nsenter") is None:
-        return False
-    return subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0
-
-
-pytestmark = [
-    pytest.mark.skipif(orthanc_binary() is None or dicomweb_plugin() is None,
-                       reason="Orthanc + orthanc-dicomweb not installed (scripts/setup.sh installs them)"),
-    pytest.mark.skipif(not _namespaces_available(),
-                       reason="cannot create a private network namespace (unshare -n needs root/CAP_SYS_ADMIN)"),
-]
+pytestmark = orthanc_skip_marks()
 
 RELAY = r"""
 import ctypes, os, socket, sys, threading
@@ -87,18 +74,6 @@ for item in listeners:
 sys.stdin.read()  # runs until the test closes our stdin
 """
 
-SEED = """
-import base64, json, sys, urllib.request
-from pathlib import Path
-url, auth = sys.argv[1], base64.b64encode(sys.argv[2].encode()).decode()
-n = 0
-for f in sorted(Path(sys.argv[3]).iterdir()):
-    req = urllib.request.Request(url + '/instances', data=f.read_bytes(), method='POST',
-                                 headers={'Authorization': 'Basic ' + auth, 'Content-Type': 'application/dicom'})
-    n += json.loads(urllib.request.urlopen(req).read())['Status'] in ('Success', 'AlreadyStored')
-print(n)
-"""
-
 
 @pytest.fixture(scope="module")
 def identified_series(ct_series_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -111,7 +86,7 @@ def pacs(tmp_path_factory: pytest.TempPathFactory, identified_series: Path) -> I
     server: OrthancServer = start_orthanc(tmp_path_factory.mktemp("orthanc_ui"), USER, PASSWORD)
     relay = None
     try:
-        seeded = server.run_client(SEED, server.url, f"{USER}:{PASSWORD}", str(identified_series))
+        seeded = server.seed(identified_series, USER, PASSWORD)
         assert seeded.returncode == 0 and int(seeded.stdout) == 20, seeded.stderr
         relay = subprocess.Popen([sys.executable, "-c", RELAY, str(server.pid), str(server.http_port),
                                   str(server.dicom_port)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)

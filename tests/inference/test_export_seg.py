@@ -134,20 +134,9 @@ def test_deidentified_export_keeps_links_and_removes_phi(identified_ct: Volume, 
     assert {r.ReferencedSOPInstanceUID for r in ref.ReferencedInstanceSequence} <= mapped
 
 
-def test_third_party_seg_maps_by_plane_position(tmp_path: Path) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from pydicom.data import get_testdata_file
-
-        path = get_testdata_file("liver.dcm")
-    if path is None:
-        pytest.skip("pydicom-data's liver.dcm is not installed")
-    ds = pydicom.dcmread(path)
-    spacing = [float(v) for v in ds.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0].PixelSpacing]
-    first = ds.PerFrameFunctionalGroupsSequence[0].PlanePositionSequence[0].ImagePositionPatient
-    # Reference grid: 5 slices 1 mm apart starting one slice below the SEG's first frame.
-    origin = (float(first[0]), float(first[1]), float(first[2]) - 1.0)
-    reference = Volume(np.zeros((5, 512, 512), np.float32), spacing=(spacing[1], spacing[0], 1.0), origin=origin)
+def test_third_party_seg_maps_by_plane_position(foreign_liver_seg) -> None:  # noqa: ANN001
+    path, ds, reference = foreign_liver_seg
+    origin = reference.origin
     labelmap, labels = read_seg(Path(path), reference)
     frames = ds.pixel_array
     assert labels[0].name == "Liver" and labels[0].algorithm_type == "AI-corrected"

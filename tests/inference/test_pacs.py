@@ -9,8 +9,6 @@ prints a JSON summary that the test asserts on.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,39 +22,14 @@ from inference.io.loader import open_image
 from tests.orthanc_fixture import (
     OrthancServer,
     copy_series_with_identity,
-    dicomweb_plugin,
-    orthanc_binary,
+    orthanc_skip_marks,
     start_orthanc,
 )
 
 USER, PASSWORD = "medfusion-test", "pw-only-for-this-test"
 
 
-def _namespaces_available() -> bool:
-    if shutil.which("unshare") is None or shutil.which("nsenter") is None:
-        return False
-    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True)
-    return probe.returncode == 0
-
-
-pytestmark = [
-    pytest.mark.skipif(orthanc_binary() is None or dicomweb_plugin() is None,
-                       reason="Orthanc + orthanc-dicomweb not installed (scripts/setup.sh installs them)"),
-    pytest.mark.skipif(not _namespaces_available(),
-                       reason="cannot create a private network namespace (unshare -n needs root/CAP_SYS_ADMIN)"),
-]
-
-SEED = """
-import base64, json, sys, urllib.request
-from pathlib import Path
-url, auth = sys.argv[1], base64.b64encode(sys.argv[2].encode()).decode()
-n = 0
-for f in sorted(Path(sys.argv[3]).iterdir()):
-    req = urllib.request.Request(url + '/instances', data=f.read_bytes(), method='POST',
-                                 headers={'Authorization': 'Basic ' + auth, 'Content-Type': 'application/dicom'})
-    n += json.loads(urllib.request.urlopen(req).read())['Status'] in ('Success', 'AlreadyStored')
-print(n)
-"""
+pytestmark = orthanc_skip_marks()
 
 PRELUDE = """
 import json, socket, sys
@@ -159,7 +132,7 @@ def identified_series(ct_series_dir: Path, tmp_path_factory: pytest.TempPathFact
 def orthanc(tmp_path_factory: pytest.TempPathFactory, identified_series: Path) -> Iterator[OrthancServer]:
     server = start_orthanc(tmp_path_factory.mktemp("orthanc"), USER, PASSWORD)
     try:
-        seeded = server.run_client(SEED, server.url, f"{USER}:{PASSWORD}", str(identified_series))
+        seeded = server.seed(identified_series, USER, PASSWORD)
         assert seeded.returncode == 0, seeded.stderr
         assert int(seeded.stdout) == 20
         yield server

@@ -23,6 +23,14 @@ def replace_section(path: Path, marker: str, body: str, title: str = "") -> None
 
 HEADLINES = Path(__file__).with_name("headlines.json")
 PERFORMANCE_MD = REPO / "docs" / "performance.md"
+
+
+def publish(marker: str, lines: list[str], write: bool = True) -> None:
+    """Print a benchmark's markdown block and (unless ``--no-write``) put it into docs/performance.md."""
+    body = "\n".join(lines)
+    print(body)
+    if write:
+        replace_section(PERFORMANCE_MD, marker, body, "Performance")
 SUMMARY_HEADER = (
     "| what | absolute (this machine, loaded) | vs reference, same run | target | measured |",
     "|---|---|---|---|---|",

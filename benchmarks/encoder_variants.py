@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks import REPO, record_headline, replace_section
+from benchmarks import REPO, publish, record_headline
 from inference.io.loader import open_image
 from inference.models.encoder_runtime import ENCODER_RUNTIMES, apply_encoder_runtime, resolve_runtime
 from inference.models.litemedsam import LiteMedSAM, decode, encode, load_litemedsam
@@ -157,10 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     if kept in speedups:
         record_headline("Image encoder engine kept (`encoder_runtime=auto`)", f"`{kept}`, exact (Dice 1.000)",
                         f"{speedups[kept]:.1f}× upstream fp32 encoder", "Dice ≥ 0.995")
-    body = "\n".join(lines)
-    print(body)
-    if not args.no_write:
-        replace_section(REPO / "docs" / "performance.md", "encoder-variants", body, "Performance")
+    publish("encoder-variants", lines, write=not args.no_write)
     return 0
 
 

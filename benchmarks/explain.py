@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from benchmarks import REPO, record_headline, replace_section
+from benchmarks import REPO, publish, record_headline
 
 MODEL_DIR = REPO / "resources" / "models" / "fusion"
 DEMO_CASE = REPO / "resources" / "demo" / "cxr"
@@ -83,10 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         f"| first explanation (encodes the images' embeddings once) | {cold * 1000:.0f} | {cold / ref:.1f}× |",
         *rows,
     ]
-    body = "\n".join(lines)
-    print(body)
-    if not args.no_write:
-        replace_section(REPO / "docs" / "performance.md", "explain", body, "Performance")
+    publish("explain", lines, write=not args.no_write)
     return 0
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from benchmarks import REPO, record_headline, replace_section
+from benchmarks import REPO, publish, record_headline
 
 DEMO_CT = REPO / "resources" / "demo" / "ct"
 
@@ -82,10 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         "| series | open_image ms | SimpleITK ImageSeriesReader ms | ratio | same voxels |",
         "|---|---|---|---|---|", *rows,
     ]
-    body = "\n".join(lines)
-    print(body)
-    if not args.no_write:
-        replace_section(REPO / "docs" / "performance.md", "series-load", body, "Performance")
+    publish("series-load", lines, write=not args.no_write)
     return 0
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-from benchmarks import REPO, prepare_encoder_cache, record_headline, replace_section
+from benchmarks import REPO, prepare_encoder_cache, publish, record_headline
 from benchmarks.ui import _command
 
 
@@ -89,10 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         "copy of the 3-D texture (software GL keeps it in RAM) — not broken down further here; the "
         f"segmentation model (PyTorch modules + ONNX Runtime session) took {model_mib:.0f} MiB.",
     ]
-    body = "\n".join(lines)
-    print(body)
-    if not args.no_write:
-        replace_section(REPO / "docs" / "performance.md", "memory", body, "Performance")
+    publish("memory", lines, write=not args.no_write)
     return 0
 
 

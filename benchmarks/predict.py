@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import REPO, record_headline, replace_section
+from benchmarks import REPO, publish, record_headline
 from inference.fusion.cohort import Patient, read_cohort
 from inference.fusion.features import FeatureExtractor, load_image_and_mask
 from inference.fusion.predictor import FusionPredictor, PatientInput
@@ -78,10 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     record_headline("Predictor per patient, features cached / uncached",
                     f"{statistics.median(cached):.2f} s / {statistics.median(uncached):.1f} s (median)",
                     f"cached = {statistics.median(cached) / statistics.median(uncached):.3f}× uncached", "–")
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        replace_section(REPO / "docs" / "performance.md", "fusion-predict", text, title="Performance")
+    publish("fusion-predict", lines, write=not args.no_write)
     return 0
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from benchmarks import REPO, record_headline, replace_section
+from benchmarks import REPO, publish, record_headline
 from inference.io.loader import open_image
 from inference.io.volume import Volume
 from inference.models.device import select_device
@@ -150,10 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Slices kept: {len(kept)} of {z_hi - z_lo + 1} ({kept[0]}..{kept[-1]}), stop reasons {result.stop_reason or 'none'}; "
         f"3-D Dice vs the painted lesion {dice:.3f}.",
     ]
-    body = "\n".join(lines)
-    print(body)
-    if not args.no_write:
-        replace_section(REPO / "docs" / "performance.md", "propagation", body, "Performance")
+    publish("propagation", lines, write=not args.no_write)
     return 0
 
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from benchmarks import REPO, record_headline, replace_section
+from benchmarks import REPO, publish, record_headline
 from inference.io.loader import open_image
 from inference.models.litemedsam import encode, load_litemedsam
 from inference.models.preprocess import LUNG_LESION_WINDOW, preprocess_slice
@@ -142,10 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"{ref[0] / dec[0]:.0f}× faster than the upstream forward per prompt", "< 50 ms")
     record_headline("Image embedding per slice (CPU)", f"{enc[0]:.0f} ms median, {enc[1]:.0f} ms min (`{engine}`)",
                     f"{upstream_enc[0] / enc[0]:.1f}× faster than upstream fp32 NCHW", "–")
-    body = "\n".join(lines)
-    print(body)
-    if not args.no_write:
-        replace_section(REPO / "docs" / "performance.md", "segmentation", body, "Performance")
+    publish("segmentation", lines, write=not args.no_write)
     return 0
 
 

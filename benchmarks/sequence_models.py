@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from benchmarks import REPO, record_headline, replace_section
+from benchmarks import publish, record_headline
 from inference.fusion.mamba import MambaBlock, TransformerSequence
 
 
@@ -111,10 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     record_headline(f"Mamba vs same-width transformer, sequence length {length}",
                     f"{m_ms:.1f} ms, {m_mib:.2f} MiB vs {t_ms:.1f} ms, {t_mib:.2f} MiB",
                     f"Mamba = {m_ms / t_ms:.1f}× the latency, {m_mib / t_mib:.1f}× the peak memory", "–")
-    text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        replace_section(REPO / "docs" / "performance.md", "sequence-models", text, title="Performance")
+    publish("sequence-models", lines, write=not args.no_write)
     return 0
 
 

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks import REPO, prepare_encoder_cache, record_headline, replace_section
+from benchmarks import REPO, prepare_encoder_cache, publish, record_headline
 from benchmarks.io_load import DEMO_CT, sitk_load
 
 IMPORT_FLOOR = "import torch, PySide6.QtWidgets, vtkmodules.vtkRenderingOpenGL2, vtkmodules.vtkInteractionStyle"
@@ -92,10 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         "its 150 ms throttle so the slices appear first, and the label overlay skips empty label maps. The "
         "import floor still imports torch, so the cold-start ratio understates the gain.",
     ]
-    body = "\n".join(lines)
-    print(body)
-    if not args.no_write:
-        replace_section(REPO / "docs" / "performance.md", "ui", body, "Performance")
+    publish("ui", lines, write=not args.no_write)
     return 0
 
 

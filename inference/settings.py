@@ -60,7 +60,7 @@ class Settings:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(json.dumps(asdict(self), indent=2))
-        os.chmod(tmp, 0o600)
+        os.chmod(tmp, 0o600)  # the mode above applies only when the file is created; a leftover .tmp keeps its own
         os.replace(tmp, path)
 
     @classmethod

@@ -38,7 +38,7 @@ class CasePredictor(Protocol):
     """What the controller needs from the fusion predictor (see ``app/controllers/clinical_predictor.py``)."""
 
     actor: str  # audit actor, e.g. "AI:medfusion-1.0"
-    reliability_png: Path | None
+    reliability_pngs: dict[str, Path]  # outcome → reliability diagram of the shipped model
     model_card: Path | None
 
     def predict(

@@ -20,6 +20,7 @@ import numpy as np
 from app.controllers.report_builder import ReportInputs, write_viewer_report
 from inference.errors import MedFusionError
 from inference.export.labels import SegmentLabel
+from inference.io.loader import has_dicom_preamble
 from inference.progress import CancelToken, ProgressCallback
 
 log = logging.getLogger("medfusion.app.export")
@@ -116,7 +117,7 @@ def read_mask_file(path: Path, reference: Any) -> tuple[np.ndarray, list[Segment
     """A DICOM SEG (ours or another tool's) or a NRRD/NIfTI/PNG mask (+ sidecar table if present)."""
     path = Path(path)
     suffix = _suffix(path)
-    if suffix in SEG_SUFFIXES or _is_dicom(path):
+    if suffix in SEG_SUFFIXES or has_dicom_preamble(path):
         from inference.export.seg import read_seg
 
         return read_seg(path, reference)
@@ -134,15 +135,6 @@ def read_mask_file(path: Path, reference: Any) -> tuple[np.ndarray, list[Segment
                            algorithm_type=ORIGIN_TO_ALGORITHM.get(origins.get(str(name), "MANUAL"), "MANUAL"))
               for name, value, colour in rows]
     return labelmap.astype(np.uint8), labels
-
-
-def _is_dicom(path: Path) -> bool:
-    try:
-        with path.open("rb") as fh:
-            fh.seek(128)
-            return fh.read(4) == b"DICM"
-    except OSError:
-        return False
 
 
 class ExportController:

@@ -52,8 +52,6 @@ class FusionCaseAdapter:
         pngs = sorted(self.model_dir.glob("reliability_*.png")) or sorted(
             (REPO_ROOT / "docs" / "figures").glob("reliability_*.png"))
         self.reliability_pngs: dict[str, Path] = {p.stem.removeprefix("reliability_"): p for p in pngs}
-        preferred = self.reliability_pngs.get("went_icu") or (pngs[0] if pngs else None)
-        self.reliability_png: Path | None = preferred
         cards = [self.model_dir / "MODEL_CARD.md", self.model_dir / "model_card.md", REPO_ROOT / "docs" / "model_card.md"]
         self.model_card: Path | None = next((c for c in cards if c.is_file()), None)
         self._encoder: torch.nn.Module | None = None

@@ -99,7 +99,7 @@ class LabelOverlay:
         if label_map is None or doc.volume is None or label_map.shape != doc.volume.shape:
             return None
         index = self.view.slice_index
-        if index < 0 or not label_map.any():  # nothing drawn yet: skip the plane copy (~30 ms a view)
+        if index < 0 or not self.labels.names():  # no label yet (e.g. a new image): skip the plane copy
             return None
         preview = self.labels.preview
         if preview is not None and self.view.mapping.normal_axis == 2 and preview[0] == index:

@@ -78,6 +78,7 @@ class PredictionPanel(QWidget):
         row = QHBoxLayout()
         row.addWidget(QLabel("Calibration of the shipped model:", self))
         self.reliability_choice = QComboBox(self)  # one reliability diagram per outcome
+        self._reliability_pngs: dict[str, Path] = {}
         self.reliability_choice.setToolTip("Out-of-fold reliability diagram: predicted probability vs observed rate")
         self.reliability_choice.currentIndexChanged.connect(lambda _i: self._show_reliability())
         row.addWidget(self.reliability_choice, 1)
@@ -119,7 +120,7 @@ class PredictionPanel(QWidget):
 
     def _show_reliability(self) -> None:
         key = self.reliability_choice.currentData()
-        png = getattr(self, "_reliability_pngs", {}).get(key)
+        png = self._reliability_pngs.get(key)
         if png is None:
             self.reliability.clear()
             return
@@ -146,10 +147,7 @@ class PredictionPanel(QWidget):
             self.card_link.setText("")
             return
         pred = self.controller.predictor
-        pngs = dict(getattr(pred, "reliability_pngs", {}) or {})
-        if not pngs and pred.reliability_png is not None:
-            pngs = {"": pred.reliability_png}
-        self._reliability_pngs = {k: Path(v) for k, v in pngs.items() if Path(v).is_file()}
+        self._reliability_pngs = {k: Path(v) for k, v in pred.reliability_pngs.items() if Path(v).is_file()}
         self.reliability_choice.blockSignals(True)
         self.reliability_choice.clear()
         for key in self._reliability_pngs:

@@ -58,9 +58,12 @@ def pool_embedding(embedding: torch.Tensor, weights: np.ndarray) -> np.ndarray:
     return torch.cat([mean, peak, area]).numpy().astype(np.float32)
 
 
-def image_key(image: np.ndarray, mask: np.ndarray | None, encoder_id: str) -> str:
+def image_key(image: np.ndarray, mask: np.ndarray | None, encoder_id: str,
+              window: tuple[float, float] | None = None) -> str:
     digest = hashlib.sha256()
     digest.update(encoder_id.encode())
+    if window is not None:  # X-ray keys (no window) stay as they were: existing caches remain valid
+        digest.update(f"window={window}".encode())
     digest.update(str(image.shape).encode())
     digest.update(np.ascontiguousarray(image).tobytes())
     if mask is not None:
@@ -69,7 +72,10 @@ def image_key(image: np.ndarray, mask: np.ndarray | None, encoder_id: str) -> st
 
 
 class FeatureExtractor:
-    """Configured once with a loaded LiteMedSAM model; ``__call__(image, mask)`` → 513-d features."""
+    """Configured once with a loaded LiteMedSAM model; ``__call__(image, mask[, window])`` → 513-d features.
+
+    ``window`` (level, width) is for CT/PET slices; X-rays use the percentile normalisation (``None``).
+    """
 
     def __init__(self, model: torch.nn.Module, cache_dir: Path | None = None) -> None:
         self.model = model
@@ -79,7 +85,9 @@ class FeatureExtractor:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.encoder_calls = 0
 
-    def __call__(self, image: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    def __call__(
+        self, image: np.ndarray, mask: np.ndarray | None = None, window: tuple[float, float] | None = None
+    ) -> np.ndarray:
         from inference.models.litemedsam import encode
 
         image2d = np.asarray(image, dtype=np.float32)
@@ -89,14 +97,14 @@ class FeatureExtractor:
             mask = np.asarray(mask)
             if mask.ndim == 3 and mask.shape[0] == 1:
                 mask = mask[0]
-        key = image_key(image2d, mask, self.encoder_id)
+        key = image_key(image2d, mask, self.encoder_id, window)
         path = self.cache_dir / f"{key}.npz" if self.cache_dir else None
         if path is not None and path.is_file():
             try:
                 return np.load(path)["features"]
             except (OSError, ValueError, KeyError):
                 path.unlink(missing_ok=True)  # corrupt cache entry: recompute
-        tensor, info = preprocess_slice(image2d, None)
+        tensor, info = preprocess_slice(image2d, window)
         embedding = encode(self.model, tensor)  # type: ignore[arg-type]
         self.encoder_calls += 1
         features = pool_embedding(embedding, embedding_roi_weights(mask, info.original_size, info.new_size))

@@ -1,8 +1,8 @@
 """Slice sequences for CT and PET/CT volumes: per-slice ROI features, ready for the sequence model.
 
 Why: for a volume the predictor's "sequence" runs over slices instead of over time. Each slice
-inside the region of interest is encoded by the same frozen LiteMedSAM encoder as the X-rays and
-pooled inside the mask (:func:`inference.fusion.features.pool_embedding`). For PET/CT the PET slice
+inside the region of interest goes through the same :class:`FeatureExtractor` as the X-rays (frozen
+LiteMedSAM encoder pooled inside the mask, disk-cached), with a CT or PET intensity window. For PET/CT the PET slice
 (already resampled onto the CT grid, in SUVbw) is encoded on its own, so the model can fuse CT and
 PET tokens *per slice* before the sequence model (MINT-style intermediate fusion, see
 :class:`inference.fusion.model.MedFusionModel`) rather than averaging whole volumes.
@@ -19,9 +19,9 @@ import numpy as np
 import torch
 
 from inference.errors import InvalidPromptError
-from inference.fusion.features import embedding_roi_weights, pool_embedding
+from inference.fusion.features import FeatureExtractor
 from inference.io.volume import Volume
-from inference.models.preprocess import LUNG_WINDOW, preprocess_slice
+from inference.models.preprocess import LUNG_WINDOW
 from inference.progress import CancelToken, ProgressCallback, no_progress
 
 PET_SUV_WINDOW: tuple[float, float] = (2.5, 5.0)  # level, width: SUV 0–5, the viewer's PET preset
@@ -65,17 +65,8 @@ def roi_slices(mask: np.ndarray | None, depth: int, max_slices: int = MAX_SLICES
     return used
 
 
-def _encode_pool(model: torch.nn.Module, image2d: np.ndarray, mask2d: np.ndarray | None,
-                 window: tuple[float, float]) -> np.ndarray:
-    from inference.models.litemedsam import encode
-
-    tensor, info = preprocess_slice(image2d, window)
-    embedding = encode(model, tensor)  # type: ignore[arg-type]
-    return pool_embedding(embedding, embedding_roi_weights(mask2d, info.original_size, info.new_size))
-
-
 def volume_slice_features(
-    model: torch.nn.Module,
+    extractor: FeatureExtractor,
     ct: Volume,
     mask: np.ndarray | None = None,
     pet: Volume | None = None,
@@ -101,11 +92,11 @@ def volume_slice_features(
         if cancel is not None:
             cancel.raise_if_cancelled()
         m = None if mask is None else np.asarray(mask[z]) > 0
-        rows_ct.append(_encode_pool(model, ct.array[z], m, ct_window))
+        rows_ct.append(extractor(ct.array[z], m, ct_window))
         done += 1
         progress(done / steps, f"CT slice {z}")
         if pet is not None:
-            rows_pet.append(_encode_pool(model, pet.array[z], m, pet_window))
+            rows_pet.append(extractor(pet.array[z], m, pet_window))
             done += 1
             progress(done / steps, f"PET slice {z}")
     z_spacing = float(ct.spacing[2])

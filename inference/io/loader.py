@@ -46,7 +46,8 @@ def _suffix(path: Path) -> str:
     return path.suffix.lower()
 
 
-def _has_preamble(path: Path) -> bool:
+def has_dicom_preamble(path: Path) -> bool:
+    """True when the file carries the Part 10 ``DICM`` marker at byte 128 (whatever its suffix)."""
     try:
         with path.open("rb") as fh:
             fh.seek(128)
@@ -144,7 +145,7 @@ def open_image(
         volume = read_itk_image(path)
     elif suffix in RASTER_SUFFIXES:
         volume = read_raster(path)
-    elif _has_preamble(path) or suffix in _DICOM_SUFFIXES or read_header_safe(path):
+    elif has_dicom_preamble(path) or suffix in _DICOM_SUFFIXES or read_header_safe(path):
         return _open_dicom_file(path, progress, cancel)
     else:
         raise UnsupportedInputError(

@@ -51,10 +51,10 @@ class TinyFusion(torch.nn.Module):
 
 class TinyCasePredictor:
     actor = "AI:tiny-test-model"
-    reliability_png: Path | None = None
     model_card: Path | None = None
 
     def __init__(self) -> None:
+        self.reliability_pngs: dict[str, Path] = {}
         self.net = TinyFusion().eval()
         self.explainers = ExplainerCache(self.net, image_window=8, n_steps=8)
         rng = np.random.default_rng(0)

@@ -34,10 +34,11 @@ def test_roi_slices_follow_the_mask_and_are_thinned() -> None:
 
 
 @pytest.fixture(scope="module")
-def encoder():  # noqa: ANN201 - the real LiteMedSAM model, loaded once
+def encoder():  # noqa: ANN201 - the real LiteMedSAM model in the X-ray feature extractor, loaded once
+    from inference.fusion.features import FeatureExtractor
     from inference.models.litemedsam import load_litemedsam
 
-    return load_litemedsam("cpu")
+    return FeatureExtractor(load_litemedsam("cpu"))
 
 
 def test_ct_and_pet_slice_features_from_the_real_encoder(encoder) -> None:  # noqa: ANN001

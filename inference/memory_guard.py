@@ -105,7 +105,6 @@ def downsample_factor(needed: int, budget: int, *, is_2d: bool = False) -> int |
 def check_memory(path: Path, settings: Settings | int, *, series_uid: str | None = None) -> MemoryCheck:
     """Estimate (headers only) the memory a study needs and compare it with the budget."""
     from inference.io.loader import estimate_bytes
-
     from inference.io.raster import RASTER_SUFFIXES, raster_decode_bytes
 
     path = Path(path)

@@ -131,6 +131,10 @@ def install_export(window: Any, recovery_dir: Path | None = None) -> ExportWorks
     session = SessionController(window, recovery_dir)
     workspace = ExportWorkspace(controller, session)
     window.export = workspace
+    from inference.pacs.retrieved import expire_retrieved
+
+    # identified series retrieved from the PACS do not outlive their policy (also applied at every retrieval)
+    expire_retrieved(window.settings.resolved_cache_dir() / "pacs", window.settings.pacs.retrieve_keep_hours)
 
     def export_segmentation() -> None:
         vol = window.document.volume

@@ -62,14 +62,18 @@ def expire_retrieved(root: Path, keep_hours: float, now: float | None = None) ->
     """Delete series folders under ``root`` downloaded more than ``keep_hours`` ago; returns how many.
 
     Only folders we created (they hold :data:`MARKER`) are touched; folders in use are at worst
-    downloaded again.
+    downloaded again. Runs before every retrieval and when the viewer starts.
     """
     root = Path(root)
     if not root.is_dir():
         return 0
     now = time.time() if now is None else now
     removed = 0
-    for folder in root.iterdir():
+    try:
+        folders = list(root.iterdir())
+    except OSError:
+        return 0
+    for folder in folders:
         marker = folder / MARKER
         if folder.is_symlink() or not folder.is_dir() or not marker.is_file():
             continue

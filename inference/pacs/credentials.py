@@ -39,9 +39,16 @@ def store_password(pacs: PacsSettings) -> bool:
     The read-back matters: keyring's "null" backend accepts a password and forgets it.
     """
     keyring = _keyring()
-    if keyring is None or not pacs.password:
+    if keyring is None:
         return False
     account = account_of(pacs)
+    if not pacs.password:  # cleared in the settings: do not leave the old one in the keyring
+        if pacs.username:
+            try:
+                keyring.delete_password(SERVICE, account)
+            except Exception:  # noqa: BLE001 - nothing stored, or no usable keyring
+                pass
+        return False
     try:
         if keyring.get_password(SERVICE, account) != pacs.password:
             keyring.set_password(SERVICE, account, pacs.password)

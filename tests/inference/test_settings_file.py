@@ -118,6 +118,7 @@ def memory_keyring(monkeypatch: pytest.MonkeyPatch) -> _MemoryKeyring:
     backend = _MemoryKeyring()
     monkeypatch.setattr(keyring, "get_password", backend.get_password)
     monkeypatch.setattr(keyring, "set_password", backend.set_password)
+    monkeypatch.setattr(keyring, "delete_password", backend.delete_password)
     return backend
 
 
@@ -130,6 +131,9 @@ def test_password_goes_to_the_keyring_not_the_file(tmp_path: Path, memory_keyrin
     assert json.loads(path.read_text())["pacs"]["password_store"] == "keyring"
     assert list(memory_keyring.store.values()) == ["s3cret"]
     assert Settings.load(path).pacs.password == "s3cret"
+    settings.pacs.password = ""  # cleared by the user: gone from the keyring too
+    settings.save(path)
+    assert memory_keyring.store == {} and Settings.load(path).pacs.password == ""
 
 
 def test_forgetful_keyring_falls_back_to_the_file(tmp_path: Path, memory_keyring: _MemoryKeyring) -> None:

@@ -202,7 +202,7 @@ class SegmentationController(QObject):
                 session.apply_brush(z, stroke, name, erase=erase)
             finally:
                 if self.labels.history is not None:
-                    self.labels.history.pending = None
+                    self.labels.history.pending_origins = None
                 self.labels.lock.release()
         except MedFusionError as err:
             self.report(err)

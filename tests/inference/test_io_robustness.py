@@ -23,7 +23,7 @@ from inference.errors import ImageReadError, UnsupportedInputError
 from inference.io.dicom_pixels import MissingDecoderError
 from inference.io.loader import estimate_bytes, open_image
 from inference.io.memory_budget import MemoryBudgetExceeded, guarded_open
-from tests.robustness import dicom_builder as b
+from tests import synthetic_dicom as b
 
 
 def _no_phi(message: str) -> None:

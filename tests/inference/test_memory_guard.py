@@ -15,7 +15,7 @@ from inference import gpu_fallback as gf
 from inference.io import memory_budget as mg
 from inference.io.loader import open_image
 from inference.settings import Settings
-from tests.robustness import dicom_builder as b
+from tests import synthetic_dicom as b
 
 
 @pytest.mark.parametrize(

@@ -285,18 +285,18 @@ class LabelsModel:
         with self.lock:
             session.reset()
             session.labels.clear()
-            origins: Origins = {}
+            drawn_by: Origins = {}
             for row in rows:
                 name, value = str(row[0]), int(row[1])
                 colour = tuple(int(c) for c in row[2]) if len(row) > 2 and row[2] is not None else None
                 lab = session.labels.add(name, colour, value)  # type: ignore[arg-type]
                 origin = origin_of.get(name, "MANUAL").upper()
-                origins[lab.value] = frozenset(
+                drawn_by[lab.value] = frozenset(
                     {AI} if origin == "AI" else {AI, MANUAL} if origin == "AI_CORRECTED" else {MANUAL}
                 )
             known = np.isin(data, [lab.value for lab in session.labels])
             session.label_map[...] = np.where(known, data, 0).astype(np.uint8)
-            session.history.origins = origins
+            session.history.origins = drawn_by
             self._visible, self._opacity = {}, {}
         self.active = ""
         self.set_active(names[0] if names else "")

@@ -4,7 +4,7 @@ Stored as JSON in the user's config directory; unknown keys are ignored and miss
 defaults, so old files keep working. The file is untrusted input: every field is checked against its
 type (and a range where one matters) and a bad field falls back to its default with one warning, so
 a hand-edited or damaged file never stops the program (see :func:`validated_fields`).
-The PACS password goes to the OS keyring when there is one (``inference.pacs.credentials``); the
+The PACS password goes to the OS keyring when there is one (``inference.credentials``); the
 owner-only file holds it only as a fallback.
 """
 
@@ -77,7 +77,7 @@ class Settings:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         data = asdict(self)
-        from inference.pacs.credentials import store_password
+        from inference.credentials import store_password
 
         # the password goes to the OS keyring when one works; the file keeps it only as a fallback
         if store_password(self.pacs):
@@ -111,7 +111,7 @@ class Settings:
         values, bad = validated_fields(cls, raw)
         settings = cls(**values)
         if isinstance(raw.get("pacs"), dict):
-            from inference.pacs.credentials import load_password
+            from inference.credentials import load_password
 
             stored = raw["pacs"].get("password_store")
             if stored == "keyring" and not settings.pacs.password:

@@ -5,14 +5,16 @@ tools and other programs of the same user read. When a keyring backend works, th
 there and the file says ``"password_store": "keyring"``; when none works (a headless server, a
 container), the file keeps it as before. Every keyring call is best-effort: a locked or broken
 keyring must never stop the viewer, so failures fall back to the file and are logged.
+Lives beside ``inference.settings`` (the foundation layer may not import ``inference.pacs``).
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from inference.settings import PacsSettings
+if TYPE_CHECKING:  # settings imports this module (lazily): no import back at run time
+    from inference.settings import PacsSettings
 
 log = logging.getLogger("medfusion.pacs")
 SERVICE = "MedFusion Viewer PACS"

@@ -18,10 +18,10 @@ import shutil
 import time
 from pathlib import Path
 
-__all__ = ["MARKER", "expire_retrieved", "safe_name", "series_folder", "write_private"]
+__all__ = ["expire_retrieved", "marker_for", "safe_name", "series_folder", "write_private"]
 
 log = logging.getLogger("medfusion.pacs")
-MARKER = ".medfusion-retrieved"  # only folders carrying it are ever deleted by the policy
+MARKER_SUFFIX = ".retrieved"  # root/.<name>.retrieved: only folders with one are ever deleted by the policy
 _UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
 
 
@@ -31,6 +31,11 @@ def safe_name(uid: str) -> str:
     if 0 < len(uid) <= 64 and _UID.match(uid):
         return uid
     return "x" + hashlib.sha256(uid.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
+def marker_for(folder: Path) -> Path:
+    """The download-time marker of a series folder; beside it, so the series folder holds only DICOM files."""
+    return folder.parent / f".{folder.name}{MARKER_SUFFIX}"
 
 
 def _private_dir(path: Path) -> Path:
@@ -46,7 +51,7 @@ def series_folder(root: Path, series_uid: str) -> Path:
     if folder.resolve().parent != root.resolve():  # belt and braces: safe_name never yields a separator
         raise ValueError(f"refusing a series folder outside {root}")
     _private_dir(folder)
-    (folder / MARKER).write_text(str(time.time()))
+    marker_for(folder).write_text(str(time.time()))
     return folder
 
 
@@ -61,7 +66,7 @@ def write_private(path: Path, data_writer) -> None:  # noqa: ANN001 - callable(f
 def expire_retrieved(root: Path, keep_hours: float, now: float | None = None) -> int:
     """Delete series folders under ``root`` downloaded more than ``keep_hours`` ago; returns how many.
 
-    Only folders we created (they hold :data:`MARKER`) are touched; folders in use are at worst
+    Only folders we created (they have a :func:`marker_for`) are touched; folders in use are at worst
     downloaded again. Runs before every retrieval and when the viewer starts.
     """
     root = Path(root)
@@ -74,7 +79,7 @@ def expire_retrieved(root: Path, keep_hours: float, now: float | None = None) ->
     except OSError:
         return 0
     for folder in folders:
-        marker = folder / MARKER
+        marker = marker_for(folder)
         if folder.is_symlink() or not folder.is_dir() or not marker.is_file():
             continue
         try:
@@ -83,6 +88,7 @@ def expire_retrieved(root: Path, keep_hours: float, now: float | None = None) ->
             continue
         if age_h >= keep_hours:
             shutil.rmtree(folder, ignore_errors=True)
+            marker.unlink(missing_ok=True)
             removed += 1
     if removed:
         log.info("removed %d retrieved series older than %g h", removed, keep_hours)

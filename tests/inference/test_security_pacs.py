@@ -23,7 +23,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 from inference.audit.naming import audit_path
 from inference.pacs.common import PacsError
 from inference.pacs.dicomweb import DicomWebClient
-from inference.pacs.retrieved import MARKER, expire_retrieved, safe_name, series_folder
+from inference.pacs.retrieved import expire_retrieved, marker_for, safe_name, series_folder
 from inference.pacs.transport import insecure_password_warning
 from inference.settings import PacsSettings
 from tests.orthanc_fixture import OrthancServer, orthanc_skip_marks, start_orthanc
@@ -108,7 +108,7 @@ def test_retrieve_with_hostile_series_and_instance_uids_stays_inside(tmp_path: P
     root = tmp_path / "cache" / "pacs"
     folder = client.retrieve_series("1.2.3", "../../../../outside", root)
     written = sorted(folder.glob("*.dcm"))
-    assert folder.parent == root and len(written) == 2
+    assert folder.parent == root and len(written) == 2 and len(list(folder.iterdir())) == 2  # DICOM files only
     assert all(f.resolve().parent == folder.resolve() for f in written)
     assert not (tmp_path / "outside").exists() and not (tmp_path / "escaped").exists()
     assert {stat.S_IMODE(f.stat().st_mode) for f in written} == {0o600}
@@ -122,9 +122,9 @@ def test_retrieved_series_expire_by_policy(tmp_path: Path) -> None:
     foreign = root / "not-ours"
     foreign.mkdir()
     two_days_ago = time.time() - 48 * 3600
-    os.utime(old / MARKER, (two_days_ago, two_days_ago))
+    os.utime(marker_for(old), (two_days_ago, two_days_ago))
     assert expire_retrieved(root, keep_hours=24) == 1
-    assert not old.exists() and new.exists() and foreign.exists()  # only our own folders, only old ones
+    assert not old.exists() and not marker_for(old).exists() and new.exists() and foreign.exists()  # ours, old
     assert expire_retrieved(root, keep_hours=0) == 1 and not new.exists() and foreign.exists()
 
 

@@ -96,6 +96,7 @@ def _render(args: argparse.Namespace, offscreen: bool) -> int:
             written.append(out / "demo_xray_window.png")
     written += render_clinical(window, out, getattr(args, "segment", False))
     _report_pdf(window, out, written)
+    written += render_what_if(window, out)
     window.close()
     for path in written:
         print(path)
@@ -178,7 +179,36 @@ def _segment_lungs(window, ws) -> None:  # noqa: ANN001
     ws.controller.set_ai_mask(image.filename, mask)
 
 
-def _report_pdf(window, out: Path, written: list[Path]) -> None:  # noqa: ANN001
+def render_what_if(window, out: Path) -> list[Path]:  # noqa: ANN001 - MainWindow
+    """A clinician's what-if (SpO₂ 85 → 99 %): the panels mark it, the audit logs it, the report states it."""
+    from PySide6.QtWidgets import QApplication
+
+    ws = getattr(window, "clinical", None)
+    name = "pO2_saturation"
+    if ws is None or ws.model.case is None or ws.model.prediction is None or ws.model.ehr[name].missing:
+        return []
+    ws.controller.edit_ehr(name, 99.0)
+    ws.controller.predict(explain=False)
+    _wait(window)
+    written: list[Path] = []
+    for panel, filename in (("prediction", "clinical_whatif_prediction"), ("ehr", "clinical_whatif_ehr"),
+                            ("audit", "clinical_audit")):
+        dock = window.panels[panel]
+        dock.show()
+        dock.raise_()
+        QApplication.instance().processEvents()
+        if panel == "audit":
+            ws.audit.refresh()
+            ws.audit.verify()
+        path = out / f"{filename}.png"
+        dock.widget().grab().save(str(path))
+        written.append(path)
+    _report_pdf(window, out, written, "demo_report_whatif.pdf")
+    window.panels["prediction"].raise_()
+    return written
+
+
+def _report_pdf(window, out: Path, written: list[Path], name: str = "demo_report.pdf") -> None:  # noqa: ANN001
     """The PDF report of the demo case (key image with heat-map, predictions, audit summary)."""
     try:
         from app.controllers.report_builder import ReportInputs, build_report
@@ -195,7 +225,7 @@ def _report_pdf(window, out: Path, written: list[Path]) -> None:  # noqa: ANN001
         notes="Demo case: the patient is part of the model's development data (in-sample prediction).",
     ))
     try:
-        path = rp.write_report(content, out / "demo_report.pdf")
+        path = rp.write_report(content, out / name)
     except Exception as exc:  # noqa: BLE001 - the screenshots still count
         print(f"warning: no PDF report ({exc})", file=sys.stderr)
         return

@@ -26,6 +26,7 @@ from app.model.clinical import (
 )
 from inference.audit.log import AuditLog
 from inference.audit.metrics import dice
+from inference.clinical.base_rates import base_rates_for
 from inference.errors import ModelLoadError
 from inference.progress import CancelToken, ProgressCallback
 from inference.settings import Settings, default_config_dir
@@ -101,6 +102,7 @@ class ClinicalController:
     def predictor(self) -> CasePredictor:
         if self._predictor is None:
             self._predictor = self._loader()
+            self.model.base_rates = base_rates_for(self._predictor)
         return self._predictor
 
     def predictor_available(self) -> bool:
@@ -219,6 +221,7 @@ class ClinicalController:
 
     def _predicted(self, state: PredictionState, before: dict | None) -> None:
         edits = {k: v.value for k, v in self.model.ehr.items() if v.edited}
+        self.model.base_rates = base_rates_for(self.predictor)  # shown beside each probability
         self.model.set_prediction(state)
         self._audit(self.predictor.actor, "prediction", f"patient {self.model.case.patient_id}", {
             "alpha": state.alpha, "tent": state.tent, "before": before, "after": state.summary(),

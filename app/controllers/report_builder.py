@@ -102,9 +102,17 @@ def _measurements(labelmap: np.ndarray, labels: list[SegmentLabel], volume: Volu
     return rows
 
 
-def _image_days(model: Any) -> dict[str, str]:
-    case = getattr(model, "case", None)
-    return {im.filename: f"day {im.offset:g}" for im in getattr(case, "images", [])}
+def _image_days(model: Any, with_names: bool = True) -> dict[str, str]:
+    """X-ray file → 'day 0 X-ray 2 of 2 (name.jpg)': the day, which one when a day has several, the file."""
+    images = list(getattr(getattr(model, "case", None), "images", []))
+    out = {}
+    for im in images:
+        same_day = [other.filename for other in images if other.offset == im.offset]
+        text = f"day {im.offset:g} X-ray"
+        if len(same_day) > 1:
+            text += f" {same_day.index(im.filename) + 1} of {len(same_day)}"
+        out[im.filename] = text + (f" ({im.filename})" if with_names else "")
+    return out
 
 
 def _prediction_rows(prediction: Any, base_rates: dict[str, Any], days: dict[str, str]) -> list[rp.PredictionRow]:
@@ -123,9 +131,9 @@ def _prediction_rows(prediction: Any, base_rates: dict[str, Any], days: dict[str
     for image, (value, low, high) in getattr(prediction, "severity", {}).items():
         when = days.get(image, image)
         rows.append(rp.PredictionRow(
-            f"Lung involvement score (geographic extent, 0\u20138), {when}", float(value), None,
-            (float(low), float(high)), float(prediction.alpha), value_text=f"{float(value):.1f} of 8",
-            answer=f"between {float(low):.1f} and {float(high):.1f}"))
+            when[:1].upper() + when[1:], float(value), None, (float(low), float(high)), float(prediction.alpha),
+            value_text=f"{float(value):.1f} of 8", answer=f"between {float(low):.1f} and {float(high):.1f}",
+            group="Lung involvement score per X-ray (geographic extent, 0\u20138)"))
     return rows
 
 
@@ -169,7 +177,7 @@ def audit_summary(audit: Any, days: dict[str, str] | None = None) -> rp.AuditSum
     days = days or {}
 
     def mask_name(target: str) -> str:  # an X-ray's lung mask is named by its day, as in the panels
-        return f"Lung mask, {days[target]} X-ray ({target})" if target in days else target
+        return f"Lung mask, {days[target]}" if target in days else target
 
     dices = {mask_name(e["target"]): e["details"].get("dice_ai_vs_final")
              for e in entries if e["action"] == "mask_edit"}
@@ -222,11 +230,12 @@ def build_report(inputs: ReportInputs) -> rp.ReportContent:
         summary = model_card_summary(version=getattr(prediction, "model_version", ""))
         values, what_if = clinical_rows(model, inputs.audit)
     rates = getattr(model, "base_rates", None) or {}
+    days = _image_days(model, with_names=not inputs.deidentified)
     return rp.ReportContent(
         study=inputs.study, deidentified=inputs.deidentified, title=inputs.title, key_images=[key],
         measurements=measurements, clinical_values=values, what_if=what_if,
-        predictions=_prediction_rows(prediction, rates, _image_days(model)), model=summary,
-        audit=audit_summary(inputs.audit, _image_days(model)), author=inputs.author, notes=inputs.notes)
+        predictions=_prediction_rows(prediction, rates, days), model=summary,
+        audit=audit_summary(inputs.audit, days), author=inputs.author, notes=inputs.notes)
 
 
 def write_viewer_report(inputs: ReportInputs, path: Path) -> Path:

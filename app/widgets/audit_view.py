@@ -65,6 +65,7 @@ class AuditView(QWidget):
         header.resizeSection(2, WHO_WIDTH)
         header.setSectionResizeMode(SUMMARY_COLUMN, QHeaderView.ResizeMode.Stretch)
         self.table.verticalHeader().hide()
+        self.table.setStyleSheet("QTableWidget::item { padding: 3px 4px; }")
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.itemSelectionChanged.connect(self._show_detail)
         splitter.addWidget(self.table)

@@ -63,6 +63,7 @@ class PredictionRow:
     base_rate: str = ""  # "59 %", "unknown"; "" = not applicable (scores)
     note: str = ""  # why a "yes" goes with a probability under 50 %, …
     value_text: str = ""  # how to print the value when not a probability ("4.2 of 8")
+    group: str = ""  # rows with a group (e.g. a per-image score) get their own table under that title
 
 
 @dataclass

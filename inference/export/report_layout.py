@@ -158,19 +158,32 @@ class ReportLayout:
 
 
 def _predictions(lay: ReportLayout, predictions: list[PredictionRow]) -> list:
-    alphas = {round(p.alpha, 6) for p in predictions}
-    level = f" ({round(100 * (1 - alphas.pop()))} % confidence)" if len(alphas) == 1 else ""
-    rows: list[list[object]] = [["Outcome", "Probability", "Cohort base rate", f"Model's answer{level}"]]
-    for p in predictions:
-        answer = lay.esc(_answer(p))
-        if p.note:
-            answer += f"<br/><i>{lay.esc(p.note)}</i>"
-        rows.append([p.outcome, _value(p), p.base_rate or "\u2013", lay.para(answer, lay.cell)])
-    return [lay.table(rows, [3.6, 2.4, 3.4, 8.6]),
-            lay.para("The answer is a conformal prediction set: it contains the true outcome with the stated "
-                     "confidence for patients like the calibration cohort; when both outcomes remain possible, "
-                     "the model cannot decide. The base rate is the share of the model's training patients "
-                     "with the outcome.")]
+    """Outcomes (probability, base rate, answer), then one table per group of scores (value, range)."""
+    def level_of(rows: list[PredictionRow]) -> str:
+        alphas = {round(p.alpha, 6) for p in rows}
+        return f" ({round(100 * (1 - alphas.pop()))} % confidence)" if len(alphas) == 1 else ""
+
+    out: list = []
+    outcomes = [p for p in predictions if not p.group]
+    if outcomes:
+        rows: list[list[object]] = [["Outcome", "Probability", "Cohort base rate",
+                                     f"Model's answer{level_of(outcomes)}"]]
+        for p in outcomes:
+            answer = lay.esc(_answer(p))
+            if p.note:
+                answer += f"<br/><i>{lay.esc(p.note)}</i>"
+            rows.append([p.outcome, _value(p), p.base_rate or "\u2013", lay.para(answer, lay.cell)])
+        out += [lay.table(rows, [3.6, 2.4, 3.4, 8.6]),
+                lay.para("The answer is a conformal prediction set: it contains the true outcome with the stated "
+                         "confidence for patients like the calibration cohort; when both outcomes remain "
+                         "possible, the model cannot decide. The base rate is the share of the model's training "
+                         "patients with the outcome.")]
+    for group in dict.fromkeys(p.group for p in predictions if p.group):
+        members = [p for p in predictions if p.group == group]
+        rows = [["Image", "Score", f"Range{level_of(members)}"]]
+        rows += [[p.outcome, _value(p), _answer(p)] for p in members]
+        out += [Spacer(1, 0.2 * cm), lay.para(f"<b>{lay.esc(group)}</b>"), lay.table(rows, [8, 3, 7])]
+    return out
 
 
 def build_story(content: ReportContent, lay: ReportLayout) -> list:
@@ -193,7 +206,7 @@ def build_story(content: ReportContent, lay: ReportLayout) -> list:
             row = cells[i:i + 2]
             pairs.append([c[0] for c in row] + [""] * (2 - len(row)))
             pairs.append([c[1] for c in row] + [""] * (2 - len(row)))
-        story.append(Table(pairs, colWidths=[TEXT_WIDTH / 2] * 2, hAlign="LEFT"))
+        story.append(Table(pairs, colWidths=[8.6 * cm, 8.6 * cm], hAlign="LEFT"))
     if content.measurements:
         story.append(lay.para("Volumes and areas", lay.h2))
         rows: list[list[object]] = [["Structure", "Volume", "Area on the key image", "Source"]]

@@ -111,7 +111,7 @@ def test_ehr_what_if_reset_and_tour(window, workspace, qtbot, monkeypatch) -> No
     row = list(model.ehr).index("pO2_saturation")
     workspace.ehr.table.item(row, 0).setText("97")
     assert model.ehr["pO2_saturation"].edited and model.ehr["pO2_saturation"].flag == ""
-    assert "edited" in workspace.ehr.table.item(row, 3).text()
+    assert "what-if (recorded 85 %)" in workspace.ehr.table.item(row, 3).text()
     assert model.prediction.stale
     ctl.predict(explain=False)
     _wait(qtbot, window)

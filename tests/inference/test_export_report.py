@@ -126,7 +126,9 @@ def _clinical_content(ct_slice: np.ndarray) -> ReportContent:
                      PredictionRow("Supplemental O\u2082", 0.72, ["yes", "no"], alpha=0.1,
                                    answer="The model cannot decide", base_rate="unknown"),
                      PredictionRow(long_name, 4.2, None, (0.2, 8.0), 0.1, value_text="4.2 of 8",
-                                   answer="between 0.2 and 8.0")],
+                                   answer="between 0.2 and 8.0"),
+                     PredictionRow("Day 3 X-ray", 5.9, None, (2.0, 8.0), 0.1, value_text="5.9 of 8",
+                                   answer="between 2.0 and 8.0", group="Lung involvement score per X-ray")],
         model=ModelSummary("MedFusion-Mamba outcome predictor", "medfusion-cxr-v1", "A small model.", "Research."))
 
 
@@ -147,7 +149,8 @@ def test_clinical_report_states_edits_fits_the_page_and_says_pixels(ct_slice: np
     for expected in ("SpO\u2082 edited 85 \u2192 99 % by dr.k (what-if)", "not the patient's record",
                      "what-if (recorded 85 %)", "Cohort base rate", "59 %", "The model cannot decide",
                      "rarely scored this high", "5,592 pixels", "no pixel spacing", "\u00d710\u2079/L",
-                     "\u203c critical low", "4.2 of 8", "2022-12-08"):
+                     "\u203c critical low", "4.2 of 8", "2022-12-08", "Lung involvement score per X-ray",
+                     "Day 3 X-ray 5.9 of 8 between 2.0 and 8.0"):
         assert expected in flat, expected
     assert "mm\u00b2" not in flat.replace("not mm\u00b2", "")  # an uncalibrated image never gets mm²
     subprocess.run(["pdftoppm", "-r", "50", "-png", str(pdf), str(tmp_path / "page")], check=True)

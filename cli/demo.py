@@ -188,8 +188,9 @@ def render_what_if(window, out: Path) -> list[Path]:  # noqa: ANN001 - MainWindo
     if ws is None or ws.model.case is None or ws.model.prediction is None or ws.model.ehr[name].missing:
         return []
     ws.controller.edit_ehr(name, 99.0)
-    ws.controller.predict(explain=False)
+    ws.controller.predict()
     _wait(window)
+    _wait(window)  # the explanation of the what-if prediction follows
     written: list[Path] = []
     for panel, filename in (("prediction", "clinical_whatif_prediction"), ("ehr", "clinical_whatif_ehr"),
                             ("audit", "clinical_audit")):

@@ -209,14 +209,17 @@ def build_report(inputs: ReportInputs) -> rp.ReportContent:
         candidate = explanation.heatmaps.get(image.filename)
         if candidate is not None and np.shape(candidate) == vol.shape[1:]:
             heat = candidate
+    days = _image_days(model, with_names=not inputs.deidentified)
     parts = [f"slice {z + 1} of {vol.shape[0]} (areas are on this slice)" if not vol.is_2d else "image"]
     if image is not None and vol.is_2d:
-        parts = [f"Day {image.offset:g} X-ray"]
+        label = days.get(image.filename, f"day {image.offset:g} X-ray")
+        parts = [label[:1].upper() + label[1:]]
     if mask2d is not None:
         parts.append("mask outlines")
     if heat is not None and explanation is not None:
         parts.append(f"explanation heat-map ({method_label(explanation.method)}, "
-                     f"{outcome_label(explanation.outcome)})")
+                     f"{outcome_label(explanation.outcome)})"
+                     + (" \u2014 out of date: inputs changed after it was computed" if explanation.stale else ""))
     key = rp.KeyImage(rp.render_overlay(vol.array[z], inputs.window, mask2d, heat, colours=colours or None),
                       ", ".join(parts))
     measurements = []
@@ -230,10 +233,13 @@ def build_report(inputs: ReportInputs) -> rp.ReportContent:
         summary = model_card_summary(version=getattr(prediction, "model_version", ""))
         values, what_if = clinical_rows(model, inputs.audit)
     rates = getattr(model, "base_rates", None) or {}
-    days = _image_days(model, with_names=not inputs.deidentified)
+    stale = ""
+    if prediction is not None and getattr(prediction, "stale", False):
+        reasons = "; ".join(getattr(prediction, "stale_reasons", []))
+        stale = f"Out of date: the inputs changed after this prediction ({reasons}); it was not re-run."
     return rp.ReportContent(
         study=inputs.study, deidentified=inputs.deidentified, title=inputs.title, key_images=[key],
-        measurements=measurements, clinical_values=values, what_if=what_if,
+        measurements=measurements, clinical_values=values, what_if=what_if, prediction_note=stale,
         predictions=_prediction_rows(prediction, rates, days), model=summary,
         audit=audit_summary(inputs.audit, days), author=inputs.author, notes=inputs.notes)
 

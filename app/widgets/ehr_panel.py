@@ -89,6 +89,7 @@ class EHRPanel(QWidget):
             return
         name = EHR_FIELDS[item.row()].name
         text = item.text().strip()
+        value: float | str | None
         if text.lower() in ("", "missing"):
             value = None
         elif EHR_FIELDS[item.row()].numeric:

@@ -41,7 +41,8 @@ def draw_lab_timeline(fig: Figure, case: ClinicalCase | None, ehr: dict[str, EHR
     for ax, name in zip(axes, names, strict=True):
         spec = RANGES_BY_NAME[name]
         field = next(f for f in LAB_FIELDS if f.name == name)
-        pts = sorted((day, vals[name]) for day, vals in case.visits.items() if vals.get(name) is not None)
+        pts: list[tuple[float, float]] = sorted(
+            (day, float(v)) for day, vals in case.visits.items() if (v := vals.get(name)) is not None)
         values = [v for _, v in pts]
         span = list(values)
         if spec.normal:

@@ -89,18 +89,22 @@ def _outcomes(after: Mapping[str, Any], before: Mapping[str, Any] | None) -> str
     return ", ".join(parts)
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _prediction(d: Mapping[str, Any]) -> str:
-    after = d.get("after") if isinstance(d.get("after"), dict) else {}
+    after = _mapping(d.get("after"))
     before = d.get("before") if isinstance(d.get("before"), dict) else None
     order = [k for k in OUTCOME_LABELS if k in after] + [k for k in after if k not in OUTCOME_LABELS]
     text = _outcomes({k: after[k] for k in order}, before)
-    sets = d.get("sets") if isinstance(d.get("sets"), dict) else {}
+    sets = _mapping(d.get("sets"))
     undecided = [outcome_label(k) for k in order if sorted(sets.get(k) or []) == [0, 1]]
     if undecided:
         alpha = d.get("alpha")
         level = f" at {round(100 * (1 - float(alpha)))} %" if isinstance(alpha, int | float) else ""
         text += f". Cannot decide{level}: {', '.join(undecided)}"
-    edits = d.get("ehr_edits") if isinstance(d.get("ehr_edits"), dict) else {}
+    edits = _mapping(d.get("ehr_edits"))
     if edits:
         text += ". Used what-if values: " + ", ".join(f"{field_label(k)} {field_value(k, v)}"
                                                        for k, v in edits.items())
@@ -159,7 +163,8 @@ def describe_entry(entry: Mapping[str, Any]) -> AuditRow:
     """One log entry → a row of words (never raises on odd details: falls back to key: value)."""
     action = str(entry.get("action", ""))
     target = str(entry.get("target", ""))
-    details = entry.get("details") if isinstance(entry.get("details"), dict) else {}
+    raw_details = entry.get("details")
+    details: dict[str, Any] = raw_details if isinstance(raw_details, dict) else {}
     try:
         summary = _ehr_edit(details, target) if action == "ehr_edit" else SUMMARIES.get(action, _generic)(details)
     except (TypeError, ValueError, KeyError):

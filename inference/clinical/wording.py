@@ -57,22 +57,23 @@ def outcome_words(name: str, probability: float, prediction_set: Iterable[int], 
     level = confidence_text(alpha)
     prob = format_percent(probability)
     technical = f"{round(100 * (1 - float(alpha)))} % conformal set {_set_names(chosen)}"
-    common = {"label": label, "probability": prob, "base_rate": base_rate_text(base_rate), "level": level,
-              "technical": technical}
+    def words(answer: str, note: str = "", undecided: bool = False, abstain: bool = False) -> OutcomeWords:
+        return OutcomeWords(label, prob, base_rate_text(base_rate), answer, level, note, undecided, abstain,
+                            technical)
+
     if len(chosen) == 2:
-        return OutcomeWords(answer="the model cannot decide", undecided=True, **common)
+        return words("the model cannot decide", undecided=True)
     if not chosen:
-        return OutcomeWords(answer=f"unusual case \u2014 neither answer fits at {level}; do not rely on it",
-                            abstain=True, **common)
+        return words(f"unusual case \u2014 neither answer fits at {level}; do not rely on it", abstain=True)
     lower = label[:1].lower() + label[1:] if not label[:3].isupper() else label
     if chosen == {1}:
         note = ""
         if probability < 0.5:
             note = (f"'Yes' although the probability is {prob}: in the calibration cohort, patients without "
                     f"{lower} rarely scored this high, so 'no' is ruled out at this level.")
-        return OutcomeWords(answer="yes", note=note, **common)
+        return words("yes", note)
     note = ""
     if probability > 0.5:
         note = (f"'No' although the probability is {prob}: in the calibration cohort, patients with "
                 f"{lower} rarely scored this low, so 'yes' is ruled out at this level.")
-    return OutcomeWords(answer="no", note=note, **common)
+    return words("no", note)

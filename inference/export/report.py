@@ -106,6 +106,7 @@ class ReportContent:
     clinical_values: list[ClinicalValueRow] = field(default_factory=list)
     what_if: list[str] = field(default_factory=list)  # "SpO₂ edited 85 → 99 % by dr.k (what-if)"
     predictions: list[PredictionRow] = field(default_factory=list)
+    prediction_note: str = ""  # e.g. "Out of date: the inputs changed after this prediction …"
     model: ModelSummary | None = None
     audit: AuditSummary | None = None
     author: str = ""

@@ -228,6 +228,8 @@ def build_story(content: ReportContent, lay: ReportLayout) -> list:
         story.append(lay.table(rows, [4, 3.5, 3.5, 7], shade=shade))
     if content.predictions:
         story.append(lay.para("Predictions", lay.h2))
+        if content.prediction_note:
+            story.append(lay.para(f"<b>{esc(content.prediction_note)}</b>", lay.whatif))
         story += _predictions(lay, content.predictions)
     if content.model is not None:
         m = content.model

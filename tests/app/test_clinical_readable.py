@@ -191,14 +191,14 @@ def test_report_states_what_if_edits_in_clinical_words(window, case, qtbot, tmp_
     export = install_export(window, recovery_dir=tmp_path / "recovery")
     rows = {f: r for r, f in enumerate(case.model.ehr)}
     case.ehr.table.item(rows[SPO2], 0).setText("99")  # the what-if, typed in the EHR panel
-    case.controller.predictor.base_rates = {"went_icu": 0.59}
-    case.controller.predict(explain=False)
-    _wait(qtbot, window)
     shape = window.document.volume.shape[1:]
     stroke = np.zeros(shape, bool)
     stroke[100:160, 120:220] = True
     labels.add_label("Opacity")
     paint(labels, "Opacity", 0, stroke)
+    case.controller.predictor.base_rates = {"went_icu": 0.59}
+    case.controller.predict(explain=False)
+    _wait(qtbot, window)
     export.controller.export_report(tmp_path / "case.pdf", deidentified=True)
     _wait(qtbot, window)
     assert messages == []
@@ -214,13 +214,17 @@ def test_report_states_what_if_edits_in_clinical_words(window, case, qtbot, tmp_
     assert "6,000 pixels" in flat and "mm\u00b2" not in flat.replace("not mm\u00b2", "")
     summary = re.search(r"Summary: (.*?) Intended use:", flat)
     assert summary and summary.group(1).rstrip().endswith(".") and not summary.group(1).rstrip().endswith(":")
+    assert "Out of date" not in flat
     subprocess.run(["pdftoppm", "-png", "-r", "50", str(tmp_path / "case.pdf"), str(tmp_path / "page")], check=True)
     pages = sorted(tmp_path.glob("page*.png"))
     for page in pages:
         pixels = np.asarray(Image.open(page).convert("L")).astype(int)
         margin = int(round(1.2 / 2.54 * 50))
         assert (pixels[: -2 * margin, -margin:] < 200).sum() == 0, f"{page.name} runs off the page"
-    target = os.environ.get("MEDFUSION_SCREENSHOTS")
-    if target:
-        for i, page in enumerate(pages, 1):
-            shutil.copy(page, Path(target) / f"report_whatif_page{i}.png")
+    # a change after the prediction: the report says the prediction is out of date, and why
+    case.controller.edit_ehr("temperature", 36.9)
+    export.controller.export_report(tmp_path / "stale.pdf", deidentified=True)
+    _wait(qtbot, window)
+    stale = " ".join(_pdf_text(tmp_path / "stale.pdf").split())
+    assert "Out of date: the inputs changed after this prediction (Temperature changed)" in stale
+    assert "Temperature edited 38 \u2192 36.9 \u00b0C by clinician (what-if)" in stale

@@ -64,6 +64,7 @@ class AuditView(QWidget):
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
         header.resizeSection(2, WHO_WIDTH)
         header.setSectionResizeMode(SUMMARY_COLUMN, QHeaderView.ResizeMode.Stretch)
+        header.sectionResized.connect(lambda *_a: self.table.resizeRowsToContents())  # wrap anew on resize
         self.table.verticalHeader().hide()
         self.table.setStyleSheet("QTableWidget::item { padding: 3px 4px; }")
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QShowEvent
 from PySide6.QtWidgets import QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from app.controllers.clinical import ClinicalController
@@ -51,6 +51,7 @@ class EHRPanel(QWidget):
         self.deidentified = deidentified
         self.model, self.controller = model, controller
         self._filling = False
+        self._chart_pending = False
         layout = QVBoxLayout(self)
         self.header = QLabel("No case open.", self)
         self.header.setWordWrap(True)
@@ -166,4 +167,12 @@ class EHRPanel(QWidget):
         n = len(labs_with_values(self.model.case))
         self.canvas.setMinimumHeight(60 + 95 * max(n, 1))
         draw_lab_timeline(self.figure, self.model.case, self.model.ehr)
-        self.canvas.draw_idle()
+        self._chart_pending = not self.canvas.isVisible()
+        if not self._chart_pending:  # a hidden canvas has no size yet: draw when it is shown
+            self.canvas.draw_idle()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._chart_pending:
+            self._chart_pending = False
+            self.canvas.draw_idle()

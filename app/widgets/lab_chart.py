@@ -69,7 +69,7 @@ def draw_lab_timeline(fig: Figure, case: ClinicalCase | None, ehr: dict[str, EHR
         pad = max((high - low) * 0.25, abs(high) * 0.02, 0.5)
         ax.set_ylim(low - pad, high + pad)
         unit = f" ({field.unit})" if field.unit else ""
-        ax.set_ylabel(f"{field.label}{unit}", color=TEXT, fontsize=7, rotation=0, ha="right", va="center")
+        ax.set_title(f"{field.label}{unit}", loc="left", color=TEXT, fontsize=7.5, pad=2)  # narrow docks too
         ax.set_facecolor(BACKGROUND)
         ax.tick_params(colors=TEXT, labelsize=7)
         for spine in ax.spines.values():
@@ -78,6 +78,6 @@ def draw_lab_timeline(fig: Figure, case: ClinicalCase | None, ehr: dict[str, EHR
     axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[-1].set_xlabel("day since presentation", color=TEXT, fontsize=8)
     fig.suptitle("Labs over time \u2014 green: reference range \u00b7 red dashes: critical limit \u00b7 "
-                 "blue: X-ray days", color=TEXT, fontsize=7.5)
+                 "blue: X-ray days", color=TEXT, fontsize=7.5, wrap=True)
     fig.set_layout_engine("constrained")  # margins in points, whatever height the panel gives
     return list(axes)

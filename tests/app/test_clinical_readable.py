@@ -44,6 +44,7 @@ def _shot(widget, name: str, tmp_path: Path) -> Path:  # noqa: ANN001 - QWidget
 @pytest.fixture
 def case(window, qtbot, tmp_path: Path):  # noqa: ANN001, ANN201 - the demo case open in the real window
     ws = install_clinical(window, predictor_loader=TinyCasePredictor, audit_root=tmp_path / "audit")
+    window.document.set_deidentify(True)  # screenshots never show identifiers
     window.open_path(DEMO_CASE)
     _wait(qtbot, window)
     assert ws.model.case is not None
@@ -76,7 +77,7 @@ def test_ehr_panel_flags_critical_and_implausible_values_with_units(window, case
     assert panel.table.verticalHeaderItem(rows[SPO2]).text().endswith("\u270e")  # marked as edited
     # the chart: one axis per recorded lab, labelled with the unit, no normalised 'low/high' axis
     axes = panel.figure.axes
-    labels = [ax.get_ylabel() for ax in axes]
+    labels = [ax.get_title(loc="left") for ax in axes]
     assert labels == ["Temperature (\u00b0C)", "SpO\u2082 (%)"]
     spo2_axis = axes[1]
     low, high = spo2_axis.get_ylim()

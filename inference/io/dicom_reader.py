@@ -27,6 +27,7 @@ from inference.io.dicom_geometry import (
     single_slice_geometry,
     stack_geometry,
 )
+from inference.io.dicom_native import read_native_slice
 from inference.io.dicom_pixels import (
     CorruptPixelDataError,
     MissingDecoderError,
@@ -36,7 +37,6 @@ from inference.io.dicom_pixels import (
     pixel_data_too_short,
     value_float,
 )
-from inference.io.dicom_native import read_native_slice
 from inference.io.dicom_scan import display_text, modality_of, touch_elements
 from inference.io.limits import check_allocation
 from inference.io.volume import StudyInfo, Volume

@@ -5,10 +5,11 @@ time, and prints one JSON line. For every stage: RSS after it and the peak *duri
 high-water mark ``VmHWM`` is reset before each stage through ``/proc/self/clear_refs``), so transient
 copies are attributed to the stage that made them:
 
-1. the window with nothing open; 2. LiteMedSAM loaded (encoder engine ready);
-3. ``open_image`` (the reader alone: its buffers and the float32 volume);
-4. the volume shown (``document.set_volume``: slice views, 3-D view, background embeddings);
-5. a box prompt, a 7-slice propagation and an autosave (label-map snapshot, image hash).
+1. the window with nothing open; 2. LiteMedSAM loaded (encoder engine ready); 3. one slice embedded
+(the inference runtime's working memory, independent of the volume);
+4. ``open_image`` (the reader alone: its buffers and the float32 volume);
+5. the volume shown (``document.set_volume``: slice views, 3-D view, background embeddings);
+6. a box prompt, a 7-slice propagation and an autosave (label-map snapshot, image hash).
 
 Also the sizes of what the app keeps (volume, 3-D view image, label map, embedding cache, undo history,
 model weights), read from the objects themselves.
@@ -104,8 +105,13 @@ def main(path: str) -> int:
     backend = window.segmentation.backend
     if hasattr(backend, "get"):  # the app loads LiteMedSAM lazily on the first volume; load it first here
         stages.begin()
-        backend.get()
+        model = backend.get()
         stages.end("LiteMedSAM loaded (encoder engine ready)")
+        import numpy as np
+
+        stages.begin()
+        model.embed(np.random.default_rng(0).normal(0, 300, (512, 512)).astype(np.float32), (40.0, 400.0))
+        stages.end("one 512² slice embedded (inference working memory)")
     stages.begin()
     vol = open_image(Path(path))
     stages.end("open_image (reader)")

@@ -13,15 +13,17 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from app.controllers.report_builder import ReportInputs, write_viewer_report
 from inference.errors import MedFusionError
 from inference.export.labels import SegmentLabel
 from inference.io.loader import has_dicom_preamble
 from inference.progress import CancelToken, ProgressCallback
+
+if TYPE_CHECKING:  # the PDF stack (reportlab, matplotlib, scipy) is imported when a report is made
+    from app.controllers.report_builder import ReportInputs
 
 log = logging.getLogger("medfusion.app.export")
 
@@ -238,6 +240,8 @@ class ExportController:
     # ---- report ------------------------------------------------------------------------------
     def report_inputs(self, deidentified: bool | None = None) -> ReportInputs:
         """What the report shows now: current slice and window, masks, clinical results if any."""
+        from app.controllers.report_builder import ReportInputs
+
         volume = self._require_volume()
         doc = self.window.document
         snap = snapshot_labels(getattr(self.window, "labels", None), self.window.settings.segmentation_backend)
@@ -263,6 +267,8 @@ class ExportController:
             return
 
         def work(progress: ProgressCallback, cancel: CancelToken) -> Path:
+            from app.controllers.report_builder import write_viewer_report
+
             progress(0.2, "Composing report")
             return write_viewer_report(inputs, Path(path))
 

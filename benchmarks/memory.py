@@ -1,7 +1,7 @@
 """Peak resident memory of a 512×512×300 CT session → the "Memory" section of docs/performance.md.
 
 ``python -m benchmarks memory [--slices 300] [--no-write]``. Writes a synthetic CT (512×512×``--slices``,
-int16 NRRD: air, an elliptical body of soft tissue with two lungs, noise) and runs
+int16 NRRD: air, an elliptical body of soft tissue with two lungs and a vertebra, noise) and runs
 ``benchmarks/_rss_probe.py`` on it in a fresh process under ``xvfb-run -a``: load into the main window
 (slice views + 3-D view), background embeddings, a box prompt and a short propagation. Reference, same
 run: the float32 volume's own size and the RSS of the window with nothing open.
@@ -26,13 +26,15 @@ from benchmarks.ui import _command
 
 
 def synthetic_ct(path: Path, n: int, seed: int = 0) -> None:
-    """Air outside, soft tissue (40 HU) body ellipse, two lungs (−850 HU), ±20 HU noise; int16 NRRD."""
+    """Air outside, soft tissue (40 HU) body ellipse, two lungs (−850 HU), a vertebra (700 HU), ±20 HU noise;
+    int16 NRRD (the bone makes it look like the CT it imitates: the reader tags it CT/HU)."""
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:512, :512]
     body = ((yy - 256) / 200) ** 2 + ((xx - 256) / 240) ** 2 <= 1
     lungs = (((yy - 240) / 130) ** 2 + ((xx - 170) / 70) ** 2 <= 1) | (((yy - 240) / 130) ** 2 + ((xx - 342) / 70) ** 2 <= 1)
     base = np.where(body, 40, -1000).astype(np.int16)
     base[lungs] = -850
+    base[((yy - 400) / 30) ** 2 + ((xx - 256) / 30) ** 2 <= 1] = 700
     arr = np.empty((n, 512, 512), dtype=np.int16)
     for z in range(n):
         arr[z] = base + rng.integers(-20, 21, size=(512, 512), dtype=np.int16)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from app.model.label_stats import present_values
 from inference.errors import MedFusionError
 from inference.export.labels import SegmentLabel
 from inference.io.loader import has_dicom_preamble
@@ -80,14 +81,14 @@ def snapshot_labels(labels_model: Any, backend: str = "litemedsam") -> LabelSnap
             value=int(values[name]), name=str(name), colour=colour,  # type: ignore[arg-type]
             algorithm_type=algorithm, algorithm_name=algo_name if algorithm != "MANUAL" else "",
             algorithm_version=algo_version if algorithm != "MANUAL" else ""))
-    return LabelSnapshot(np.array(label_map, dtype=np.uint8, copy=True), table)
+    return LabelSnapshot(np.asarray(label_map, dtype=np.uint8), table)  # label_map() is already a copy
 
 
 def restore_labels(labels_model: Any, labelmap: np.ndarray, labels: list[SegmentLabel]) -> None:
     """Put a label map + table back into the labels model (``set_masks`` of the contract)."""
     if labels_model is None:
         raise MedFusionError("Segmentation tools are not available, so masks cannot be shown.")
-    present = {int(v) for v in np.unique(labelmap)} - {0}
+    present = present_values(labelmap)
     table = [(lab.name, lab.value, tuple(lab.colour)) for lab in labels]
     known = {lab.value for lab in labels}
     table += [(f"Label {v}", v, (255, 0, 0)) for v in sorted(present - known)]

@@ -37,6 +37,7 @@ def image_3d(array_zyx: np.ndarray, spacing_xyz: tuple[float, float, float], str
     the numpy buffer (no second copy); VTK keeps the numpy array alive through the array's buffer.
     """
     sub = array_zyx[:, ::stride, ::stride]
+    data: np.ndarray
     if integer and sub.size and -32768.0 <= float(sub.min()) and float(sub.max()) <= 32767.0:
         data = np.empty(sub.shape, dtype=np.int16)
         np.rint(sub, out=data, casting="unsafe")

@@ -17,13 +17,13 @@ class LazyFigure(QWidget):
     def __init__(self, *, figsize: tuple[float, float], dpi: int, facecolor: str, min_height: int,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._options = {"figsize": figsize, "dpi": dpi, "facecolor": facecolor}
+        self._figsize, self._dpi, self._facecolor = figsize, dpi, facecolor
         self._figure: Any = None
         self._canvas: Any = None
         self.setMinimumHeight(min_height)
         self.setStyleSheet(f"background-color: {facecolor};")
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        self._layout = QVBoxLayout(self)
+        self._layout.setContentsMargins(0, 0, 0, 0)
 
     @property
     def created(self) -> bool:
@@ -33,9 +33,9 @@ class LazyFigure(QWidget):
         from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
         from matplotlib.figure import Figure
 
-        self._figure = Figure(**self._options)
+        self._figure = Figure(figsize=self._figsize, dpi=self._dpi, facecolor=self._facecolor)
         self._canvas = FigureCanvasQTAgg(self._figure)
-        self.layout().addWidget(self._canvas)
+        self._layout.addWidget(self._canvas)
 
     @property
     def figure(self) -> Any:  # matplotlib.figure.Figure

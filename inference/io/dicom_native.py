@@ -70,7 +70,7 @@ def read_native_slice(path: Path, header: Dataset, out: np.ndarray) -> bool:
     slope, intercept = rescale_params(header, path.name)
     needed = count * np.dtype(dtype).itemsize
     head_size = 12 if explicit else 8
-    raw = np.empty(count, dtype=dtype)
+    raw: np.ndarray = np.empty(count, dtype=dtype)
     try:
         with path.open("rb") as fh:
             size = fh.seek(0, 2)
@@ -83,7 +83,7 @@ def read_native_slice(path: Path, header: Dataset, out: np.ndarray) -> bool:
                     break
             else:
                 return False
-            if fh.readinto(memoryview(raw).cast("B")) != needed:
+            if fh.readinto(raw.data.cast("B")) != needed:
                 return False
     except OSError:
         return False

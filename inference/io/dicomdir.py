@@ -14,6 +14,7 @@ case-insensitively (media written on Windows list ``IM000001`` for a file stored
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 import pydicom
@@ -46,7 +47,12 @@ def is_dicomdir(path: Path) -> bool:
 
 def _resolve(root: Path, file_id: object) -> Path | None:
     """The file a ReferencedFileID names inside ``root`` (case-insensitive), or None if absent/outside."""
-    parts = [str(file_id)] if isinstance(file_id, str) else [str(p) for p in (file_id or [])]  # type: ignore[union-attr]
+    if isinstance(file_id, str):
+        parts = [file_id]
+    elif isinstance(file_id, Iterable):
+        parts = [str(p) for p in file_id]
+    else:
+        return None
     if not parts or any(not p or p in (".", "..") or "/" in p or "\\" in p or "\x00" in p for p in parts):
         return None
     current = root

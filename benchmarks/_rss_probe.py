@@ -69,10 +69,10 @@ def _pump(app, seconds: float) -> None:  # noqa: ANN001
         time.sleep(0.01)
 
 
-def kept_sizes(window, vol) -> dict:  # noqa: ANN001
+def kept_sizes(viewer, vol) -> dict:  # noqa: ANN001
     """Bytes the app holds, read from the objects (MiB)."""
-    session = window.segmentation.session
-    image_3d = window.grid.view_3d._mapper.GetInput()
+    session = viewer.segmentation.controller.session
+    image_3d = viewer.window.grid.view_3d._mapper.GetInput()
     sizes = {
         "volume (float32)": vol.array.nbytes / 2**20,
         "3-D view image (VTK)": (image_3d.GetActualMemorySize() / 1024) if image_3d is not None else 0.0,
@@ -81,7 +81,7 @@ def kept_sizes(window, vol) -> dict:  # noqa: ANN001
         "undo history": session.history.nbytes / 2**20,
     }
     try:
-        model = window.segmentation.backend.get().model
+        model = viewer.segmentation.controller.backend.get().model
         sizes["LiteMedSAM weights (PyTorch)"] = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20
     except AttributeError:
         pass
@@ -89,12 +89,13 @@ def kept_sizes(window, vol) -> dict:  # noqa: ANN001
 
 
 def main(path: str) -> int:
-    from app.launch import build_window, wait_idle
+    from app.launch import build_viewer, wait_idle
     from inference.io.loader import open_image
     from inference.settings import Settings
 
     home = Path(os.environ["MEDFUSION_HOME"])
-    app, window = build_window(Settings(cache_dir=str(home / "cache"), embedding_cache_mb=256))
+    viewer = build_viewer(Settings(cache_dir=str(home / "cache"), embedding_cache_mb=256))
+    app, window = viewer.app, viewer.window
     window.loader.remember_recent = False
     window.resize(1400, 900)
     window.show()
@@ -102,7 +103,7 @@ def main(path: str) -> int:
     stages.begin()
     _pump(app, 0.5)
     stages.end("window shown, nothing open")
-    backend = window.segmentation.backend
+    backend = viewer.segmentation.controller.backend
     if hasattr(backend, "get"):  # the app loads LiteMedSAM lazily on the first volume; load it first here
         stages.begin()
         model = backend.get()
@@ -124,21 +125,21 @@ def main(path: str) -> int:
     wait_idle(window, 900)
     stages.end("volume shown: slice views + 3-D view + 5 slices embedded")
     stages.begin()
-    seg = window.segmentation
+    seg = viewer.segmentation.controller
     z = vol.shape[0] // 2
     box = (vol.shape[2] * 0.25, vol.shape[1] * 0.3, vol.shape[2] * 0.45, vol.shape[1] * 0.7)
     seg.add_box(z, box)
     wait_idle(window, 900)
     seg.propagate((z - 3, z + 3))
     wait_idle(window, 900)
-    window.export.session.autosave_now(wait=True)  # label-map snapshot + image hash, as after every gesture
+    viewer.export.session.autosave_now(wait=True)  # label-map snapshot + image hash, as after every gesture
     _pump(app, 0.5)
     stages.end("box prompt, propagation over 7 slices, autosave")
     session = seg.session
     print(json.dumps({
         "stages": stages.rows, "per_stage_peaks": stages.per_stage_peaks,
         "peak_mib": max(r["peak_mib"] for r in stages.rows), "shape": list(vol.shape),
-        "volume_mib": vol.array.nbytes / 2**20, "kept_mib": kept_sizes(window, vol),
+        "volume_mib": vol.array.nbytes / 2**20, "kept_mib": kept_sizes(viewer, vol),
         "cache_items": len(session.cache),
         "shares_buffer": bool(session.volume is not None and session.volume.array is vol.array),
     }), flush=True)

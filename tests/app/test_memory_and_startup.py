@@ -68,9 +68,10 @@ def test_start_keeps_heavy_modules_out_and_triton_before_mesa(tmp_path: Path) ->
     (Mesa's LLVM loads), and a later Triton import on a worker thread does not crash."""
     script = textwrap.dedent("""
         import sys, threading
-        from app.launch import build_window
+        from app.launch import build_viewer
         from inference.settings import Settings
-        app, window = build_window(Settings(cache_dir=sys.argv[1]))
+        viewer = build_viewer(Settings(cache_dir=sys.argv[1]))
+        app, window = viewer.app, viewer.window
         window.show()
         app.processEvents()
         window.grid.view_3d.render_window.Render()

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from app.model.label_stats import label_counts
 from inference.clinical.formatting import field_value, format_percent, recorded_text
 from inference.clinical.ranges import check_value
 from inference.clinical.terms import actor_label, field_label, method_label, outcome_label
@@ -80,7 +81,7 @@ def _measurements(labelmap: np.ndarray, labels: list[SegmentLabel], volume: Volu
     in pixels / voxels when the file has no pixel spacing (a JPEG or PNG X-ray)."""
     sx, sy, sz = (float(s) for s in volume.spacing)
     calibrated = bool(volume.meta.get("spacing_known", True))
-    counts = np.bincount(labelmap.ravel(), minlength=256)
+    counts = label_counts(labelmap)
     on_slice = np.bincount(labelmap[z].ravel(), minlength=256)
     rows = []
     for lab in labels:

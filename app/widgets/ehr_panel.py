@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor, QShowEvent
 from PySide6.QtWidgets import QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
@@ -18,6 +16,7 @@ from PySide6.QtWidgets import QLabel, QPushButton, QTableWidget, QTableWidgetIte
 from app.controllers.clinical import ClinicalController
 from app.model.clinical import EHR_FIELDS, ClinicalModel, EHRValue
 from app.widgets.lab_chart import draw_lab_timeline, labs_with_values
+from app.widgets.lazy_figure import LazyFigure
 from inference.clinical.formatting import field_value, recorded_text
 from inference.clinical.ranges import consistency_warnings
 
@@ -73,10 +72,8 @@ class EHRPanel(QWidget):
         self.revert = QPushButton("Undo what-if edits", self)
         self.revert.clicked.connect(self._revert)
         layout.addWidget(self.revert)
-        self.figure = Figure(figsize=(3.6, 2.4), dpi=90, facecolor="#2b2b2b", layout="constrained")
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(170)
-        layout.addWidget(self.canvas, 1)
+        self.chart = LazyFigure(figsize=(3.6, 2.4), dpi=90, facecolor="#2b2b2b", min_height=170, parent=self)
+        layout.addWidget(self.chart, 1)
         model.ehr_changed.connect(self.refresh_table)
         self.refresh_table()
 
@@ -164,15 +161,17 @@ class EHRPanel(QWidget):
         self._plot()
 
     def _plot(self) -> None:
+        if self.model.case is None and not self.chart.created:
+            return  # nothing to chart yet: matplotlib stays unloaded
         n = len(labs_with_values(self.model.case))
-        self.canvas.setMinimumHeight(60 + 95 * max(n, 1))
-        draw_lab_timeline(self.figure, self.model.case, self.model.ehr)
-        self._chart_pending = not self.canvas.isVisible()
+        self.chart.setMinimumHeight(60 + 95 * max(n, 1))
+        draw_lab_timeline(self.chart.figure, self.model.case, self.model.ehr)
+        self._chart_pending = not self.chart.isVisible()
         if not self._chart_pending:  # a hidden canvas has no size yet: draw when it is shown
-            self.canvas.draw_idle()
+            self.chart.canvas.draw_idle()
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
         super().showEvent(event)
-        if self._chart_pending:
+        if self._chart_pending and self.chart.created:
             self._chart_pending = False
-            self.canvas.draw_idle()
+            self.chart.canvas.draw_idle()

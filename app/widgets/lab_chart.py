@@ -8,11 +8,13 @@ what-if value (the model's input, not the record) is a hollow diamond at present
 
 from __future__ import annotations
 
-from matplotlib.figure import Figure
-from matplotlib.ticker import MaxNLocator
+from typing import TYPE_CHECKING
 
 from app.model.clinical import EHR_FIELDS, ClinicalCase, EHRValue
 from inference.clinical.ranges import RANGES_BY_NAME, check_value
+
+if TYPE_CHECKING:  # matplotlib is imported on the first chart (start-up time), see app/widgets/lazy_figure.py
+    from matplotlib.figure import Figure
 
 TEXT = "#e0e0e0"
 BACKGROUND = "#2b2b2b"
@@ -29,6 +31,8 @@ def labs_with_values(case: ClinicalCase | None) -> list[str]:
 
 def draw_lab_timeline(fig: Figure, case: ClinicalCase | None, ehr: dict[str, EHRValue]) -> list[object]:
     """Draw on ``fig`` (cleared); returns the axes, one per recorded lab (none: a sentence instead)."""
+    from matplotlib.ticker import MaxNLocator
+
     fig.clear()
     names = labs_with_values(case)
     if case is None or not names:

@@ -76,7 +76,7 @@ def test_ehr_panel_flags_critical_and_implausible_values_with_units(window, case
     assert panel.warning.isVisibleTo(panel) and "Implausible value: SpO\u2082" in panel.warning.text()
     assert panel.table.verticalHeaderItem(rows[SPO2]).text().endswith("\u270e")  # marked as edited
     # the chart: one axis per recorded lab, labelled with the unit, no normalised 'low/high' axis
-    axes = panel.figure.axes
+    axes = panel.chart.figure.axes
     labels = [ax.get_title(loc="left") for ax in axes]
     assert labels == ["Temperature (\u00b0C)", "SpO\u2082 (%)"]
     spo2_axis = axes[1]

@@ -27,6 +27,7 @@ from app.workers import TaskRunner
 from inference.audit.log import AuditLog
 from inference.audit.metrics import dice
 from inference.audit.naming import audit_path
+from inference.clinical.base_rates import base_rates_for
 from inference.errors import ModelLoadError
 from inference.progress import CancelToken, ProgressCallback
 from inference.settings import Settings, default_config_dir
@@ -104,6 +105,7 @@ class ClinicalController:
     def predictor(self) -> CasePredictor:
         if self._predictor is None:
             self._predictor = self._loader()
+            self.model.base_rates = base_rates_for(self._predictor)
         return self._predictor
 
     def predictor_available(self) -> bool:
@@ -222,6 +224,7 @@ class ClinicalController:
 
     def _predicted(self, state: PredictionState, before: dict | None) -> None:
         edits = {k: v.value for k, v in self.model.ehr.items() if v.edited}
+        self.model.base_rates = base_rates_for(self.predictor)  # shown beside each probability
         self.model.set_prediction(state)
         patient = self.model.case.patient_id if self.model.case is not None else ""
         self._audit(self.predictor.actor, "prediction", f"patient {patient}", {

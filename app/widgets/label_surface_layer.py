@@ -5,6 +5,11 @@ surfaces are meshed on the task runner (channel ``seg_surfaces``, :mod:`app.rend
 after a gesture ends — debounced, so a burst of strokes or a propagation gives one update, and never on
 each brush dab (the brush preview does not touch the label map). Colour, opacity and visibility changes
 in the Segmentation panel only restyle the actors.
+
+The surfaces are drawn in their own renderer on the layer above the volume rendering, sharing its camera:
+a segmented structure is made of the very voxels the volume rendering shows, so with one depth buffer
+the rendering of those voxels hides the label's surface (an aorta segmented inside the contrast-filled
+vessel was invisible). Over the rendering, the label is always seen, with the anatomy around it.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
 from vtkmodules.vtkCommonDataModel import vtkPolyData
-from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper
+from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper, vtkRenderer
 
 from app.model.labels import LabelsModel
 from app.widgets.volume_view_3d import VolumeView3D
@@ -34,6 +39,13 @@ class LabelSurfaceLayer(QObject):
         super().__init__(parent or view)
         self.view, self.labels, self.runner = view, labels, runner
         self.actors: dict[int, vtkActor] = {}
+        self.renderer = vtkRenderer()  # the layer above the volume rendering, same camera
+        self.renderer.SetLayer(1)
+        self.renderer.InteractiveOff()  # mouse interaction stays with the volume's renderer
+        self.renderer.SetActiveCamera(view.renderer.GetActiveCamera())
+        window = view.render_window
+        window.SetNumberOfLayers(max(2, window.GetNumberOfLayers()))
+        window.AddRenderer(self.renderer)
         self._styles: dict[int, tuple] = {}
         self.updates = 0  # surface rebuilds delivered (tests)
         self._dirty: set[int] = set()
@@ -66,7 +78,7 @@ class LabelSurfaceLayer(QObject):
         self.runner.cancel(CHANNEL)
         self._styles.clear()
         for actor in self.actors.values():
-            self.view.renderer.RemoveActor(actor)
+            self.renderer.RemoveActor(actor)
         self.actors.clear()
         self.view.request_render()
 
@@ -103,7 +115,7 @@ class LabelSurfaceLayer(QObject):
             actor = self.actors.get(value)
             if surface is None:
                 if actor is not None:
-                    self.view.renderer.RemoveActor(actor)
+                    self.renderer.RemoveActor(actor)
                     del self.actors[value]
                     self._styles.pop(value, None)
                 continue
@@ -115,7 +127,7 @@ class LabelSurfaceLayer(QObject):
                 prop = actor.GetProperty()
                 prop.SetSpecular(0.25)
                 prop.SetSpecularPower(20.0)
-                self.view.renderer.AddActor(actor)
+                self.renderer.AddActor(actor)
                 self.actors[value] = actor
             shown = actor.GetMapper()
             assert isinstance(shown, vtkPolyDataMapper)
@@ -133,7 +145,7 @@ class LabelSurfaceLayer(QObject):
             actor = self.actors[value]
             name = names.get(value)
             if name is None:
-                self.view.renderer.RemoveActor(actor)
+                self.renderer.RemoveActor(actor)
                 del self.actors[value]
                 self._styles.pop(value, None)
                 changed = True

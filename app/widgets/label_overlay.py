@@ -120,7 +120,9 @@ class LabelOverlay:
             else:
                 plane[preview.stroke & (plane == 0)] = preview.value
             return mapping.slice_2d(np.expand_dims(plane, 2 - preview.axis), 0)
-        return mapping.slice_2d(label_map, index)
+        plane = mapping.slice_2d(label_map, index)
+        # kept to compare with the next one and composed on another thread: never a view of the live map
+        return plane.copy() if np.may_share_memory(plane, label_map) else plane
 
     def _build_lut(self) -> None:
         self.lut.SetTableValue(0, 0.0, 0.0, 0.0, 0.0)

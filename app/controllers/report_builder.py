@@ -17,6 +17,7 @@ import numpy as np
 
 from inference.export import report as rp
 from inference.export.labels import SegmentLabel
+from inference.export.report_sections import ReportSection
 from inference.io.volume import StudyInfo, Volume
 
 MODEL_CARD = Path(__file__).resolve().parents[2] / "docs" / "model_card.md"
@@ -38,6 +39,7 @@ class ReportInputs:
     title: str = "MedFusion Viewer report"
     author: str = ""
     notes: str = ""
+    sections: list[ReportSection] = field(default_factory=list)  # features' tables (AppContext.report_sections)
 
 
 def model_card_summary(path: Path = MODEL_CARD, name: str = "MedFusion-Mamba outcome predictor",
@@ -146,7 +148,8 @@ def build_report(inputs: ReportInputs) -> rp.ReportContent:
     return rp.ReportContent(
         study=inputs.study, deidentified=inputs.deidentified, title=inputs.title, key_images=[key],
         measurements=measurements, predictions=_prediction_rows(prediction), model=summary,
-        audit=audit_summary(inputs.audit), author=inputs.author, notes=inputs.notes)
+        audit=audit_summary(inputs.audit), author=inputs.author, notes=inputs.notes,
+        sections=list(inputs.sections))
 
 
 def write_viewer_report(inputs: ReportInputs, path: Path) -> Path:

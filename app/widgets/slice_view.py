@@ -6,13 +6,16 @@ and layers the overlay, crosshair and text on top. Qt mouse/key events are inter
 own interactor so all behaviour is ours: see :mod:`app.tools` for the mouse map.
 
 Extension points for later helpers: ``add_image_layer`` (e.g. a label map as another image slice),
-``add_prop`` (rubber bands, contours), the ``slice_changed``/``geometry_changed`` signals, and
-``display_to_index``/``index_to_world`` to convert coordinates.
+``add_prop``/``remove_prop`` (rubber bands, contours), ``add_overlay(redraw)`` (annotation layers whose
+size is in screen pixels: redrawn on every slice, geometry and camera change), the
+``slice_changed``/``geometry_changed``/``camera_changed`` signals, and ``display_to_index`` /
+``index_to_world`` / ``index_to_display`` / ``mm_per_pixel`` to convert coordinates.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
@@ -50,6 +53,7 @@ class SliceView(QWidget):
     hovered = Signal(object)  # np.ndarray (x, y, z) continuous index under the mouse, or None
     slice_changed = Signal(int)  # index along the view's normal axis
     geometry_changed = Signal()  # new volume or orientation: layers must rebuild
+    camera_changed = Signal()  # zoom, pan, reset or resize: layers sized in screen pixels redraw
 
     def __init__(
         self, document: Document, orientation: str, tools: ToolRegistry, parent: QWidget | None = None
@@ -124,6 +128,19 @@ class SliceView(QWidget):
         """Add a VTK prop drawn in this view's world coordinates (mm, see :meth:`index_to_world`)."""
         self.renderer.AddViewProp(prop)
 
+    def remove_prop(self, prop: vtkProp) -> None:
+        self.renderer.RemoveViewProp(prop)
+
+    def add_overlay(self, redraw: Callable[[], None]) -> None:
+        """Call ``redraw()`` whenever what the view shows moves (slice, image/orientation, zoom/pan/resize).
+
+        For annotation layers drawn with :meth:`add_prop` whose sizes are in screen pixels (handles, text
+        offsets, arrow heads); ``redraw`` should end with :meth:`refresh`.
+        """
+        self.slice_changed.connect(lambda _index: redraw())
+        self.geometry_changed.connect(redraw)
+        self.camera_changed.connect(redraw)
+
     def add_image_layer(self, image_slice: vtkImageSlice, layer: int = 2) -> None:
         """Stack another image (e.g. a label map slice) above the image and the overlay."""
         image_slice.GetProperty().SetLayerNumber(layer)
@@ -153,6 +170,20 @@ class SliceView(QWidget):
         col, row = self.mapping.index_to_display(np.asarray(index_xyz, float), self.document.shape_xyz)
         return col * self.display_spacing[0], row * self.display_spacing[1]
 
+    def index_to_display(self, index_xyz: np.ndarray) -> tuple[float, float]:
+        """Voxel index → widget pixel (Qt coordinates, y down): the inverse of :meth:`display_to_index`."""
+        wx, wy = self.index_to_world(index_xyz)
+        self.renderer.SetWorldPoint(wx, wy, 0.0, 1.0)
+        self.renderer.WorldToDisplay()
+        dx, dy, _dz = self.renderer.GetDisplayPoint()
+        ratio = self.vtk_widget.devicePixelRatioF() or 1.0
+        return dx / ratio, self.vtk_widget.height() - dy / ratio
+
+    def mm_per_pixel(self) -> float:
+        """World millimetres per screen pixel at the current zoom (to size marks in screen pixels)."""
+        scale = self.renderer.GetActiveCamera().GetParallelScale()
+        return 2.0 * scale / max(self.vtk_widget.height(), 1)
+
     def display_to_index(self, x: float, y: float) -> np.ndarray:
         """Widget pixel (Qt coordinates) → continuous voxel index on the shown slice."""
         ratio = self.vtk_widget.devicePixelRatioF()
@@ -169,6 +200,7 @@ class SliceView(QWidget):
         camera.SetParallelScale(camera.GetParallelScale() / max(factor, 1e-3))
         self._user_camera = True
         self._update_annotations()
+        self.camera_changed.emit()
         self.refresh()
 
     def pan_pixels(self, dx: float, dy: float) -> None:
@@ -180,6 +212,7 @@ class SliceView(QWidget):
         camera.SetFocalPoint(fx + mx, fy + my, fz)
         camera.SetPosition(px + mx, py + my, pz)
         self._user_camera = True
+        self.camera_changed.emit()
         self.refresh()
 
     def reset_camera(self) -> None:
@@ -198,6 +231,7 @@ class SliceView(QWidget):
         self.renderer.ResetCameraClippingRange(-1e4, 1e4, -1e4, 1e4, -10, 10)
         self._user_camera = False
         self._update_annotations()
+        self.camera_changed.emit()
         self.refresh()
 
     # --- document reactions --------------------------------------------------------------------
@@ -406,3 +440,5 @@ class SliceView(QWidget):
         super().resizeEvent(event)
         if not self._user_camera:
             self.reset_camera()
+        else:
+            self.camera_changed.emit()

@@ -26,6 +26,7 @@ from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Tabl
 from scipy import ndimage
 
 from inference.errors import MedFusionError
+from inference.export.report_sections import ReportSection, section_flowables
 from inference.io.volume import StudyInfo
 
 __all__ = ["NOTICE", "AuditSummary", "KeyImage", "ModelSummary", "PredictionRow", "ReportContent",
@@ -90,6 +91,7 @@ class ReportContent:
     audit: AuditSummary | None = None
     author: str = ""
     notes: str = ""
+    sections: list[ReportSection] = field(default_factory=list)  # features' tables (e.g. measurements)
 
 
 def _window(slice2d: np.ndarray, window: tuple[float, float] | None) -> np.ndarray:
@@ -219,6 +221,7 @@ def write_report(content: ReportContent, path: Path) -> Path:
         rows += [[esc(m.name), _fmt(m.volume_ml, 2), _fmt(m.area_mm2, 1), m.source or "\u2013"]
                  for m in content.measurements]
         story.append(_table(rows, font, bold))
+    story += section_flowables(content.sections, h2, body, A4[0] - 3 * cm)  # features' sections
     if content.predictions:
         story.append(Paragraph("Predictions", h2))
         rows = [["Outcome", "Probability", "Conformal set / interval", "Coverage"]]

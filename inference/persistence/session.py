@@ -1,7 +1,8 @@
 """Saved sessions: everything needed to continue work on an image, in one crash-safe file.
 
 Format (``.mfsession``): a ZIP archive with ``state.json`` (labels, prompts, EHR edits, predictions,
-image path + signature, label-map shape/dtype/sha1) and ``labelmap.zlib`` (the uint8 label map,
+image path + signature, label-map shape/dtype/sha1, and ``sections``: JSON that viewer features add,
+e.g. measurements; files without it still open) and ``labelmap.zlib`` (the uint8 label map,
 zlib-compressed by us and stored uncompressed in the ZIP, so an unchanged label map's bytes can be
 reused by the autosaver without compressing again). Files are written atomically: temp file in the
 same folder, fsync, ``os.replace``, fsync of the folder; a reader therefore sees the old or the new
@@ -52,6 +53,7 @@ class SessionState:
     predictions: list[dict[str, Any]] = field(default_factory=list)
     gesture: int = 0  # number of gestures applied (autosave ordering; restore reports it)
     saved_at: str = ""
+    sections: dict[str, Any] = field(default_factory=dict)  # feature name → its JSON (e.g. measurements)
 
     def header(self) -> dict[str, Any]:
         return {
@@ -59,6 +61,7 @@ class SessionState:
             "labels": [lab.to_dict() for lab in self.labels], "prompts": self.prompts, "ehr_edits": self.ehr_edits,
             "audit_log_path": self.audit_log_path, "predictions": self.predictions, "gesture": self.gesture,
             "saved_at": self.saved_at or datetime.now(UTC).isoformat(timespec="seconds"),
+            "sections": self.sections,
         }
 
 
@@ -156,7 +159,16 @@ def load_session(path: Path) -> SessionState:
         labelmap=labelmap, labels=[SegmentLabel.from_dict(d) for d in header.get("labels", [])],
         prompts=list(header.get("prompts", [])), ehr_edits=dict(header.get("ehr_edits", {})),
         audit_log_path=header.get("audit_log_path", ""), predictions=list(header.get("predictions", [])),
-        gesture=int(header.get("gesture", 0)), saved_at=header.get("saved_at", ""))
+        gesture=int(header.get("gesture", 0)), saved_at=header.get("saved_at", ""),
+        sections=_sections(header, path.name))
+
+
+def _sections(header: dict[str, Any], name: str) -> dict[str, Any]:
+    """Features' parts (absent in older files); each feature validates its own data when restoring."""
+    sections = header.get("sections", {})
+    if not isinstance(sections, dict) or not all(isinstance(k, str) for k in sections):
+        raise SessionError(f"The session file '{name}' is damaged (its 'sections' are not a record).")
+    return dict(sections)
 
 
 def check_image(state: SessionState, signature: str, shape: tuple[int, ...]) -> None:

@@ -1,8 +1,8 @@
 """A file's header as rows for a tag viewer, with the identifying rows marked for masking.
 
 Why here (next to de-identification): which rows identify the patient is the PS3.15 basic profile's
-list (:data:`inference.export.deid.BASIC_PROFILE`), plus every person name (VR PN) and every private
-element (their contents are unknown). Patient sex and age stay visible, as in the viewer's de-identified
+list (:data:`inference.export.deid.BASIC_PROFILE`), plus every person name (VR PN), every date (VR DA,
+DT: a "date of last calibration" gives the exam day away) and every private element (contents unknown). Patient sex and age stay visible, as in the viewer's de-identified
 study panel. DICOM is read with pydicom (header only, nested sequences flattened with a depth); other
 formats show the metadata SimpleITK reads (NRRD, NIfTI, MetaImage keys), where free-text, date and
 patient keys count as identifying. Files are untrusted: sizes are bounded and any failure is one
@@ -68,7 +68,7 @@ def _dicom_rows(dataset: object, depth: int, inherited_phi: bool, rows: list[Hea
         if len(rows) >= MAX_ROWS:
             return
         keyword = elem.keyword or ""
-        phi = (inherited_phi or elem.tag.is_private or elem.VR == "PN"
+        phi = (inherited_phi or elem.tag.is_private or elem.VR in ("PN", "DA", "DT")
                or (keyword in BASIC_PROFILE and keyword not in _SHOWN_WHEN_DEIDENTIFIED)
                or (elem.tag.group & 0xFF00) in (0x5000, 0x6000))  # overlays/curves may burn in identifiers
         name = "Private tag" if elem.tag.is_private and not keyword else (elem.name or keyword)

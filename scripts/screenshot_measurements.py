@@ -19,9 +19,11 @@ sys.path.insert(0, str(REPO))
 
 def main(out: Path) -> int:
     os.environ.setdefault("MEDFUSION_HOME", tempfile.mkdtemp(prefix="medfusion-shots-"))
+    import numpy as np
+
     from app.launch import DEMO_CXR, build_viewer, wait_idle
     from app.model.measurements import Measurement
-    from app.screenshot import save_array, save_window
+    from app.screenshot import save_window
     from inference.settings import Settings
 
     data = Path(os.environ.get("MEDFUSION_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -42,34 +44,38 @@ def main(out: Path) -> int:
     def add(kind: str, view: str, axis: int, index: int, points: list, text: str = "") -> None:
         model.add(Measurement(kind, view, axis, index, (), text).with_points(points))
 
-    add("bidimensional", "axial", 2, 33, [(206.5, 352.0, 33), (229.0, 364.5, 33), (0, 0, 33), (0, 0, 33)])
-    m = model.items()[-1]
-    axes = viewer.measurements.tools["measure_axes"]
-    from app.measure_tools import AxesTool  # noqa: PLC0415 - only for this picture
-    assert isinstance(axes, AxesTool)
-    from inference.measure import from_plane_coords, initial_short_axis, plane_coords  # noqa: PLC0415
-    a, b = plane_coords(doc.volume, 2, m.points[:2])
+    # the nodule: long axis, then a short axis widened to its edges (what the L tool + a handle drag give)
+    from inference.measure import from_plane_coords, initial_short_axis, plane_coords
+
+    volume = doc.volume
+    assert volume is not None
+    a, b = plane_coords(volume, 2, [(206.5, 352.0, 33), (229.0, 364.5, 33)])
     s0, s1 = initial_short_axis(a, b, 0.78)
-    model.update(m.with_points(from_plane_coords(doc.volume, 2, 33, [a, b, s0, s1])))
-    add("ellipse", "axial", 2, 33, [(300, 300, 33), (330, 322, 33)])  # descending aorta region
-    add("ruler", "axial", 2, 33, [(120, 250, 33), (120, 392, 33)])
-    add("arrow", "axial", 2, 33, [(206, 362, 33), (150, 410, 33)], "RLL nodule")
-    add("ruler", "coronal", 1, 357, [(217, 357, 20), (217, 357, 44)])
-    add("angle", "sagittal", 0, 217, [(217, 250, 40), (217, 330, 28), (217, 420, 38)])
+    add("bidimensional", "axial", 2, 33, list(from_plane_coords(volume, 2, 33, np.stack([a, b, s0, s1]))))
+    add("ellipse", "axial", 2, 33, [(340, 325, 33), (385, 358, 33)])  # left lung parenchyma density
+    add("arrow", "axial", 2, 33, [(207, 366, 33), (165, 405, 33)], "RUL nodule")
+    add("ruler", "coronal", 1, 357, [(217, 357, 31.5), (217, 357, 34.5)])  # cranio-caudal extent
     model.select(model.items()[0].id)
+    window.grid.toggle_maximized("axial")  # as when double-clicking the view to read the nodule
+    axial = window.views["axial"]
+    axial.set_crosshair_visible(False)  # the lines would cross the nodule
+    camera = axial.renderer.GetActiveCamera()
+    fx, fy = axial.index_to_world(np.array([270.0, 352.0, 33.0]))
+    camera.SetFocalPoint(fx, fy, 0.0)
+    camera.SetPosition(fx, fy, 1000.0)
+    axial.zoom(2.0)
     wait_idle(window)
     out.mkdir(parents=True, exist_ok=True)
     save_window(window, out / "measurements_ct.png")
-    window.grid.toggle_maximized("axial")
-    wait_idle(window)
-    save_array(window.views["axial"].grab_array(), out / "measurements_ct_axial.png")
-    window.grid.toggle_maximized("axial")
 
+    axial.set_crosshair_visible(True)
+    window.grid.toggle_maximized("axial")
     window.open_path(DEMO_CXR)
     wait_idle(window)
-    add("ruler", "image", 2, 0, [(300, 260, 0), (700, 260, 0)])
+    add("ruler", "image", 2, 0, [(45, 493, 0), (862, 493, 0)])  # internal thoracic width
     add("ellipse", "image", 2, 0, [(250, 350, 0), (380, 470, 0)])
-    add("arrow", "image", 2, 0, [(560, 640, 0), (640, 760, 0)], "left costophrenic angle")
+    add("arrow", "image", 2, 0, [(274, 300, 0), (120, 170, 0)], "right mid-zone opacity")
+    model.select(0)
     wait_idle(window)
     save_window(window, out / "measurements_xray.png")
     print("\n".join(str(p) for p in sorted(out.glob("measurements_*.png"))))

@@ -68,6 +68,7 @@ class Shape:
     anchor: Xy = (0.0, 0.0)  # label position (world)
     offset_px: Xy = (10.0, 0.0)
     justify: tuple[int, int] = (0, 1)  # horizontal 0 left / 1 centre / 2 right; vertical 0 bottom / 1 centre / 2 top
+    other_side: tuple[Xy, Xy, tuple[int, int]] | None = None  # (anchor, offset, justify) when cut at an edge
 
 
 def _ellipse_outline(c: Xy, r: Xy, n: int = 72) -> list[Xy]:
@@ -122,8 +123,9 @@ class MeasurementOverlay:
         pts = [self.world(p) for p in m.points]
         if m.kind == "ruler":
             a, b = pts
-            right = a if a[0] > b[0] else b
-            return Shape([[a, b], *self._ticks(a, b, px)], pts, right, (10.0, 0.0), (0, 1))
+            right, left = (a, b) if a[0] > b[0] else (b, a)
+            return Shape([[a, b], *self._ticks(a, b, px)], pts, right, (10.0, 0.0), (0, 1),
+                         (left, (-10.0, 0.0), (2, 1)))
         if m.kind == "angle":
             a, v, b = pts
             u1, u2 = self._unit(v, a), self._unit(v, b)
@@ -136,11 +138,12 @@ class MeasurementOverlay:
             (x0, y0), (x1, y1) = pts
             c, r = ((x0 + x1) / 2, (y0 + y1) / 2), (abs(x1 - x0) / 2, abs(y1 - y0) / 2)
             corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
-            return Shape([_ellipse_outline(c, r)], corners, (max(x0, x1), max(y0, y1)), (8.0, 0.0), (0, 2))
+            return Shape([_ellipse_outline(c, r)], corners, (max(x0, x1), max(y0, y1)), (8.0, 0.0), (0, 2),
+                         ((min(x0, x1), max(y0, y1)), (-8.0, 0.0), (2, 2)))
         if m.kind == "bidimensional":
             a, b, s0, s1 = pts
-            right = a if a[0] > b[0] else b
-            return Shape([[a, b], [s0, s1]], pts, right, (10.0, 0.0), (0, 1))
+            right, left = (a, b) if a[0] > b[0] else (b, a)
+            return Shape([[a, b], [s0, s1]], pts, right, (10.0, 0.0), (0, 1), (left, (-10.0, 0.0), (2, 1)))
         if m.kind == "arrow":
             head, tail = pts
             u = self._unit(tail, head)  # towards the head
@@ -230,18 +233,55 @@ class MeasurementOverlay:
             self.labels.append(actor)
         return self.labels[i]
 
-    @staticmethod
-    def _place(actor: vtkTextActor, text: str, shape: Shape, px: float, colour: tuple[float, float, float]
-               ) -> None:
+    def _place(self, actor: vtkTextActor, text: str, shape: Shape, px: float,
+               colour: tuple[float, float, float]) -> None:
         actor.SetInput(text)
-        prop = actor.GetTextProperty()
-        prop.SetColor(*colour)
-        prop.SetJustification(shape.justify[0])
-        prop.SetVerticalJustification(shape.justify[1])
-        x = shape.anchor[0] + shape.offset_px[0] * px
-        y = shape.anchor[1] + shape.offset_px[1] * px
-        actor.GetPositionCoordinate().SetValue(x, y, _Z)
+        actor.GetTextProperty().SetColor(*colour)
         actor.SetVisibility(bool(text))
+        if not text:
+            return
+        x, y = self._put(actor, shape.anchor, shape.offset_px, shape.justify, px)
+        if shape.other_side is not None and self._overflow(actor) != (0.0, 0.0):
+            x, y = self._put(actor, *shape.other_side, px)  # beside the other end rather than over the shape
+            if self._overflow(actor) != (0.0, 0.0):
+                x, y = self._put(actor, shape.anchor, shape.offset_px, shape.justify, px)
+        dx, dy = self._overflow(actor)
+        if dx or dy:  # slide it back into the view
+            ratio = self.view.vtk_widget.devicePixelRatioF() or 1.0
+            actor.GetPositionCoordinate().SetValue(x + dx / ratio * px, y + dy / ratio * px, _Z)
+
+    @staticmethod
+    def _put(actor: vtkTextActor, anchor: Xy, offset: Xy, justify: tuple[int, int], px: float) -> Xy:
+        prop = actor.GetTextProperty()
+        prop.SetJustification(justify[0])
+        prop.SetVerticalJustification(justify[1])
+        x, y = anchor[0] + offset[0] * px, anchor[1] + offset[1] * px
+        actor.GetPositionCoordinate().SetValue(x, y, _Z)
+        return x, y
+
+    def _label_rect(self, actor: vtkTextActor) -> tuple[float, float, float, float]:
+        """The label's box in display pixels (x0, x1, y0, y1); VTK's bounding box gives only its size."""
+        size = [0.0] * 4
+        actor.GetBoundingBox(self.view.renderer, size)
+        w, h = size[1] - size[0], size[3] - size[2]
+        x, y, z = actor.GetPositionCoordinate().GetValue()
+        renderer = self.view.renderer
+        renderer.SetWorldPoint(x, y, z, 1.0)
+        renderer.WorldToDisplay()
+        ax, ay, _ = renderer.GetDisplayPoint()
+        prop = actor.GetTextProperty()
+        x0 = ax - w * (0.0, 0.5, 1.0)[prop.GetJustification()]
+        y0 = ay - h * (0.0, 0.5, 1.0)[prop.GetVerticalJustification()]
+        return x0, x0 + w, y0, y0 + h
+
+    def _overflow(self, actor: vtkTextActor) -> Xy:
+        """How far (display pixels) the label must move to be wholly inside the view (0, 0: it is)."""
+        x0, x1, y0, y1 = self._label_rect(actor)
+        ratio = self.view.vtk_widget.devicePixelRatioF() or 1.0
+        width, height = self.view.vtk_widget.width() * ratio, self.view.vtk_widget.height() * ratio
+        margin = 4.0 * ratio
+        return (max(margin - x0, 0.0) - max(x1 - (width - margin), 0.0),
+                max(margin - y0, 0.0) - max(y1 - (height - margin), 0.0))
 
     # ---- hit tests (tools) ------------------------------------------------------------------------
     def hit(self, index: Sequence[float] | np.ndarray, pos: Xy | None = None) -> tuple[int, int] | None:
@@ -268,8 +308,7 @@ class MeasurementOverlay:
         actor = self.label_of.get(ident)
         if actor is None or not actor.GetVisibility():
             return False
-        box = [0.0] * 4
-        actor.GetBoundingBox(self.view.renderer, box)
+        x0, x1, y0, y1 = self._label_rect(actor)
         ratio = self.view.vtk_widget.devicePixelRatioF() or 1.0
         x, y = pos[0] * ratio, (self.view.vtk_widget.height() - pos[1]) * ratio
-        return box[0] - 2 <= x <= box[1] + 2 and box[2] - 2 <= y <= box[3] + 2
+        return x0 - 2 <= x <= x1 + 2 and y0 - 2 <= y <= y1 + 2

@@ -263,6 +263,18 @@ def test_xray_measures_in_pixels_and_takes_arrow_and_text_annotations(
     arrow = _only(measure, "arrow")
     assert arrow.text == "effusion?" and np.allclose(arrow.points[0][:2], (560, 640), atol=0.05)
     assert measure.overlays["axial"].label_of[arrow.id].GetInput() == "effusion?"
+    # clicking the arrow's text selects the arrow (no new annotation)
+    overlay = measure.overlays["axial"]
+    measure.model.select(0)
+    x0, x1, y0, y1 = overlay._label_rect(overlay.label_of[arrow.id])
+    ratio = view.vtk_widget.devicePixelRatioF()
+    from PySide6.QtCore import QEvent, QPointF
+
+    from tests.app.mouse import LEFT, send
+    pos = QPointF((x0 + x1) / 2 / ratio, view.vtk_widget.height() - (y0 + y1) / 2 / ratio)
+    send(view, QEvent.Type.MouseButtonPress, pos, LEFT, LEFT)
+    send(view, QEvent.Type.MouseButtonRelease, pos, LEFT, Qt.MouseButton.NoButton)
+    assert measure.model.selected == arrow.id and len(measure.model) == 3
     click(view, (100.0, 100.0, 0))  # click: text only, but an empty answer adds nothing
     assert not [m for m in measure.model.items() if m.kind == "text"]
     click(view, (100.0, 100.0, 0))
@@ -271,6 +283,12 @@ def test_xray_measures_in_pixels_and_takes_arrow_and_text_annotations(
     measure.model.select(arrow.id)
     measure.panel.text_button.click()
     assert _only(measure, "arrow").text == "effusion? (left)"
+    # zoomed in so the ruler's end is off screen: its label slides back into the view
+    view.zoom(3.0)
+    x0, x1, y0, y1 = overlay._label_rect(overlay.label_of[ruler.id])
+    width = view.vtk_widget.width() * view.vtk_widget.devicePixelRatioF()
+    assert view.index_to_display(np.array(ruler.points[1]))[0] > view.vtk_widget.width()
+    assert 0 <= x0 and x1 <= width
     section = measure.controller.report_section()
     assert section is not None and "pixels" in section.note and len(section.rows) == 4
 

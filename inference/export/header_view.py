@@ -15,7 +15,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from inference.errors import ImageReadError
-from inference.export.deid import BASIC_PROFILE
 
 __all__ = ["HIDDEN", "HeaderRow", "masked", "read_header"]
 
@@ -64,6 +63,8 @@ def _text(value: object, vr: str) -> str:
 
 
 def _dicom_rows(dataset: object, depth: int, inherited_phi: bool, rows: list[HeaderRow]) -> None:
+    from inference.export.deid import BASIC_PROFILE  # pydicom is loaded when a header is first shown
+
     for elem in dataset:  # type: ignore[attr-defined]
         if len(rows) >= MAX_ROWS:
             return

@@ -9,10 +9,11 @@ sections from ``AppContext.report_sections`` (one callable per feature).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from reportlab.lib import colors
-from reportlab.lib.styles import ParagraphStyle
-from reportlab.platypus import Flowable, Paragraph, Table, TableStyle
+if TYPE_CHECKING:  # the PDF stack is imported when a report is written, not when the viewer starts
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.platypus import Flowable
 
 __all__ = ["ReportSection", "section_flowables"]
 
@@ -36,6 +37,10 @@ def _esc(text: str) -> str:
 def section_flowables(sections: list[ReportSection], heading: ParagraphStyle, body: ParagraphStyle,
                       width: float) -> list[Flowable]:
     """Heading, wrapping table (columns share ``width``; the value column gets the most) and note per section."""
+    from reportlab.lib import colors
+    from reportlab.lib.styles import ParagraphStyle
+    from reportlab.platypus import Paragraph, Table, TableStyle
+
     story: list[Flowable] = []
     cell = ParagraphStyle("section_cell", parent=body, fontSize=8.5, leading=10.5)
     head = ParagraphStyle("section_head", parent=cell, fontName=heading.fontName)

@@ -1,15 +1,22 @@
 """User settings, passed explicitly to whoever needs them (no global singleton).
 
 Stored as JSON in the user's config directory; unknown keys are ignored and missing keys take
-defaults, so old files keep working.
+defaults, so old files keep working. Values with a fixed set of choices (``left_drag``) are checked on
+load: a malformed one falls back to its default (logged), never stops the viewer from starting.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+
+log = logging.getLogger("medfusion.settings")
+
+# What a left-button drag does in the slice views by default: move the crosshair, or window/level.
+LEFT_DRAG_CHOICES = ("crosshair", "window_level")
 
 
 def default_config_dir() -> Path:
@@ -44,7 +51,12 @@ class Settings:
     autosave: bool = True
     user_name: str = ""
     recent_files: list[str] = field(default_factory=list)
+    left_drag: str = "crosshair"  # one of LEFT_DRAG_CHOICES
     pacs: PacsSettings = field(default_factory=PacsSettings)
+
+    def __post_init__(self) -> None:
+        if self.left_drag not in LEFT_DRAG_CHOICES:
+            raise ValueError(f"left_drag must be one of {LEFT_DRAG_CHOICES}, not {self.left_drag!r}")
 
     def resolved_cache_dir(self, config_dir: Path | None = None) -> Path:
         return Path(self.cache_dir) if self.cache_dir else (config_dir or default_config_dir()) / "cache"
@@ -70,8 +82,14 @@ class Settings:
             raw = json.loads(path.read_text())
         except (OSError, ValueError):
             return cls()
+        if not isinstance(raw, dict):
+            return cls()
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in raw.items() if k in known and k != "pacs"}
+        if "left_drag" in values and values["left_drag"] not in LEFT_DRAG_CHOICES:
+            log.warning("settings: left_drag %r is not one of %s; using the default", values["left_drag"],
+                        LEFT_DRAG_CHOICES)
+            del values["left_drag"]
         pacs_known = {f.name for f in fields(PacsSettings)}
         pacs = PacsSettings(**{k: v for k, v in raw.get("pacs", {}).items() if k in pacs_known})
         return cls(**values, pacs=pacs)

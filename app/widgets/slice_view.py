@@ -312,10 +312,10 @@ class SliceView(QWidget):
         self._text.set_corner(0, f"W {self.document.window:.0f}  L {self.document.level:.0f}")
         info = self.document.study_info()
         self._text.set_corner(3, f"{info.modality or vol.modality}  {info.series_description}".strip())
-        # Magnification: screen pixels per image pixel along the horizontal axis.
+        # Magnification: screen pixels per image pixel along the finer in-plane axis (rotation-proof).
         scale = self.renderer.GetActiveCamera().GetParallelScale()
         screen_per_mm = self.vtk_widget.height() / max(2.0 * scale, 1e-6)
-        self._text.set_corner(1, f"{screen_per_mm * self.display_spacing[0] * 100:.0f}%")
+        self._text.set_corner(1, f"{screen_per_mm * min(self.display_spacing) * 100:.0f}%")
 
     # --- input ---------------------------------------------------------------------------------
     def _on_slider(self, value: int) -> None:

@@ -63,7 +63,7 @@ def test_slab_cache_reuses_and_clears() -> None:
     cache.projection(VOLUME, 2, Slab("min", 2, 5))  # evicts the oldest
     assert cache.projection(VOLUME, 2, Slab("max", 1, 4)) is not a
     cache.clear()
-    assert cache.projection(VOLUME, 2, Slab("max", 2, 5)).shape == (13, 11)
+    assert cache.projection(VOLUME, 2, Slab("max", 2, 5)).shape == (11, 13)  # array order: [y, x]
 
 
 @pytest.mark.parametrize("name", ["axial", "coronal", "sagittal"])

@@ -26,6 +26,7 @@ from app.model.view_modes import SLAB_LABELS, VIEW_NAMES, ViewDisplay, ViewModes
 from app.rendering.planes import PlaneMapping
 from app.rendering.slab import Slab, SlabCache, oriented, slab_range, slab_value
 from app.widgets.slice_view import SliceView
+from inference.clinical.formatting import format_pixel_value
 
 if TYPE_CHECKING:
     from app.main_window import MainWindow
@@ -210,10 +211,11 @@ class ViewDisplayBinder(QObject):
             return ""
         value = slab_value(vol.array, ijk, view.mapping.normal_axis, slab)  # type: ignore[arg-type]
         display: ViewDisplay = self.modes.display(name)
-        shown = f"{value:.0f}" if abs(value) >= 100 else f"{value:.2f}"
+        shown = (format_pixel_value(value, vol.units, vol.modality) if vol.units or vol.modality == "CT"
+                 else f"{format_pixel_value(value)} intensity")  # as the voxel value beside it
         spacing = float(vol.spacing[view.mapping.normal_axis])
         label = SLAB_LABELS[display.slab_mode]
-        return f"   {label} {round(slab.count * spacing, 1):g} mm: {shown} {vol.units or 'intensity'}".rstrip()
+        return f"   {label} {round(slab.count * spacing, 1):g} mm: {shown}"
 
     def _on_hover(self, name: str, index: object) -> None:
         extra = self.slab_readout(name, index)

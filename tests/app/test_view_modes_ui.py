@@ -19,6 +19,7 @@ from app.main_window import MainWindow
 from app.rendering.slab import Slab, oriented, project, slab_range
 from app.view_modes_install import ViewModesWorkspace, install_view_modes
 from app.widgets.slice_view import SliceView
+from inference.clinical.formatting import format_pixel_value
 from inference.io.volume import Volume
 from inference.settings import Settings
 
@@ -219,7 +220,7 @@ def test_mip_shows_a_bright_point_on_slices_where_it_is_not(window: MainWindow, 
     text = window.readout.text()
     assert f"voxel ({BRIGHT[0] + 1}, {BRIGHT[1] + 1}, 15)" in text and "MIP 10 mm: 3000 HU" in text
     voxel = float(doc.volume.array[14, BRIGHT[1], BRIGHT[0]])  # type: ignore[union-attr]
-    assert f"{voxel:.2f} HU" in text  # the voxel value itself is still given
+    assert f"mm   {format_pixel_value(voxel, 'HU')}   MIP" in text  # the voxel value itself is still given
     modes.toolbar.slab_mm.setValue(2.0)  # slices 14, 15: the spot is outside the slab
     assert _spot(axial) is None
     modes.toolbar.slab_mm.setValue(10.0)

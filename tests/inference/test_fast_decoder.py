@@ -39,7 +39,9 @@ def cases(model: LiteMedSAM, lung1_dir: Path, cxr_dir: Path) -> list[tuple[str, 
     """(name, embedding, geometry, box in the 256 frame) for one CT nodule and two (non-square) CXR lungs."""
     ct = open_image(lung1_dir / "image.nrrd").array
     label = open_image(lung1_dir / "label.nrrd").array > 0
-    planes = [("ct z33 nodule", ct[33], LUNG_LESION_WINDOW, padded_box(label[33], 5))]
+    planes: list[tuple[str, np.ndarray, tuple[float, float] | None, tuple]] = [
+        ("ct z33 nodule", ct[33], LUNG_LESION_WINDOW, padded_box(label[33], 5))
+    ]
     for stem in ("00870a9c", "1-s2.0-S0196070920301691-gr3_lrg"):  # square-ish, and 951 × 729
         mask = np.asarray(Image.open(cxr_dir / "lung_masks" / f"{stem}.png").convert("L")) > 127
         planes.append((f"cxr {stem}", open_image(cxr_dir / "images" / f"{stem}.jpg").array[0], None,

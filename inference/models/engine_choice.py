@@ -1,0 +1,224 @@
+"""Which exact CPU engine runs the image encoder on *this* machine: measured once, cached, checked on read.
+
+The fastest engine differs between machines: ONNX Runtime was 2.6× the upstream PyTorch encoder on one
+2-core VM and 1.4× on another of the same kind, and under CPU contention a 2-thread PyTorch encoder can
+run slower than a 1-thread one (OpenMP threads wait for each other). So ``encoder_runtime = "auto"`` does
+not assume: at the first start it times the exact candidates (PyTorch ``fused``; ONNX Runtime with the
+process's thread count and with one thread) on the same input, round-robin, and keeps the fastest. A
+challenger must beat the default (ONNX with all threads, else ``fused``) by :data:`MARGIN`, so a noisy
+first run does not pin a worse engine. The result is stored with the machine's fingerprint (CPU model,
+instruction-set flags, cores, threads, library versions, encoder weights) and measured again when any of
+that changes. The file is untrusted: it is size-capped and validated field by field, and it can only
+select among the exact engines listed here, so a forged file costs speed, never correctness.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from inference.models.onnx_encoder import GRAPH_OPT_LEVELS
+
+log = logging.getLogger(__name__)
+
+CHOICE_FORMAT = 1
+CHOICE_FILE = "engine_choice.json"
+MARGIN = 0.10  # a challenger must be this much faster than the default engine
+PROBE_ROUNDS = 3  # timed round-robin rounds after one warm-up call per candidate
+_MAX_BYTES = 64 * 1024
+_ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "neon", "asimd")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """One exact encoder engine: ``fused`` (PyTorch) or ``onnx`` with its threads and graph level."""
+
+    runtime: str
+    threads: int
+    graph_opt: str = "all"
+
+    @property
+    def name(self) -> str:
+        if self.runtime == "onnx":
+            return f"onnx-{self.graph_opt}-{self.threads}t"
+        return f"{self.runtime}-{self.threads}t"
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    """The measured decision: the chosen engine and every candidate's median ms on this machine."""
+
+    chosen: EngineConfig
+    measured_ms: dict[str, float]
+    fingerprint: dict[str, object]
+    measured_at: str
+    source: str  # "measured now" or "cached"
+
+    def describe(self) -> str:
+        times = ", ".join(f"{k} {v:.0f} ms" for k, v in sorted(self.measured_ms.items(), key=lambda kv: kv[1]))
+        return f"{self.chosen.name} ({self.source} {self.measured_at}: {times})"
+
+
+def cpu_flags() -> list[str]:
+    """The instruction-set flags that decide which kernels the engines use (Linux /proc/cpuinfo)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                have = set(line.split(":", 1)[1].split())
+                return [f for f in _ISA_FLAGS if f in have]
+    except OSError:
+        pass
+    return []
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def fingerprint(weights_digest: str, threads: int) -> dict[str, object]:
+    """What the measurement depends on; a change in any of it means measuring again."""
+    import torch
+
+    try:
+        import onnxruntime
+
+        ort_version: str | None = onnxruntime.__version__
+    except ImportError:
+        ort_version = None
+    return {
+        "cpu": cpu_model(), "isa": cpu_flags(), "cores": os.cpu_count() or 1, "threads": int(threads),
+        "torch": torch.__version__, "onnxruntime": ort_version, "weights": weights_digest,
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+
+
+def candidates(threads: int, onnx_available: bool) -> list[EngineConfig]:
+    """The exact engines worth timing: ``fused``; ONNX at all threads and, on multi-core, at one thread."""
+    out = [EngineConfig("fused", threads)]
+    if onnx_available:
+        out.insert(0, EngineConfig("onnx", threads, "all"))  # the default: first
+        if threads > 1:
+            out.append(EngineConfig("onnx", 1, "all"))
+    return out
+
+
+def measure(engines: Mapping[str, Callable[[], object]], rounds: int = PROBE_ROUNDS,
+            clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
+    """Median ms per call of each engine: one warm-up each, then ``rounds`` round-robin rounds (the start
+    position rotates, so load from other processes and cache effects hit all engines alike). An engine
+    over twice as slow as the fastest in the first round sits out the rest (it cannot win; the first
+    start should not wait for it)."""
+    names = list(engines)
+    for name in names:
+        engines[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(max(1, rounds)):
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            t0 = clock()
+            engines[name]()
+            times[name].append((clock() - t0) * 1000)
+        if r == 0:
+            fastest = min(t[0] for t in times.values())
+            names = [n for n in names if times[n][0] <= 2 * fastest]
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def decide(measured: Mapping[str, float], options: list[EngineConfig]) -> EngineConfig:
+    """The fastest candidate, unless it beats the default (``options[0]``) by less than :data:`MARGIN`."""
+    default = options[0]
+    best = min(options, key=lambda c: measured[c.name])
+    return best if measured[best.name] < (1 - MARGIN) * measured[default.name] else default
+
+
+def _valid_config(raw: object, allowed: list[EngineConfig]) -> EngineConfig:
+    if not isinstance(raw, dict):
+        raise ValueError("chosen engine is not an object")
+    runtime, threads, graph_opt = raw.get("runtime"), raw.get("threads"), raw.get("graph_opt", "all")
+    if not isinstance(threads, int) or isinstance(threads, bool) or not 1 <= threads <= 1024:
+        raise ValueError("bad thread count")
+    if graph_opt not in GRAPH_OPT_LEVELS:
+        raise ValueError("bad graph level")
+    config = EngineConfig(str(runtime), threads, str(graph_opt))
+    if config not in allowed:
+        raise ValueError(f"engine {config.name} is not a candidate here")
+    return config
+
+
+def read_choice(folder: Path, expected: dict[str, object], allowed: list[EngineConfig]) -> EngineChoice | None:
+    """The cached decision if the file is well-formed and was measured on this machine, else ``None``."""
+    path = folder / CHOICE_FILE
+    try:
+        if path.stat().st_size > _MAX_BYTES:
+            raise ValueError("too large")
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict) or raw.get("format") != CHOICE_FORMAT:
+            raise ValueError("unknown format")
+        if raw.get("fingerprint") != expected:
+            log.info("encoder engine choice was measured on another machine or setup; measuring again")
+            return None
+        chosen = _valid_config(raw.get("chosen"), allowed)
+        measured = raw.get("measured_ms")
+        if not isinstance(measured, dict) or not all(
+            isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) and v > 0
+            for k, v in measured.items()
+        ):
+            raise ValueError("bad timings")
+        when = raw.get("measured_at")
+        if not isinstance(when, str) or len(when) > 40:
+            raise ValueError("bad date")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as err:
+        log.warning("encoder engine choice file is unusable (%s); measuring again", err)
+        return None
+    return EngineChoice(chosen, {str(k): float(v) for k, v in measured.items()}, expected, when, "cached")
+
+
+def write_choice(folder: Path, choice: EngineChoice) -> None:
+    """Store the decision atomically (a failure to write only means measuring again next time)."""
+    record = {"format": CHOICE_FORMAT, "chosen": asdict(choice.chosen), "measured_ms": choice.measured_ms,
+              "fingerprint": choice.fingerprint, "measured_at": choice.measured_at}
+    path = folder / CHOICE_FILE
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        tmp.replace(path)
+    except OSError as err:
+        log.warning("could not store the encoder engine choice in %s (%s)", folder, err)
+
+
+def choose_engine(
+    folder: Path,
+    expected: dict[str, object],
+    options: list[EngineConfig],
+    build: Callable[[EngineConfig], Callable[[], object]],
+    rounds: int = PROBE_ROUNDS,
+    clock: Callable[[], float] = time.perf_counter,
+) -> EngineChoice:
+    """Read the cached decision for this machine, or time ``options`` (``build`` makes a zero-argument
+    encoder call per candidate) and store the result."""
+    if len(options) == 1:
+        return EngineChoice(options[0], {}, expected, "-", "only candidate")
+    cached = read_choice(folder, expected, options)
+    if cached is not None:
+        return cached
+    measured = measure({c.name: build(c) for c in options}, rounds, clock)
+    choice = EngineChoice(decide(measured, options), measured, expected, time.strftime("%Y-%m-%d %H:%M"),
+                          "measured now")
+    write_choice(folder, choice)
+    log.info("image encoder engine for this machine: %s", choice.describe())
+    return choice

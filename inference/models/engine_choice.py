@@ -8,7 +8,8 @@ process's thread count and with one thread) on the same input, round-robin, and 
 challenger must beat the default (ONNX with all threads, else ``fused``) by :data:`MARGIN`, so a noisy
 first run does not pin a worse engine. The result is stored with the machine's fingerprint (CPU model,
 instruction-set flags, cores, threads, library versions, encoder weights) and measured again when any of
-that changes. The file is untrusted: it is size-capped and validated field by field, and it can only
+that changes, or when it was measured under heavy CPU load and the machine is quiet now (a contended
+first start favours one thread). The file is untrusted: it is size-capped and validated field by field, and it can only
 select among the exact engines listed here, so a forged file costs speed, never correctness.
 """
 
@@ -33,6 +34,7 @@ CHOICE_FORMAT = 1
 CHOICE_FILE = "engine_choice.json"
 MARGIN = 0.10  # a challenger must be this much faster than the default engine
 PROBE_ROUNDS = 3  # timed round-robin rounds after one warm-up call per candidate
+BUSY_LOAD, QUIET_LOAD = 1.5, 0.5  # load average per core: "measured under heavy load" / "quiet now"
 _MAX_BYTES = 64 * 1024
 _ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "neon", "asimd")
 
@@ -61,10 +63,20 @@ class EngineChoice:
     fingerprint: dict[str, object]
     measured_at: str
     source: str  # "measured now" or "cached"
+    load: float = -1.0  # 1-minute load average per core while measuring (-1: unknown)
 
     def describe(self) -> str:
         times = ", ".join(f"{k} {v:.0f} ms" for k, v in sorted(self.measured_ms.items(), key=lambda kv: kv[1]))
-        return f"{self.chosen.name} ({self.source} {self.measured_at}: {times})"
+        load = f", load {self.load:.1f}/core" if self.load >= 0 else ""
+        return f"{self.chosen.name} ({self.source} {self.measured_at}{load}: {times})"
+
+
+def load_per_core() -> float:
+    """1-minute load average per core, or -1 where the OS does not report one."""
+    try:
+        return os.getloadavg()[0] / (os.cpu_count() or 1)
+    except (AttributeError, OSError):
+        return -1.0
 
 
 def cpu_flags() -> list[str]:
@@ -180,18 +192,25 @@ def read_choice(folder: Path, expected: dict[str, object], allowed: list[EngineC
         when = raw.get("measured_at")
         if not isinstance(when, str) or len(when) > 40:
             raise ValueError("bad date")
+        load = raw.get("load", -1.0)
+        if not isinstance(load, int | float) or isinstance(load, bool) or not math.isfinite(load):
+            raise ValueError("bad load")
+        if load > BUSY_LOAD and 0 <= load_per_core() < QUIET_LOAD:
+            log.info("encoder engine choice was measured under heavy load; measuring again now the CPU is quiet")
+            return None
     except FileNotFoundError:
         return None
     except (OSError, ValueError, UnicodeDecodeError, RecursionError) as err:
         log.warning("encoder engine choice file is unusable (%s); measuring again", err)
         return None
-    return EngineChoice(chosen, {str(k): float(v) for k, v in measured.items()}, expected, when, "cached")
+    return EngineChoice(chosen, {str(k): float(v) for k, v in measured.items()}, expected, when, "cached",
+                        float(load))
 
 
 def write_choice(folder: Path, choice: EngineChoice) -> None:
     """Store the decision atomically (a failure to write only means measuring again next time)."""
     record = {"format": CHOICE_FORMAT, "chosen": asdict(choice.chosen), "measured_ms": choice.measured_ms,
-              "fingerprint": choice.fingerprint, "measured_at": choice.measured_at}
+              "fingerprint": choice.fingerprint, "measured_at": choice.measured_at, "load": choice.load}
     path = folder / CHOICE_FILE
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     try:
@@ -218,7 +237,7 @@ def choose_engine(
         return cached
     measured = measure({c.name: build(c) for c in options}, rounds, clock)
     choice = EngineChoice(decide(measured, options), measured, expected, time.strftime("%Y-%m-%d %H:%M"),
-                          "measured now")
+                          "measured now", load_per_core())
     write_choice(folder, choice)
     log.info("image encoder engine for this machine: %s", choice.describe())
     return choice

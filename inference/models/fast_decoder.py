@@ -10,14 +10,18 @@ slices). Upstream spends most of a re-prompt on the 4096 image tokens; this modu
    rows, and the value projection is applied after the softmax-weighted sum (the weights add up to 1).
    An image-side attention then costs 2 × 4096 × 256 × 56 multiply-adds instead of 2 × 4096 × 256 × 128;
    token-to-image query biases are constant along the softmax axis and drop out exactly.
-2. **Work that does not depend on the prompt is done once per embedding**: ``embedding + no_mask_embed``
-   and its sum with the positional encoding (the first block's image side) are kept for the last few
-   embeddings decoded (an interactive re-prompt, a click after a box), and the dense positional encoding
-   once per model.
-3. **The upsampling runs only where the image is.** Both stride-2 transposed convolutions map each pixel
-   to its own 2×2 block (no overlap), so they run as matrix products on (pixels, channels) rows, and only
-   over the 64-grid cells that cover the unpadded image (a 2:1 X-ray skips half of them). Logits in the
-   padding, which every consumer crops away, are set to :data:`PADDING_LOGIT`.
+2. **Work that does not depend on the prompt is done once per embedding** (without a mask prompt):
+   ``embedding + no_mask_embed`` and its sum with the positional encoding are kept for the last two
+   embeddings decoded, and from the second prompt on an embedding also the first block's three
+   image-side projections (a third and later prompt, e.g. dragging a box, skip them); the dense
+   positional encoding is computed once per model.
+3. **The upsampling runs only where it is used.** Both stride-2 transposed convolutions map each pixel
+   to its own 2×2 block (no overlap), so they run as matrix products on (pixels, channels) rows, only
+   over the 64-grid cells that cover the unpadded image (a 2:1 X-ray skips half of them), and the
+   hypernetwork product only for the mask tokens asked for (``best``: the one with the highest predicted
+   IoU). Logits in the padding, which every consumer crops away, are set to :data:`PADDING_LOGIT`.
+
+Measured against the upstream modules on the same cached embedding: ``python -m benchmarks segmentation``.
 """
 
 from __future__ import annotations
@@ -131,7 +135,6 @@ class _Context:
     embedding: torch.Tensor  # kept so its storage cannot be reused while the key is cached
     src: torch.Tensor  # (P, C) embedding + no_mask_embed
     src_pe: torch.Tensor  # (P, C) src + dense positional encoding
-    uses: int = 0
     # block 0, each (H, P, d): token→image k_proj(src_pe) and v_proj(src), image→token q_proj(src_pe)
     projected: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
@@ -177,12 +180,11 @@ class FastPromptDecoder:
             hit = self._contexts.get(key)
             if hit is not None and hit.embedding is embedding:
                 self._contexts.move_to_end(key)
-                hit.uses += 1
                 if hit.projected is None:
                     self._project_first_block(hit)
                 return hit
             src = embedding[0].flatten(1).t() + self.no_mask  # (P, C), a new contiguous tensor
-            ctx = _Context(embedding, src, src + self.pe, uses=1)
+            ctx = _Context(embedding, src, src + self.pe)
             self._contexts[key] = ctx
             while len(self._contexts) > _CONTEXTS_KEPT:
                 self._contexts.popitem(last=False)

@@ -143,3 +143,17 @@ def test_a_forced_engine_is_not_measured(monkeypatch: pytest.MonkeyPatch, tmp_pa
     model = apply_encoder_runtime(copy.deepcopy(load_litemedsam("cpu", runtime="eager")), "fused", cache_dir=tmp_path)
     assert model.encoder_runtime == "fused" and "settings" in model.encoder_engine
     assert not (tmp_path / CHOICE_FILE).exists()
+
+
+def test_a_choice_measured_under_heavy_load_is_measured_again_when_quiet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _record(tmp_path, load=3.0)  # measured while the CPU was heavily contended
+    monkeypatch.setattr(engine_choice, "load_per_core", lambda: 2.0)
+    assert read_choice(tmp_path, fingerprint("abc", 2), OPTIONS) is not None  # still busy: keep it
+    monkeypatch.setattr(engine_choice, "load_per_core", lambda: 0.1)
+    assert read_choice(tmp_path, fingerprint("abc", 2), OPTIONS) is None  # quiet now: measure again
+    _record(tmp_path, load=0.2)
+    assert read_choice(tmp_path, fingerprint("abc", 2), OPTIONS) is not None
+    _record(tmp_path, load="high")
+    assert read_choice(tmp_path, fingerprint("abc", 2), OPTIONS) is None

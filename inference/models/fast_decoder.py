@@ -169,6 +169,7 @@ class FastPromptDecoder:
             self.up2_w = up2.weight.detach().permute(0, 2, 3, 1).reshape(up2.in_channels, -1).contiguous()
             self.up2_b = up2.bias.detach().repeat(4)
         self.device = dense_pe.device
+        self.weights_version = -1  # set by the owner (``litemedsam.fast_decoder``) to detect weight edits
         self._contexts: OrderedDict[tuple[int, int, int, str], _Context] = OrderedDict()
         self._lock = threading.Lock()  # the context cache may be reached from two worker threads
 

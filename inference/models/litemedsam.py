@@ -212,13 +212,24 @@ def _prompts(
     return points, boxes, masks
 
 
+def _decoder_weights_version(model: LiteMedSAM) -> int:
+    """Changes whenever a prompt encoder / mask decoder weight is modified in place (load, fine-tuning)."""
+    return sum(p._version for p in (*model.prompt_encoder.parameters(), *model.mask_decoder.parameters()))
+
+
 def fast_decoder(model: LiteMedSAM) -> FastPromptDecoder:
-    """The model's :class:`FastPromptDecoder`, built on first use and again after the model moved device."""
+    """The model's :class:`FastPromptDecoder` (it holds re-laid-out copies of the weights), built on first
+    use and again when the model moved device, its decoder modules were replaced or their weights changed."""
     device = model_device(model)
+    version = _decoder_weights_version(model)
     current = getattr(model, "_fast_decoder", None)
-    if not isinstance(current, FastPromptDecoder) or current.device != device:
+    if not (
+        isinstance(current, FastPromptDecoder) and current.device == device and current.weights_version == version
+        and current.decoder is model.mask_decoder and current.prompt_encoder is model.prompt_encoder
+    ):
         with torch.no_grad():
             current = FastPromptDecoder(model.prompt_encoder, model.mask_decoder, model.image_pe())
+        current.weights_version = version
         object.__setattr__(model, "_fast_decoder", current)  # plain attribute: not a submodule or state
     return current
 

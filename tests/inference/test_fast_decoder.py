@@ -126,6 +126,19 @@ def test_context_cache_tracks_the_embedding(model: LiteMedSAM, cases: list) -> N
     assert len(dec._contexts) <= 2
 
 
+def test_weight_edits_reach_the_reordered_decoder(cases: list) -> None:
+    """It holds re-laid-out weight copies: an in-place weight change (fine-tuning, reload) rebuilds them."""
+    edited = load_litemedsam("cpu", runtime="fused")
+    _name, emb, info, box = cases[0]
+    decode(edited, emb, box)
+    with torch.no_grad():
+        edited.mask_decoder.output_upscaling[0].weight.mul_(1.5)
+        edited.mask_decoder.transformer.layers[1].cross_attn_image_to_token.q_proj.weight.mul_(0.5)
+    got, _ = decode(edited, emb, box)
+    want, _ = reference_decode(edited, emb, box)
+    _close(got, want, info)
+
+
 @pytest.mark.skipif(not cpu_bf16_supported(), reason="CPU without native bf16: the backend keeps fp32")
 def test_bf16_decoder_keeps_dice(model: LiteMedSAM, cases: list) -> None:
     """Where the backend uses bf16 (CPUs with native bf16), its masks stay within Dice 0.995 of fp32 upstream."""

@@ -7,8 +7,8 @@ against the fp32 reference, and ``tests/inference/test_encoder_variants.py`` kee
 honest (Dice ≥ 0.995). Engines that change the numbers (int8) get their own model id, so caches of
 embeddings or features never mix results of two engines.
 
-- ``auto`` (default): the fastest exact engine *measured on this machine* at the first start (``fused``,
-  or ``onnx`` with its thread count), cached with the machine's fingerprint
+- ``auto`` (default): the fastest exact engine *measured on this machine* on the first encodes of the
+  first start (``fused``, or ``onnx`` at all threads or one), cached with the machine's fingerprint
   (``inference.models.engine_choice``); ``fused`` without ONNX Runtime.
 - ``eager``: PyTorch, channels_last, inference mode (what LiteMedSAM loading always did).
 - ``fused``: ``eager`` with every Conv+BatchNorm folded into one conv (same maths, fewer passes).
@@ -24,7 +24,7 @@ import copy
 import hashlib
 import logging
 import warnings
-from collections.abc import Callable
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,15 @@ import torch
 from torch import nn
 
 from inference.errors import ModelLoadError
-from inference.models.engine_choice import EngineChoice, EngineConfig, candidates, choose_engine, fingerprint
+from inference.models.engine_choice import (
+    EngineChoice,
+    EngineConfig,
+    MeasuringEncoder,
+    candidates,
+    fingerprint,
+    read_choice,
+    write_choice,
+)
 from inference.models.onnx_encoder import OnnxEncoder, check_input, export_verified, load_or_export
 from inference.models.tinyvit import Conv2d_BN
 
@@ -106,29 +114,45 @@ def _onnx_engine(encoder: nn.Module, path: Path, config: EngineConfig) -> OnnxEn
         return OnnxEncoder(export_verified(encoder, path).data, config.threads, config.graph_opt)
 
 
-def _measured_engine(encoder: nn.Module, folder: Path, threads: int) -> tuple[nn.Module, EngineChoice]:
-    """``auto``: the engine :func:`choose_engine` picks for this machine (cached after the first start)."""
+def _measured_engine(model: Any, encoder: nn.Module, folder: Path, threads: int) -> tuple[nn.Module, str]:
+    """``auto``: the engine measured on this machine (cached decision), or a :class:`MeasuringEncoder` that
+    times the candidates on the first real encodes and stores the decision (``engine_choice``)."""
     options = candidates(threads, onnxruntime_available())
     digest = _weights_digest(encoder)
     path = folder / f"tinyvit_{digest}.onnx"
+    expected = fingerprint(digest, threads)
+
+    def build(config: EngineConfig) -> nn.Module:
+        return encoder if config.runtime == "fused" else _onnx_engine(encoder, path, config)
+
+    if len(options) == 1:
+        return encoder, "auto: ONNX Runtime not installed"
+    cached = read_choice(folder, expected, options)
+    if cached is not None:
+        return build(cached.chosen), f"auto: {cached.describe()}"
+    owner = weakref.ref(model)
+
+    def on_decided(choice: EngineChoice) -> None:
+        write_choice(folder, choice)
+        target = owner()
+        if target is not None:
+            target.encoder_runtime = choice.chosen.runtime
+            target.encoder_engine = f"{choice.chosen.runtime}, {choice.chosen.threads} threads (auto: {choice.describe()})"
+
+    engines = {c: build(c) for c in options}
+    return MeasuringEncoder(engines, options, expected, on_decided), "auto: measuring on the first encodes"
+
+
+def settle(model: Any, max_calls: int = 40) -> bool:
+    """Run encodes of a fixed image until ``auto`` has decided (benchmarks, tests); True when decided."""
+    encoder = model.image_encoder
     x = check_input().contiguous(memory_format=torch.channels_last)
-    built: dict[EngineConfig, nn.Module] = {}
-
-    def build(config: EngineConfig) -> Callable[[], object]:
-        engine = encoder if config.runtime == "fused" else _onnx_engine(encoder, path, config)
-        built[config] = engine
-
-        def call() -> object:
-            with torch.inference_mode():
-                return engine(x)
-
-        return call
-
-    choice = choose_engine(folder, fingerprint(digest, threads), options, build)
-    engine = built.get(choice.chosen)
-    if engine is None:  # read from the cache: only the chosen engine is prepared
-        engine = encoder if choice.chosen.runtime == "fused" else _onnx_engine(encoder, path, choice.chosen)
-    return engine, choice
+    for _ in range(max_calls):
+        if not isinstance(encoder, MeasuringEncoder) or encoder.decided:
+            return True
+        with torch.inference_mode():
+            encoder(x)
+    return not isinstance(encoder, MeasuringEncoder) or encoder.decided
 
 
 def apply_encoder_runtime(
@@ -165,8 +189,9 @@ def apply_encoder_runtime(
                 path = folder / f"tinyvit_{_weights_digest(encoder)}.onnx"
                 encoder = _onnx_engine(encoder, path, EngineConfig("onnx", threads, "all"))
             else:
-                encoder, choice = _measured_engine(encoder, folder, threads)
-                name, detail = choice.chosen.runtime, f"auto: {choice.describe()}"
+                encoder, detail = _measured_engine(model, encoder, folder, threads)
+                name = "auto" if isinstance(encoder, MeasuringEncoder) else (
+                    "onnx" if isinstance(encoder, OnnxEncoder) else "fused")
         except Exception as err:  # noqa: BLE001 - 'auto' must never block segmentation: keep the exact torch engine
             if requested != "auto":
                 raise ModelLoadError(f"The ONNX image encoder could not be prepared ({type(err).__name__}).") from err
@@ -175,7 +200,7 @@ def apply_encoder_runtime(
     model.image_encoder = encoder
     model.encoder_runtime = name
     threads_used = encoder.threads if isinstance(encoder, OnnxEncoder) else torch.get_num_threads()
-    model.encoder_engine = f"{name}, {threads_used} threads ({detail})"
+    model.encoder_engine = detail if name == "auto" else f"{name}, {threads_used} threads ({detail})"
     if name in _INEXACT:
         model.model_id = f"{model.model_id}+{name}"
     return model

@@ -1,16 +1,18 @@
-"""Which exact CPU engine runs the image encoder on *this* machine: measured once, cached, checked on read.
+"""Which exact CPU engine runs the image encoder on *this* machine: measured at the first start, cached,
+checked on read.
 
 The fastest engine differs between machines: ONNX Runtime was 2.6× the upstream PyTorch encoder on one
 2-core VM and 1.4× on another of the same kind, and under CPU contention a 2-thread PyTorch encoder can
 run slower than a 1-thread one (OpenMP threads wait for each other). So ``encoder_runtime = "auto"`` does
-not assume: at the first start it times the exact candidates (PyTorch ``fused``; ONNX Runtime with the
-process's thread count and with one thread) on the same input, round-robin, and keeps the fastest. A
-challenger must beat the default (ONNX with all threads, else ``fused``) by :data:`MARGIN`, so a noisy
-first run does not pin a worse engine. The result is stored with the machine's fingerprint (CPU model,
+not assume. At the first start the real encodes are spread over the exact candidates (PyTorch ``fused``;
+ONNX Runtime with the process's thread count and with one thread) and timed (:class:`MeasuringEncoder`:
+no separate benchmark, so the first start is not slower); when each has been timed, the fastest is kept,
+unless it beats the default (ONNX with all threads, else ``fused``) by less than :data:`MARGIN`, so noise
+does not pin a worse engine. The decision is stored with the machine's fingerprint (CPU model,
 instruction-set flags, cores, threads, library versions, encoder weights) and measured again when any of
 that changes, or when it was measured under heavy CPU load and the machine is quiet now (a contended
-first start favours one thread). The file is untrusted: it is size-capped and validated field by field, and it can only
-select among the exact engines listed here, so a forged file costs speed, never correctness.
+start favours one thread). The file is untrusted: it is size-capped and validated field by field, and
+it can only select among the exact engines listed here, so a forged file costs speed, never correctness.
 """
 
 from __future__ import annotations
@@ -21,10 +23,14 @@ import math
 import os
 import platform
 import statistics
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import torch
+from torch import nn
 
 from inference.models.onnx_encoder import GRAPH_OPT_LEVELS
 
@@ -33,7 +39,7 @@ log = logging.getLogger(__name__)
 CHOICE_FORMAT = 1
 CHOICE_FILE = "engine_choice.json"
 MARGIN = 0.10  # a challenger must be this much faster than the default engine
-PROBE_ROUNDS = 3  # timed round-robin rounds after one warm-up call per candidate
+PROBE_ROUNDS = 3  # timed calls per candidate after its warm-up call
 BUSY_LOAD, QUIET_LOAD = 1.5, 0.5  # load average per core: "measured under heavy load" / "quiet now"
 _MAX_BYTES = 64 * 1024
 _ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "neon", "asimd")
@@ -128,27 +134,6 @@ def candidates(threads: int, onnx_available: bool) -> list[EngineConfig]:
     return out
 
 
-def measure(engines: Mapping[str, Callable[[], object]], rounds: int = PROBE_ROUNDS,
-            clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
-    """Median ms per call of each engine: one warm-up each, then ``rounds`` round-robin rounds (the start
-    position rotates, so load from other processes and cache effects hit all engines alike). An engine
-    over twice as slow as the fastest in the first round sits out the rest (it cannot win; the first
-    start should not wait for it)."""
-    names = list(engines)
-    for name in names:
-        engines[name]()
-    times: dict[str, list[float]] = {name: [] for name in names}
-    for r in range(max(1, rounds)):
-        for name in names[r % len(names):] + names[: r % len(names)]:
-            t0 = clock()
-            engines[name]()
-            times[name].append((clock() - t0) * 1000)
-        if r == 0:
-            fastest = min(t[0] for t in times.values())
-            names = [n for n in names if times[n][0] <= 2 * fastest]
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
 def decide(measured: Mapping[str, float], options: list[EngineConfig]) -> EngineConfig:
     """The fastest candidate, unless it beats the default (``options[0]``) by less than :data:`MARGIN`."""
     default = options[0]
@@ -220,24 +205,71 @@ def write_choice(folder: Path, choice: EngineChoice) -> None:
         log.warning("could not store the encoder engine choice in %s (%s)", folder, err)
 
 
-def choose_engine(
-    folder: Path,
-    expected: dict[str, object],
-    options: list[EngineConfig],
-    build: Callable[[EngineConfig], Callable[[], object]],
-    rounds: int = PROBE_ROUNDS,
-    clock: Callable[[], float] = time.perf_counter,
-) -> EngineChoice:
-    """Read the cached decision for this machine, or time ``options`` (``build`` makes a zero-argument
-    encoder call per candidate) and store the result."""
-    if len(options) == 1:
-        return EngineChoice(options[0], {}, expected, "-", "only candidate")
-    cached = read_choice(folder, expected, options)
-    if cached is not None:
-        return cached
-    measured = measure({c.name: build(c) for c in options}, rounds, clock)
-    choice = EngineChoice(decide(measured, options), measured, expected, time.strftime("%Y-%m-%d %H:%M"),
-                          "measured now", load_per_core())
-    write_choice(folder, choice)
-    log.info("image encoder engine for this machine: %s", choice.describe())
-    return choice
+class MeasuringEncoder(nn.Module):
+    """The first encodes of a first start, spread over the candidate engines and timed; then the fastest.
+
+    Each call runs on the candidate with the fewest calls so far: one warm-up call each, then ``rounds``
+    timed calls (ms per image). A candidate over twice as slow as the fastest in the first timed round
+    sits out the rest (it cannot win). All candidates are exact, so the embeddings are the same whichever
+    engine ran. Once every remaining candidate is timed, :func:`decide` picks, ``on_decided`` receives the
+    :class:`EngineChoice` (the caller stores it), the other engines are released and later calls go
+    straight to the chosen one. Calls are serialised while measuring (the timings stay comparable).
+    """
+
+    def __init__(
+        self,
+        engines: Mapping[EngineConfig, Callable[[torch.Tensor], torch.Tensor]],
+        options: list[EngineConfig],
+        expected: dict[str, object],
+        on_decided: Callable[[EngineChoice], None] | None = None,
+        rounds: int | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        super().__init__()
+        self._engines = dict(engines)  # plain dict: the engines are not submodules of this wrapper
+        self._options, self._expected, self._on_decided = options, expected, on_decided
+        self._rounds, self._clock = max(1, PROBE_ROUNDS if rounds is None else rounds), clock
+        self._active = list(options)
+        self._calls = {c: 0 for c in options}
+        self._samples: dict[EngineConfig, list[float]] = {c: [] for c in options}
+        self._lock = threading.Lock()
+        self._chosen: Callable[[torch.Tensor], torch.Tensor] | None = None
+        self.choice: EngineChoice | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        chosen = self._chosen
+        if chosen is not None:
+            return chosen(x)
+        with self._lock:
+            if self._chosen is not None:  # decided while this call waited
+                return self._chosen(x)
+            config = min(self._active, key=lambda c: self._calls[c])
+            t0 = self._clock()
+            out = self._engines[config](x)
+            self._record(config, (self._clock() - t0) * 1000 / max(1, int(x.shape[0])))
+            return out
+
+    def _record(self, config: EngineConfig, ms: float) -> None:
+        self._calls[config] += 1
+        if self._calls[config] > 1:  # the first call of each engine is its warm-up
+            self._samples[config].append(ms)
+        if all(len(self._samples[c]) == 1 for c in self._active) and len(self._active) > 1:
+            fastest = min(self._samples[c][0] for c in self._active)
+            self._active = [c for c in self._active if self._samples[c][0] <= 2 * fastest]
+        if all(len(self._samples[c]) >= self._rounds for c in self._active):
+            self._decide()
+
+    def _decide(self) -> None:
+        measured = {c.name: statistics.median(t) for c, t in self._samples.items() if t}
+        chosen = decide(measured, self._options)
+        self.choice = EngineChoice(chosen, measured, self._expected, time.strftime("%Y-%m-%d %H:%M"),
+                                   "measured now", load_per_core())
+        self._chosen = self._engines[chosen]
+        self._engines = {chosen: self._chosen}  # release the other ONNX Runtime sessions
+        log.info("image encoder engine for this machine: %s", self.choice.describe())
+        if self._on_decided is not None:
+            self._on_decided(self.choice)
+
+    @property
+    def decided(self) -> bool:
+        return self._chosen is not None

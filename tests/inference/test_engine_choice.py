@@ -1,7 +1,8 @@
 """The encoder engine is chosen by measurement on this machine, cached, and the cache file is untrusted.
 
 Unit tests with stand-in engines on a simulated clock (each call advances it by a fixed cost), so the
-decision logic is tested without timing anything; the real engines are covered in ``test_encoder_variants.py``.
+decision logic is tested without timing anything; the real engines (and a first start that measures,
+stores and then reads the decision) are covered in ``test_encoder_variants.py``.
 """
 
 from __future__ import annotations
@@ -12,20 +13,22 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 
 from inference.models import engine_choice
 from inference.models.engine_choice import (
     CHOICE_FILE,
+    EngineChoice,
     EngineConfig,
+    MeasuringEncoder,
     candidates,
-    choose_engine,
     decide,
     fingerprint,
     read_choice,
+    write_choice,
 )
 
 OPTIONS = candidates(2, onnx_available=True)  # onnx-all-2t (default), fused-2t, onnx-all-1t
-COST_MS = {"onnx-all-2t": 6.0, "fused-2t": 2.0, "onnx-all-1t": 12.0}
 
 
 class Clock:
@@ -37,24 +40,19 @@ class Clock:
     def __call__(self) -> float:
         return self.now
 
-    def engine(self, ms: float, counter: list[str] | None = None, name: str = "") -> Callable[[], object]:
-        def call() -> None:
-            self.now += ms / 1000
-            if counter is not None:
-                counter.append(name)
+    def engine(self, name: str, ms: float, calls: list[str]) -> Callable[[torch.Tensor], torch.Tensor]:
+        def call(x: torch.Tensor) -> torch.Tensor:
+            self.now += ms / 1000 * x.shape[0]
+            calls.append(name)
+            return x * 2  # every engine computes the same thing
 
         return call
 
 
-CLOCK = Clock()
-
-
-def _builder(calls: list[str]) -> Callable[[EngineConfig], Callable[[], object]]:
-    def build(config: EngineConfig) -> Callable[[], object]:
-        calls.append(config.name)
-        return CLOCK.engine(COST_MS[config.name])
-
-    return build
+def _measuring(costs: dict[str, float], decided: list[EngineChoice], rounds: int = 2) -> tuple[MeasuringEncoder, list[str]]:
+    clock, calls = Clock(), list[str]()
+    engines = {c: clock.engine(c.name, costs[c.name], calls) for c in OPTIONS}
+    return MeasuringEncoder(engines, OPTIONS, fingerprint("abc", 2), decided.append, rounds, clock), calls
 
 
 def test_candidates_are_exact_engines_only() -> None:
@@ -64,19 +62,27 @@ def test_candidates_are_exact_engines_only() -> None:
     assert not any(c.runtime in ("int8", "compile") for c in OPTIONS)
 
 
-def test_first_start_measures_then_the_file_decides(tmp_path: Path) -> None:
-    expected = fingerprint("abc", 2)
-    calls: list[str] = []
-    first = choose_engine(tmp_path, expected, OPTIONS, _builder(calls), rounds=2, clock=CLOCK)
-    assert first.chosen.name == "fused-2t" and first.source == "measured now"
-    assert set(calls) == {c.name for c in OPTIONS}
-    assert first.measured_ms["fused-2t"] < first.measured_ms["onnx-all-2t"]
+def test_the_first_encodes_time_every_engine_then_the_fastest_runs() -> None:
+    decided: list[EngineChoice] = []
+    encoder, calls = _measuring({"onnx-all-2t": 6.0, "fused-2t": 2.0, "onnx-all-1t": 9.0}, decided)
+    x = torch.ones(1, 3)
+    for _ in range(9):  # 3 engines × (warm-up + 2 timed)
+        assert torch.equal(encoder(x), x * 2)  # real work is done (and returned) while measuring
+    assert sorted(set(calls)) == ["fused-2t", "onnx-all-1t", "onnx-all-2t"] and len(calls) == 9
+    assert encoder.decided and len(decided) == 1 and decided[0].chosen.name == "fused-2t"
+    assert decided[0].measured_ms == pytest.approx({"onnx-all-2t": 6.0, "fused-2t": 2.0, "onnx-all-1t": 9.0})
     calls.clear()
-    again = choose_engine(tmp_path, expected, OPTIONS, _builder(calls), rounds=2, clock=CLOCK)
-    assert calls == [] and again.chosen == first.chosen and again.source == "cached"
-    # another machine (or library version, thread count, checkpoint) measures again
-    other = choose_engine(tmp_path, fingerprint("abc", 1), OPTIONS, _builder(calls), rounds=2, clock=CLOCK)
-    assert calls and other.source == "measured now"
+    encoder(torch.ones(4, 3))
+    assert calls == ["fused-2t"] and len(decided) == 1  # decided once; only the chosen engine runs now
+
+
+def test_clearly_slower_engines_sit_out_after_their_first_timed_call() -> None:
+    decided: list[EngineChoice] = []
+    encoder, calls = _measuring({"onnx-all-2t": 2.0, "fused-2t": 20.0, "onnx-all-1t": 3.0}, decided, rounds=3)
+    while not encoder.decided:
+        encoder(torch.ones(1, 3))
+    assert calls.count("fused-2t") == 2 and calls.count("onnx-all-2t") == 4  # warm-up + 1 vs warm-up + 3
+    assert decided[0].chosen.name == "onnx-all-2t"
 
 
 def test_a_challenger_must_clearly_beat_the_default() -> None:
@@ -84,12 +90,14 @@ def test_a_challenger_must_clearly_beat_the_default() -> None:
     assert decide({"onnx-all-2t": 100.0, "fused-2t": 80.0, "onnx-all-1t": 120.0}, OPTIONS).name == "fused-2t"
 
 
-def test_clearly_slower_engines_sit_out_after_the_first_round() -> None:
-    calls: list[str] = []
-    engines = {"fast": CLOCK.engine(2, calls, "fast"), "slow": CLOCK.engine(20, calls, "slow")}
-    measured = engine_choice.measure(engines, rounds=3, clock=CLOCK)
-    assert calls.count("fast") == 4 and calls.count("slow") == 2  # warm-up + round 1 only
-    assert measured == pytest.approx({"fast": 2.0, "slow": 20.0})
+def test_a_stored_decision_is_read_back_on_this_machine_only(tmp_path: Path) -> None:
+    choice = EngineChoice(EngineConfig("onnx", 1), {"onnx-all-1t": 5.0, "onnx-all-2t": 7.0}, fingerprint("abc", 2),
+                          "2026-01-01 10:00", "measured now", 0.3)
+    write_choice(tmp_path, choice)
+    again = read_choice(tmp_path, fingerprint("abc", 2), OPTIONS)
+    assert again is not None and again.chosen == choice.chosen and again.source == "cached"
+    assert read_choice(tmp_path, fingerprint("abc", 1), OPTIONS) is None  # other thread count: measure again
+    assert read_choice(tmp_path, fingerprint("other weights", 2), OPTIONS) is None
 
 
 def _record(tmp_path: Path, **changes: object) -> None:
@@ -114,10 +122,6 @@ def _record(tmp_path: Path, **changes: object) -> None:
 def test_a_malformed_choice_file_is_measured_again(tmp_path: Path, changes: dict[str, object]) -> None:
     _record(tmp_path, **changes)
     assert read_choice(tmp_path, fingerprint("abc", 2), OPTIONS) is None
-    calls: list[str] = []
-    choice = choose_engine(tmp_path, fingerprint("abc", 2), OPTIONS, _builder(calls), rounds=1, clock=CLOCK)
-    assert calls and choice.source == "measured now"
-    assert read_choice(tmp_path, fingerprint("abc", 2), OPTIONS) is not None  # rewritten, usable again
 
 
 @pytest.mark.parametrize("content", ["", "{", "[]", "null", "[" * 100_000, "x" * 100_000])
@@ -139,7 +143,8 @@ def test_a_forced_engine_is_not_measured(monkeypatch: pytest.MonkeyPatch, tmp_pa
     def fail(*args: object, **kwargs: object) -> None:
         raise AssertionError("measured although the engine was forced")
 
-    monkeypatch.setattr(engine_choice, "measure", fail)
+    monkeypatch.setattr(MeasuringEncoder, "__init__", fail)
+    monkeypatch.setattr("inference.models.encoder_runtime.read_choice", fail)
     model = apply_encoder_runtime(copy.deepcopy(load_litemedsam("cpu", runtime="eager")), "fused", cache_dir=tmp_path)
     assert model.encoder_runtime == "fused" and "settings" in model.encoder_engine
     assert not (tmp_path / CHOICE_FILE).exists()

@@ -50,6 +50,23 @@ def litemedsam_file() -> ModelFile:
     )
 
 
+CXR_LUNGS_ID = "cxr-lungs-v1"
+CXR_LUNGS_FILE = "lung_decoder.pt"
+CXR_LUNGS_SHA256 = "0" * 64  # set by the export step (inference.segmentation.cxr_lungs_export)
+CXR_LUNGS_SIZE = 0
+
+
+def cxr_lungs_file() -> ModelFile:
+    """The fine-tuned CXR lung head shipped in ``resources/models/cxr_lungs/`` (fp16 deltas over LiteMedSAM)."""
+    return ModelFile(
+        model_id=CXR_LUNGS_ID,
+        path=Path(__file__).resolve().parents[2] / "resources" / "models" / "cxr_lungs" / CXR_LUNGS_FILE,
+        sha256=CXR_LUNGS_SHA256,
+        size=CXR_LUNGS_SIZE,
+        licence="Apache-2.0 (LiteMedSAM base); fine-tuned on CC BY 4.0 lung masks (V7 Labs, via torchxrayvision)",
+    )
+
+
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with Path(path).open("rb") as handle:

@@ -52,8 +52,8 @@ def litemedsam_file() -> ModelFile:
 
 CXR_LUNGS_ID = "cxr-lungs-v1"
 CXR_LUNGS_FILE = "lung_decoder.pt"
-CXR_LUNGS_SHA256 = "0" * 64  # set by the export step (inference.segmentation.cxr_lungs_export)
-CXR_LUNGS_SIZE = 0
+CXR_LUNGS_SHA256 = "6bd1560ddbd4fd0c7f0972ab72f93ed5bb788a65e914d55033beb99d6e370e84"
+CXR_LUNGS_SIZE = 3_124_061
 
 
 def cxr_lungs_file() -> ModelFile:
@@ -63,7 +63,8 @@ def cxr_lungs_file() -> ModelFile:
         path=Path(__file__).resolve().parents[2] / "resources" / "models" / "cxr_lungs" / CXR_LUNGS_FILE,
         sha256=CXR_LUNGS_SHA256,
         size=CXR_LUNGS_SIZE,
-        licence="Apache-2.0 (LiteMedSAM base); fine-tuned on CC BY 4.0 lung masks (V7 Labs, via torchxrayvision)",
+        licence=("Apache-2.0 LiteMedSAM base, fine-tuned on CC BY 4.0 lung masks (V7 Labs) of COVID-19 image data "
+                 "collection X-rays, some CC BY-NC: non-commercial research use (model card in the folder)"),
     )
 
 

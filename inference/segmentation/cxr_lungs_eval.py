@@ -43,7 +43,7 @@ def cached_embedding(cache_dir: Path, case: LungCase, shape: tuple[int, int]) ->
 
 def side_logits(head: LungDecoder, embedding: Embedding) -> np.ndarray:
     with torch.inference_mode():
-        low = head(embedding.features.float())
+        low = head.frame_logits(embedding.features.float())
         return embedding.info.logits_to_original(low)[0].numpy()
 
 

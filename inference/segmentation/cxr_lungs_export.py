@@ -9,6 +9,7 @@ sha256 for ``inference.models.registry``.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import uuid
 import warnings
@@ -34,6 +35,8 @@ def load_run(cache_dir: Path, run: str) -> torch.nn.Module:
     with torch.no_grad():
         for name, value in trained.items():
             named[name].copy_(value)
+    config = json.loads((cache_dir / "runs" / run / "config.json").read_text())
+    head.pool = int(config.get("pool", 1))
     shipped = base_decoder()
     shipped.load_shipped(head.export_state(), "run state")
     return shipped.eval()

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from inference.errors import ModelLoadError
+from inference.models.preprocess import MODEL_SIDE
 
 N_SIDES = 2
 PROMPT_TOKENS = 2
@@ -45,9 +46,9 @@ class LungDecoder(nn.Module):
     def __init__(self, prompt_encoder: nn.Module, mask_decoder: nn.Module) -> None:
         super().__init__()
         self.decoder = copy.deepcopy(mask_decoder)
+        self.pe_layer = copy.deepcopy(prompt_encoder.pe_layer)  # fixed random Fourier features (a buffer)
+        self._pe: dict[int, torch.Tensor] = {}
         with torch.no_grad():
-            pe = prompt_encoder.get_dense_pe().detach().clone()  # fixed: depends on weights only
-            self.register_buffer("image_pe", pe, persistent=False)
             self.no_mask_embed = nn.Parameter(prompt_encoder.no_mask_embed.weight.detach().clone().reshape(1, -1))
             # Start from the box prompt "whole lung field" (two corner tokens), as the pre-trained decoder knows it.
             box = torch.tensor([[[24.0, 20.0], [232.0, 220.0]]])
@@ -57,20 +58,42 @@ class LungDecoder(nn.Module):
             self.prompt_tokens = nn.Parameter(corners[0].clone())
         self.threshold = 0.0  # logit threshold of "lung" (chosen on the val patients at export)
         self.keep_largest = True  # post-processing: one region per side, holes filled
+        self.pool = 1  # token pooling the head was trained for (2: 32×32 tokens, logits at 128 px)
 
-    def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
+    def grid_pe(self, side: int, device: torch.device) -> torch.Tensor:
+        """SAM's dense positional encoding for a side×side token grid over the same image frame."""
+        pe = self._pe.get(side)
+        if pe is None or pe.device != device:
+            with torch.no_grad():
+                pe = self.pe_layer((side, side)).unsqueeze(0).to(device)
+            self._pe[side] = pe
+        return pe
+
+    def forward(self, embeddings: torch.Tensor, pool: int | None = None) -> torch.Tensor:
+        """Logits at 4× the token grid. ``pool=2`` averages 2×2 tokens first (4× cheaper; logits at 128 px)."""
+        pool = self.pool if pool is None else pool
+        if pool > 1:
+            embeddings = torch.nn.functional.avg_pool2d(embeddings, pool)
         d = self.decoder
         b = embeddings.shape[0]
         output_tokens = torch.cat([d.iou_token.weight, d.mask_tokens.weight], dim=0)
         tokens = torch.cat([output_tokens, self.prompt_tokens], dim=0).unsqueeze(0).expand(b, -1, -1)
         src = embeddings + self.no_mask_embed.reshape(1, -1, 1, 1)
-        pos = self.image_pe.expand(b, -1, -1, -1)
+        pos = self.grid_pe(embeddings.shape[-1], embeddings.device).expand(b, -1, -1, -1)
         hs, src = d.transformer(src, pos, tokens)
         c, h, w = embeddings.shape[1:]
         upscaled = d.output_upscaling(src.transpose(1, 2).reshape(b, c, h, w))
         hyper = torch.stack([d.output_hypernetworks_mlps[i](hs[:, 1 + i, :]) for i in SIDE_TOKENS], dim=1)
         bu, cu, hu, wu = upscaled.shape
         return (hyper @ upscaled.reshape(bu, cu, hu * wu)).reshape(bu, N_SIDES, hu, wu)
+
+    def frame_logits(self, embeddings: torch.Tensor) -> torch.Tensor:
+        """(B, 2, 256, 256) logits in the padded model frame (bilinear up from a pooled head's 128 px)."""
+        logits = self(embeddings)
+        if logits.shape[-1] != MODEL_SIDE:
+            logits = torch.nn.functional.interpolate(logits, size=(MODEL_SIDE, MODEL_SIDE), mode="bilinear",
+                                                     align_corners=False)
+        return logits
 
     def shipped_names(self) -> list[str]:
         return [n for n, _ in self.named_parameters() if n.startswith(SHIPPED_PREFIXES)]
@@ -91,12 +114,13 @@ class LungDecoder(nn.Module):
         state = {n: named[n].detach().to(torch.float16).clone() for n in self.shipped_names()}
         state["threshold"] = torch.tensor(float(self.threshold))
         state["keep_largest"] = torch.tensor(bool(self.keep_largest))
+        state["pool"] = torch.tensor(int(self.pool))
         state["format_version"] = torch.tensor(FORMAT_VERSION)
         return state
 
     def load_shipped(self, state: dict[str, torch.Tensor], name: str) -> None:
         """Overwrite the fine-tuned tensors from ``state``; any missing, extra or mis-shaped key is an error."""
-        expected = set(self.shipped_names()) | {"threshold", "keep_largest", "format_version"}
+        expected = set(self.shipped_names()) | {"threshold", "keep_largest", "pool", "format_version"}
         if not isinstance(state, dict) or set(state) != expected:
             got = set(state) if isinstance(state, dict) else set()
             detail = sorted(expected ^ got)[:3]
@@ -117,3 +141,7 @@ class LungDecoder(nn.Module):
             raise ModelLoadError(f"Model file {name} holds a non-finite threshold.")
         self.threshold = threshold
         self.keep_largest = bool(state["keep_largest"])
+        pool = int(state["pool"])
+        if pool not in (1, 2):
+            raise ModelLoadError(f"Model file {name} asks for token pooling {pool}; only 1 or 2 exist.")
+        self.pool = pool

@@ -58,14 +58,14 @@ def lung_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def validate(model: LungDecoder, cache_dir: Path, cases: list[LungCase]) -> dict[str, float]:
-    """Dice of lungs (union) and mean per-side Dice in the 256 frame (original images, threshold 0)."""
+def validate(model: LungDecoder, cache_dir: Path, cases: list[LungCase], pool: int = 1) -> dict[str, float]:
+    """Dice of lungs (union) and mean per-side Dice in the model frame (original images, threshold 0)."""
     model.eval()
     union, sides = [], []
     for case in cases:
         f, t, _ = load_cached(cache_path(cache_dir, case.stem, 0))
-        logits = model(torch.from_numpy(f.astype(np.float32))[None])[0]
-        target = torch.from_numpy(t) > 127
+        logits = model(torch.from_numpy(f.astype(np.float32))[None], pool)[0]
+        target = F.avg_pool2d(torch.from_numpy(t.astype(np.float32)), pool) > 127.5
         pred = (logits > model.threshold) & (logits >= logits.flip(0))  # a pixel belongs to one side
         def dice(a: torch.Tensor, b: torch.Tensor) -> float:
             s = int(a.sum()) + int(b.sum())
@@ -77,7 +77,8 @@ def validate(model: LungDecoder, cache_dir: Path, cases: list[LungCase]) -> dict
 
 
 def train(cache_dir: Path, cxr_dir: Path, run: str, *, epochs: int, lr: float, batch: int, seed: int,
-          splits: tuple[str, ...] = ("train",), bf16: bool = True) -> Path:
+          splits: tuple[str, ...] = ("train",), bf16: bool = True, pool: int = 1,
+          init: Path | None = None) -> Path:
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     cases = [c for c in lung_cases(cxr_dir) if cache_path(cache_dir, c.stem, 0).exists()]
@@ -87,6 +88,11 @@ def train(cache_dir: Path, cxr_dir: Path, run: str, *, epochs: int, lr: float, b
     print(f"{len(train_cases)} training images ({'+'.join(splits)}), {len(val_cases)} validation images", flush=True)
     model = base_decoder()
     params = model.set_trainable()
+    if init is not None:  # continue from an earlier stage (e.g. the pooled, cheap one)
+        named = dict(model.named_parameters())
+        with torch.no_grad():
+            for name, value in torch.load(init, map_location="cpu", weights_only=True).items():
+                named[name].copy_(value)
     token_params = [model.prompt_tokens, model.no_mask_embed]
     other = [p for p in params if all(p is not q for q in token_params)]
     optimiser = torch.optim.AdamW([{"params": other, "lr": lr}, {"params": token_params, "lr": lr * 5}],
@@ -97,7 +103,10 @@ def train(cache_dir: Path, cxr_dir: Path, run: str, *, epochs: int, lr: float, b
         optimiser, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s / total, 1.0))))
     out = cache_dir / "runs" / run
     out.mkdir(parents=True, exist_ok=True)
-    history = [{"epoch": 0, **validate(model, cache_dir, val_cases)}]
+    (out / "config.json").write_text(json.dumps({
+        "epochs": epochs, "lr": lr, "batch": batch, "seed": seed, "splits": list(splits), "bf16": bf16,
+        "pool": pool, "init": str(init) if init else None, "train_images": len(train_cases)}, indent=1))
+    history = [{"epoch": 0, **validate(model, cache_dir, val_cases, pool)}]
     print(json.dumps(history[-1]), flush=True)
     best = history[-1]["dice"]
     for epoch in range(1, epochs + 1):
@@ -113,14 +122,17 @@ def train(cache_dir: Path, cxr_dir: Path, run: str, *, epochs: int, lr: float, b
                 items.append((case, 0 if use_original else int(rng.choice(augmented))))
             feats, target = batch_of(cache_dir, items)
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                logits = model(feats)
-            loss = lung_loss(logits, target)
+                logits = model(feats, pool)
+            loss = lung_loss(logits, F.avg_pool2d(target, pool) if pool > 1 else target)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
             schedule.step()
             losses.append(float(loss.detach()))
-        row = {"epoch": epoch, "loss": float(np.mean(losses)), **validate(model, cache_dir, val_cases),
+            if len(losses) % 10 == 0:
+                print(f"  step {len(losses)}/{steps_per_epoch} loss {np.mean(losses[-10:]):.4f} "
+                      f"({time.perf_counter() - started:.0f} s)", flush=True)
+        row = {"epoch": epoch, "loss": float(np.mean(losses)), **validate(model, cache_dir, val_cases, pool),
                "seconds": round(time.perf_counter() - started)}
         history.append(row)
         print(json.dumps(row), flush=True)
@@ -141,14 +153,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=2e-4)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="1 on a shared machine (no spinning)")
     parser.add_argument("--with-val", action="store_true", help="also train on the val split (last epoch is kept)")
     parser.add_argument("--fp32", action="store_true", help="no bf16 autocast")
+    parser.add_argument("--pool", type=int, default=1, help="2: train on 2×2-pooled tokens (4× cheaper stage)")
+    parser.add_argument("--init", type=Path, default=None, help="start from this run's best.pt")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     splits = ("train", "val") if args.with_val else ("train",)
     path = train(args.cache, args.cxr, args.run, epochs=args.epochs, lr=args.lr, batch=args.batch,
-                 seed=args.seed, splits=splits, bf16=not args.fp32)
+                 seed=args.seed, splits=splits, bf16=not args.fp32, pool=args.pool, init=args.init)
     print(f"saved {path}")
     return 0
 

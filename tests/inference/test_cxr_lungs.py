@@ -25,7 +25,7 @@ from inference.segmentation.postprocess import dice
 
 # From the TEST split (patients never used for training or choices); redistributable CC BY image.
 TEST_STEM = "2168a917"
-MIN_DICE = 0.93  # this image's lungs; the split's mean is in docs/segmentation.md
+MIN_DICE = 0.94  # measured 0.950 for this image (shipped weights); the split's numbers are in docs/segmentation.md
 
 
 @pytest.fixture(scope="module")

@@ -25,10 +25,9 @@ from tests.orthanc_fixture import copy_series_with_identity
 
 
 def attach_labels(window) -> LabelsModel:  # noqa: ANN001 - MainWindow
-    """The labels model bound per image like ``SegmentationController._on_volume`` (no model backend:
-    these tests only paint and load masks)."""
-    labels = LabelsModel()
-    window.labels = labels
+    """The context's labels model bound per image like ``SegmentationController._on_volume`` (no model
+    backend: these tests only paint and load masks)."""
+    labels = window.context.labels
 
     def on_volume(volume: object) -> None:
         session = None
@@ -202,7 +201,7 @@ def _pdf_text_and_pixels(pdf: Path, tmp_path: Path) -> tuple[str, np.ndarray]:
         pytest.skip("poppler-utils (pdftotext/pdftoppm) not installed")
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
                           check=True).stdout
-    subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "page")],
+    subprocess.run(["pdftoppm", "-png", "-r", "100", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "page")],
                    check=True)
     page = next(tmp_path.glob("page*.png"))
     return text, np.asarray(Image.open(page).convert("RGB")).astype(int)
@@ -248,8 +247,10 @@ def test_pdf_report_of_the_clinical_case(window, qtbot, tmp_path: Path, messages
     text, pixels = _pdf_text_and_pixels(tmp_path / "case_report.pdf", tmp_path)
     flat = " ".join(text.split())
     assert "not for diagnostic use" in flat and "ANONYMOUS" in flat
-    for outcome in ws_clin.model.prediction.outcomes:
-        assert outcome in flat
+    from inference.clinical.terms import outcome_label
+
+    for outcome in ws_clin.model.prediction.outcomes:  # clinical names, never the model's keys
+        assert outcome_label(outcome) in flat and outcome not in flat
     assert "MedFusion-Mamba" in flat and "Research and teaching" in flat  # model card summary
     assert "explanation heat-map" in flat
     r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
@@ -269,14 +270,14 @@ def test_with_the_segmentation_tools_installed(window, qtbot, tmp_path: Path, me
         backend = create_backend(Settings(device="cpu"), "litemedsam")
     except ModelLoadError as err:
         pytest.skip(f"LiteMedSAM weights not available: {err}")
-    controller = install_segmentation(window, backend=backend)
+    controller = install_segmentation(window, backend=backend).controller
     controller.neighbours = 0
     ws = install_export(window, recovery_dir=tmp_path / "recovery")
     texts = [a.text() for a in window.menu("File").actions()]
     assert texts.count("Open segmentation…") == 1
     window.open_path(DEMO_CT)
     _wait(qtbot, window)
-    labels = window.labels
+    labels = window.context.labels
     labels.add_label("Aorta")
     controller.add_box(10, (246.0, 283.0, 281.0, 314.0))  # the aorta on slice 10
     _wait(qtbot, window)

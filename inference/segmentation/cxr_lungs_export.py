@@ -20,12 +20,13 @@ import torch
 from inference.models.registry import file_sha256
 from inference.segmentation.cxr_lungs_data import lung_cases
 from inference.segmentation.cxr_lungs_eval import cached_embedding, summary, sweep
+from inference.segmentation.cxr_lungs_model import LungDecoder
 from inference.segmentation.cxr_lungs_train import base_decoder
 
 THRESHOLDS = (-2.0, -1.0, -0.5, 0.0, 0.5, 1.0, 2.0)
 
 
-def load_run(cache_dir: Path, run: str) -> torch.nn.Module:
+def load_run(cache_dir: Path, run: str) -> LungDecoder:
     """The run's best state in a fresh head, passed through the fp16 shipping format."""
     head = base_decoder()
     with warnings.catch_warnings():

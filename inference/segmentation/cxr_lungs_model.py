@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -43,10 +44,11 @@ SHIPPED_PREFIXES = (
 class LungDecoder(nn.Module):
     """(B, 256, 64, 64) LiteMedSAM embeddings → (B, 2, 256, 256) logits (right, left lung) in the model frame."""
 
-    def __init__(self, prompt_encoder: nn.Module, mask_decoder: nn.Module) -> None:
+    def __init__(self, prompt_encoder: Any, mask_decoder: Any) -> None:
+        """``prompt_encoder`` / ``mask_decoder``: LiteMedSAM's modules (SAM's attribute layout; copied)."""
         super().__init__()
-        self.decoder = copy.deepcopy(mask_decoder)
-        self.pe_layer = copy.deepcopy(prompt_encoder.pe_layer)  # fixed random Fourier features (a buffer)
+        self.decoder: Any = copy.deepcopy(mask_decoder)
+        self.pe_layer: Any = copy.deepcopy(prompt_encoder.pe_layer)  # fixed random Fourier features (a buffer)
         self._pe: dict[int, torch.Tensor] = {}
         with torch.no_grad():
             self.no_mask_embed = nn.Parameter(prompt_encoder.no_mask_embed.weight.detach().clone().reshape(1, -1))

@@ -29,9 +29,11 @@ from inference.segmentation.session import SegmentationSession
 
 log = logging.getLogger("medfusion.app.segmentation")
 
-# Intensity window the model sees on CT (level, width); "display" = the viewer's current W/L.
+# Intensity window the model sees on CT (level, width); "auto" = chosen per box from its content
+# (inference/segmentation/windowing.py); "display" = the viewer's current W/L.
 MODEL_WINDOWS: dict[str, tuple[str, tuple[float, float] | None]] = {
-    "auto": ("Soft tissue 40/400 (MedSAM default)", DEFAULT_CT_WINDOW),
+    "auto": ("Automatic (from the box)", None),
+    "soft": ("Soft tissue 40/400", DEFAULT_CT_WINDOW),
     "lung_lesion": ("Lung lesion −300/1000", LUNG_LESION_WINDOW),
     "lung": ("Lung −437/1174", LUNG_WINDOW),
     "display": ("Current display W/L", None),
@@ -193,7 +195,9 @@ class SegmentationController(QObject):
             if session is not self.session:
                 return
             labels.notify(kind, name, (z, z))
-            self.say(f"{name}: {result.area_px} px on slice {z + 1}, predicted IoU {result.iou:.2f}")
+            choice = session.last_choice if self.window_mode == "auto" else None
+            how = f", {choice.name} window (automatic)" if choice is not None and kind == "box" else ""
+            self.say(f"{name}: {result.area_px} px on slice {z + 1}, confidence {result.confidence:.2f}{how}")
 
         self._submit("segment", task, done, f"Segmenting {name}")
 

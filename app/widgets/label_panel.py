@@ -93,7 +93,10 @@ class LabelPanel(QWidget):
         self.window_mode = QComboBox(self)
         for key, (text, _win) in MODEL_WINDOWS.items():
             self.window_mode.addItem(text, key)
-        self.window_mode.setToolTip("CT intensity window the model sees (X-rays use their own range)")
+        self.window_mode.setToolTip(
+            "CT intensity window the model sees. Automatic: per box, the standard window showing the boxed "
+            "object against its surround best (X-rays use their own range)"
+        )
         self.window_mode.currentIndexChanged.connect(
             lambda _i: controller.set_window_mode(str(self.window_mode.currentData()))
         )
@@ -121,7 +124,7 @@ class LabelPanel(QWidget):
         self.cancel_button.setEnabled(False)
         layout.addLayout(run)
 
-        self.strip_title = QLabel("Per-slice confidence (predicted IoU)", self)
+        self.strip_title = QLabel("Per-slice confidence", self)
         layout.addWidget(self.strip_title)
         self.strip = ConfidenceStrip(labels, document, self)
         layout.addWidget(self.strip)
@@ -217,8 +220,8 @@ class LabelPanel(QWidget):
         self.undo_button.setEnabled(history is not None and history.can_undo)
         self.redo_button.setEnabled(history is not None and history.can_redo)
         self._filling = False
-        self.strip_title.setText(f"Per-slice confidence (predicted IoU): {active}" if active in names
-                                 else "Per-slice confidence (predicted IoU)")
+        self.strip_title.setText(f"Per-slice confidence: {active}" if active in names
+                                 else "Per-slice confidence")
         self.strip.refresh()
 
     def _row_name(self, row: int) -> str | None:

@@ -414,3 +414,56 @@ def test_undo_memory_is_bounded_and_keeps_origins(backend) -> None:  # noqa: ANN
     assert history is not None and history.nbytes <= 4000 and 1 <= len(history._undo) < 40
     assert labels.origin(name) == "MANUAL"
     assert session.undo() and labels.mask_for(name)[0, 39].sum() == 0 and labels.mask_for(name)[0, 38].all()
+
+
+def test_lung1_nodule_box_and_propagate_with_default_settings_and_an_honest_strip(
+    qtbot, seg: MainWindow, backend, lung1_dir: Path, tmp_path: Path  # noqa: ANN001
+) -> None:
+    """Issue 15: on ct/lung1 a box + Propagate with the panel's defaults reaches Dice ≥ 0.85, stops at
+    the nodule's ends, and the strip is green; a non-default window that halves the nodule turns it
+    amber/red. The screenshot goes to docs/screenshots/ when MEDFUSION_WRITE_SCREENSHOTS is set."""
+    import os
+
+    from app.screenshot import save_window
+    from app.widgets.confidence_strip import GOOD, confidence_colour
+    from inference.io.loader import open_image
+    from inference.segmentation.evaluation import padded_box
+
+    window, labels, panel = seg, seg.labels, seg.segmentation_panel
+    _open(qtbot, window, lung1_dir / "image.nrrd")
+    reference = open_image(lung1_dir / "label.nrrd").array > 0
+    assert panel.window_mode.currentData() == "auto"  # the default: the window comes from the box
+    window.document.set_slice(2, 33)
+    _wait(qtbot, window)
+    view = window.views["axial"]
+    box = padded_box(reference[33], 5.0)
+    _box(qtbot, window, view, box)
+    assert "lung lesion window (automatic)" in panel.message.text()
+    assert (panel.z_from.value(), panel.z_to.value()) == (1, 48)  # whole volume by default
+    panel.propagate_button.click()
+    _wait(qtbot, window)
+    got = labels.mask_for("Label 1") > 0
+    assert _dice(got, reference) >= 0.85, f"Dice {_dice(got, reference):.3f}"  # measured 0.918
+    cells = panel.strip.cells()
+    assert [z for z, (kind, _) in enumerate(cells) if kind != "empty"] == [32, 33, 34]
+    assert all(confidence_colour(c) == GOOD for kind, c in cells if kind == "model" and c is not None)
+    shot = tmp_path / "segmentation_lung1_auto.png"
+    save_window(window, shot)
+    if os.environ.get("MEDFUSION_WRITE_SCREENSHOTS"):
+        save_window(window, Path(__file__).resolve().parents[2] / "docs" / "screenshots" / shot.name)
+
+    # The old default, now a choice: soft tissue 40/400 hides the nodule's rim. Worse mask, honest strip.
+    panel.window_mode.setCurrentIndex(panel.window_mode.findData("soft"))
+    _wait(qtbot, window)
+    _box(qtbot, window, view, box)
+    panel.z_from.setValue(33)  # 1-based: slices 32..34
+    panel.z_to.setValue(35)
+    panel.propagate_button.click()
+    _wait(qtbot, window)
+    soft = labels.mask_for("Label 1") > 0
+    assert _dice(soft, reference) < 0.85
+    colours = [confidence_colour(c) for kind, c in panel.strip.cells()[32:35] if kind == "model" and c is not None]
+    assert colours and any(c != GOOD for c in colours), panel.strip.cells()[32:35]
+    if os.environ.get("MEDFUSION_WRITE_SCREENSHOTS"):
+        save_window(window, Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+                    / "segmentation_lung1_soft_window.png")

@@ -12,7 +12,8 @@ outside the lesion / lesion slices missed, and how the per-slice confidence trac
 (the strip is green at ≥ 0.85: how often green is wrong, how often a bad slice is not green).
 
 Configurations: "before" = the previous defaults (soft-tissue window, the model's predicted IoU as
-confidence, stop on area/IoU/growth only); "default" = the session's defaults now. Embeddings are
+confidence, stop on area/IoU/growth only); "default" = the session's defaults now; "soft forced" = the
+defaults with the soft-tissue window chosen by hand (does the confidence notice?). Embeddings are
 cached on disk (``--cache-dir``), so a re-run costs decoder time only.
 """
 
@@ -45,6 +46,7 @@ GREEN = 0.85  # the confidence strip's green threshold (app/widgets/confidence_s
 CONFIGS: dict[str, tuple[object, SessionOptions]] = {
     "before": (DEFAULT_CT_WINDOW, SessionOptions(confidence_jitter=0.0, min_overlap=0.0, contrast_stop=False)),
     "default": ("auto", SessionOptions()),
+    "soft forced": (DEFAULT_CT_WINDOW, SessionOptions()),  # the old window, chosen by hand, new rest
 }
 
 
@@ -102,15 +104,18 @@ def summary(runs: list[LesionRun]) -> str:
     pairs = [p for r in runs for p in r.pairs]
     green_bad = sum(1 for c, d in pairs if c >= GREEN and d < GREEN)
     bad = sum(1 for _, d in pairs if d < GREEN)
+    alarm = sum(1 for c, d in pairs if c < GREEN <= d)
     corr = float(np.corrcoef(*zip(*pairs, strict=True))[0, 1]) if len(pairs) > 2 else float("nan")
     edges = [e for r in syn for e in r.edges]
     if not syn:
-        return f"confidence vs slice Dice: {green_bad} of {bad} slices with Dice < {GREEN} shown green"
+        return (f"confidence vs slice Dice: {green_bad} of {bad} slices with Dice < {GREEN} shown green, "
+                f"{alarm} of {len(pairs) - bad} with Dice ≥ {GREEN} not green")
     return (
         f"synthetic mean 3-D Dice {np.mean([r.dice for r in syn]):.3f} (min {np.min([r.dice for r in syn]):.3f}), "
         f"centre slices {np.mean([r.centre for r in syn]):.3f}, end slices {np.mean(edges):.3f}; "
         f"{sum(r.extra for r in runs)} slices drawn outside lesions, {sum(r.missed for r in runs)} lesion slices "
-        f"missed; confidence vs slice Dice: r = {corr:.2f}, {green_bad} of {bad} slices with Dice < {GREEN} shown green"
+        f"missed; confidence vs slice Dice: r = {corr:.2f}, {green_bad} of {bad} slices with Dice < {GREEN} shown "
+        f"green, {alarm} of {len(pairs) - bad} with Dice ≥ {GREEN} not green"
     )
 
 
@@ -148,7 +153,8 @@ def main(argv: list[str] | None = None) -> int:
             "",
             "Box = reference bbox + 5 px on the lesion's middle slice, then propagation over the whole",
             "volume. \"before\" = soft-tissue window, predicted IoU as confidence, old stop rules; \"default\" =",
-            "the session now. End slices = the lesion's first and last slice (Dice of that slice).",
+            "the session now; \"soft forced\" = the session now with the soft-tissue window picked by hand.",
+            "End slices = the lesion's first and last slice (Dice of that slice; 0 = not drawn).",
             "",
             *lines,
             "",

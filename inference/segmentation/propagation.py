@@ -5,13 +5,17 @@ model frame) and, optionally, the previous mask as a mask prompt, in the window 
 A box alone always yields *some* mask, so the run stops (and the slice is not drawn) when the new mask
 
 - is smaller than ``min_area_px`` (the object vanished),
-- has a confidence (agreement under jittered boxes, agreement.py) under ``min_confidence``,
+- has a confidence (agreement.py) under ``min_confidence``,
 - grew more than ``max_growth`` times the previous area (leaked into a neighbour),
 - overlaps the previous slice's mask for less than ``min_overlap`` of its area (jumped to another
   structure: an object moves continuously between adjacent slices),
-- or looks like the seed's surround rather than the seed object (``contrast_stop``): its median
-  intensity lies on the surround's side of the midpoint between the seed object's and its ring's
-  medians. At a lesion's end the model tends to outline a patch of lung or liver; this catches it.
+- or looks like the seed's surround rather than like the object (``contrast_stop``): its median
+  intensity is not at least ``contrast_fraction`` (0.5: half-way, the half-maximum edge of a
+  partial-volume boundary) of the seed's object–surround contrast away from the surround (checked
+  when that contrast exceeds two robust SDs of the surround). Past a lesion's end the model still
+  outlines a patch of lung or liver; on a lesion's last, partial-volume slice it often outlines a
+  faint blob several times the size of the lesion's part there (mostly surround): both are dropped,
+  which costs less Dice than drawing them (docs/segmentation.md).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from scipy import ndimage
 
 from inference.errors import Cancelled
 from inference.progress import CancelToken, ProgressCallback
+from inference.segmentation.agreement import object_contrast
 from inference.segmentation.backend import Box, Decoded
 from inference.segmentation.history import Gesture
 from inference.segmentation.labels import Label
@@ -34,25 +39,6 @@ if TYPE_CHECKING:
     from inference.segmentation.session import Scored, SegmentationSession
 
 Step = tuple[int, "Scored | None", str]
-
-
-def object_contrast(plane: np.ndarray, mask: np.ndarray) -> tuple[float, float, float] | None:
-    """(object median, surround median, surround robust SD) of ``mask`` on ``plane``; ``None`` if empty.
-
-    The surround is a ring that starts 2 px outside the mask (past the partial-volume edge) and is as
-    wide as a third of the object's equivalent radius (at least 2 px).
-    """
-    area = int(mask.sum())
-    if area == 0:
-        return None
-    width = max(2, int(round(np.sqrt(area / np.pi) / 3)))
-    near = ndimage.binary_dilation(mask, iterations=2)
-    ring = ndimage.binary_dilation(near, iterations=width) & ~near
-    if not ring.any():
-        return None
-    inner, outer = plane[mask], plane[ring]
-    spread = float(1.4826 * np.median(np.abs(outer - np.median(outer))))
-    return float(np.median(inner)), float(np.median(outer)), spread
 
 
 class Propagation:
@@ -144,7 +130,7 @@ class Propagation:
         mask_prompt = None
         if self.options.propagate_mask_prompt:
             mask_prompt = (emb.info.mask_to_model(prev) * 2.0 - 1.0) * 8.0
-        decoded, confidence = session.decode_scored(z, SlicePrompt(grown), self.window, mask_prompt)
+        decoded, confidence = session.decode_scored(z, SlicePrompt(grown), self.window, mask_prompt, self.contrast)
         reason = self._stop_reason(z, decoded, confidence, prev)
         return (None, reason) if reason else ((decoded, confidence), "")
 
@@ -163,8 +149,8 @@ class Propagation:
             return "mask moved away from the previous slice's"
         if opts.contrast_stop and self.contrast is not None:
             obj, surround, spread = self.contrast
-            if abs(obj - surround) > 3.0 * spread:  # the seed object stands out from its surround
+            if abs(obj - surround) > 2.0 * spread:  # the seed object stands out from its surround
                 here = float(np.median(self.volume[z][mask]))
-                if abs(here - surround) < abs(here - obj):
+                if (here - surround) * np.sign(obj - surround) < opts.contrast_fraction * abs(obj - surround):
                     return "mask looks like the surround, not the object"
         return ""

@@ -21,7 +21,14 @@ from inference.errors import InvalidPromptError
 from inference.io.volume import Volume
 from inference.models.preprocess import DEFAULT_CT_WINDOW
 from inference.progress import CancelToken, ProgressCallback, no_progress
-from inference.segmentation.agreement import agreement, jittered_boxes, jittered_points
+from inference.segmentation.agreement import (
+    Levels,
+    agreement,
+    intensity_agreement,
+    jittered_boxes,
+    jittered_points,
+    object_contrast,
+)
 from inference.segmentation.backend import Box, Decoded, Embedding, SegmentationBackend
 from inference.segmentation.cache import EmbeddingCache, cache_key, slice_hash
 from inference.segmentation.history import Gesture, History, SliceDiff, apply_diffs
@@ -269,11 +276,12 @@ class SegmentationSession:
         return self.cache.get_or_compute(key, lambda: self.backend.embed(plane, win))
 
     def decode_scored(
-        self, z: int, prompt: SlicePrompt, window: Window | None, mask_prompt: object = None
+        self, z: int, prompt: SlicePrompt, window: Window | None, mask_prompt: object = None,
+        levels: Levels | None = None,
     ) -> Scored:
-        """The mask for ``prompt`` and its confidence: the mean Dice with jittered prompts' masks and,
-        when ``window`` is not the one showing the object best, the lower of that and the Dice with
-        that window's mask (agreement.py)."""
+        """The mask for ``prompt`` and its confidence (agreement.py): the lowest of the mean Dice with
+        jittered prompts' masks, the Dice with the best window's mask (when ``window`` is another one)
+        and, on CT, the Dice with its half-maximum core (``levels``: the seed's, else this mask's)."""
         emb = self.embedding(z, window)
         xray = window is None and self._vol().shape[0] == 1
         decoded = self._decode(prompt, emb, xray, mask_prompt)
@@ -291,6 +299,11 @@ class SegmentationSession:
         if best is not None and best != window:  # the weaker of the two sources of doubt counts
             other = self._decode(prompt, self.embedding(z, best), False, mask_prompt).mask
             confidence = min(confidence, agreement(decoded.mask, [other]))
+        if self.is_ct and decoded.mask.any():
+            plane = self._vol().array[z]
+            levels = levels if levels is not None else object_contrast(plane, decoded.mask)
+            by_intensity = intensity_agreement(plane, decoded.mask, levels)
+            confidence = confidence if by_intensity is None else min(confidence, by_intensity)
         return decoded, confidence
 
     def _decode(self, prompt: SlicePrompt, emb: Embedding, xray: bool, mask_prompt: object = None) -> Decoded:

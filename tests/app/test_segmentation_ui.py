@@ -447,6 +447,9 @@ def test_lung1_nodule_box_and_propagate_with_default_settings_and_an_honest_stri
     cells = panel.strip.cells()
     assert [z for z, (kind, _) in enumerate(cells) if kind != "empty"] == [32, 33, 34]
     assert all(confidence_colour(c) == GOOD for kind, c in cells if kind == "model" and c is not None)
+    window.panels["segmentation"].raise_()  # the panel with the strip, for the picture
+    window.document.set_window_level(1500.0, -600.0)  # a lung display window (the model's is separate)
+    qtbot.wait(200)
     shot = tmp_path / "segmentation_lung1_auto.png"
     save_window(window, shot)
     if os.environ.get("MEDFUSION_WRITE_SCREENSHOTS"):

@@ -26,17 +26,18 @@ def rss_mib() -> tuple[float, float]:
 
 
 def main(path: str) -> int:
-    from app.launch import build_window, wait_idle
+    from app.launch import build_viewer, wait_idle
     from inference.settings import Settings
 
     home = Path(os.environ["MEDFUSION_HOME"])
-    app, window = build_window(Settings(cache_dir=str(home / "cache"), embedding_cache_mb=256))
+    viewer = build_viewer(Settings(cache_dir=str(home / "cache"), embedding_cache_mb=256))
+    app, window = viewer.app, viewer.window
     window.loader.remember_recent = False
     window.resize(1400, 900)
     window.show()
     app.processEvents()
     stages = {"window shown, nothing open": rss_mib()[0]}
-    backend = window.segmentation.backend
+    backend = viewer.segmentation.controller.backend
     if hasattr(backend, "get"):  # the app loads LiteMedSAM lazily on the first volume; load it first here
         backend.get()
         stages["+ LiteMedSAM loaded (encoder engine ready)"] = rss_mib()[0]
@@ -50,7 +51,7 @@ def main(path: str) -> int:
         app.processEvents()
         time.sleep(0.01)
     stages["+ volume opened, views drawn, 5 slices embedded"] = rss_mib()[0]
-    seg = window.segmentation
+    seg = viewer.segmentation.controller
     z = vol.shape[0] // 2
     box = (vol.shape[2] * 0.25, vol.shape[1] * 0.3, vol.shape[2] * 0.45, vol.shape[1] * 0.7)
     seg.add_box(z, box)

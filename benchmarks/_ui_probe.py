@@ -28,12 +28,13 @@ def process_age_s() -> float:
 def main() -> int:
     from PySide6.QtCore import QTimer
 
-    from app.launch import DEMO_CT, build_window, wait_idle
+    from app.launch import DEMO_CT, build_viewer, wait_idle
     from inference.settings import Settings
 
     home = Path(os.environ["MEDFUSION_HOME"])
     runtime = os.environ.get("MEDFUSION_BENCH_RUNTIME", Settings().encoder_runtime)
-    app, window = build_window(Settings(cache_dir=str(home / "cache"), encoder_runtime=runtime))
+    viewer = build_viewer(Settings(cache_dir=str(home / "cache"), encoder_runtime=runtime))
+    app, window = viewer.app, viewer.window
     window.loader.remember_recent = False
     window.resize(1400, 900)
     window.show()
@@ -82,7 +83,7 @@ def main() -> int:
         return (max(gaps) * 1000 if gaps else took * 1000), took
 
     idle_gap, _ = longest_gap(lambda: None, until_idle=False)
-    seg = window.segmentation
+    seg = viewer.segmentation.controller
     nz = window.document.volume.shape[0]
     z = max(0, nz // 2 - 6)
     window.document.set_slice(2, z)

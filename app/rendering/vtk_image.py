@@ -12,7 +12,6 @@ import vtkmodules.vtkRenderingVolumeOpenGL2  # noqa: F401
 from vtkmodules.util.numpy_support import numpy_to_vtk, vtk_to_numpy
 from vtkmodules.vtkCommonCore import vtkLookupTable
 from vtkmodules.vtkCommonDataModel import vtkImageData
-from vtkmodules.vtkIOImage import vtkPNGWriter
 from vtkmodules.vtkRenderingCore import vtkRenderWindow, vtkWindowToImageFilter
 
 
@@ -70,15 +69,3 @@ def grab_render_window(window: vtkRenderWindow) -> np.ndarray:
     w, h, _ = image.GetDimensions()
     pixels = vtk_to_numpy(image.GetPointData().GetScalars()).reshape(h, w, -1)
     return np.ascontiguousarray(pixels[::-1, :, :3])
-
-
-def write_png(window: vtkRenderWindow, path: str) -> None:
-    """Save what a render window shows (for views whose Qt grab() is unreliable)."""
-    grabber = vtkWindowToImageFilter()
-    grabber.SetInput(window)
-    grabber.ReadFrontBufferOff()
-    grabber.Update()
-    writer = vtkPNGWriter()
-    writer.SetFileName(path)
-    writer.SetInputConnection(grabber.GetOutputPort())
-    writer.Write()

@@ -61,6 +61,7 @@ class EHRPanel(QWidget):
             return
         name = EHR_FIELDS[item.row()].name
         text = item.text().strip()
+        value: float | str | None
         if text.lower() in ("", "missing"):
             value = None
         elif EHR_FIELDS[item.row()].numeric:
@@ -118,7 +119,7 @@ class EHRPanel(QWidget):
             for im in case.images:
                 ax.axvline(im.offset, color="#5bc0de", lw=1, alpha=0.6)
             for f in EHR_FIELDS[2:]:
-                pts = sorted((day, vals[f.name]) for day, vals in case.visits.items() if f.name in vals)
+                pts = sorted((day, v) for day, vals in case.visits.items() if (v := vals.get(f.name)) is not None)
                 if pts and f.normal:
                     lo, hi = f.normal
                     scaled = [(d, (v - lo) / (hi - lo)) for d, v in pts]  # 0..1 = normal range

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.figure import Figure
@@ -139,7 +141,7 @@ class ExplanationPanel(QWidget):
         stale = " <b style='color:#ffb347'>(out of date)</b>" if result.stale else ""
         self.status.setText(f"{label} — {METHODS.get(result.method, result.method)}{stale}. "
                             "Red on the image = areas that pushed the prediction most.")
-        text = {"color": "#e0e0e0", "fontsize": 8}
+        text: dict[str, Any] = {"color": "#e0e0e0", "fontsize": 8}
         grid = fig.add_gridspec(3, 1, height_ratios=[3, 1, 0.6], hspace=0.9)
         ax = fig.add_subplot(grid[0])
         items = result.ehr[:7][::-1]

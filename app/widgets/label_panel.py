@@ -27,10 +27,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.controllers.segmentation import MODEL_WINDOWS, SegmentationController
+from app.controllers.segmentation import SegmentationController
 from app.model.document import Document
 from app.model.labels import LabelsModel
 from app.widgets.confidence_strip import ConfidenceStrip
+from inference.segmentation.windows import MODEL_WINDOWS
 
 COLUMNS = ("", "Label", "Show", "Size", "Origin")
 ORIGIN_TEXT = {"AI": "AI", "MANUAL": "manual", "AI_CORRECTED": "AI, edited"}

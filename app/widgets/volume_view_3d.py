@@ -116,7 +116,7 @@ class VolumeView3D(QWidget):
         cube.GetTextEdgesProperty().SetColor(0.8, 0.8, 0.8)
         marker = vtkOrientationMarkerWidget()
         marker.SetOrientationMarker(cube)
-        marker.SetInteractor(self.vtk_widget)
+        marker.SetInteractor(self.vtk_widget)  # type: ignore[arg-type]  # the Qt widget wraps the interactor
         marker.SetViewport(0.0, 0.0, 0.22, 0.22)
         marker.SetEnabled(1)
         marker.InteractiveOff()

@@ -8,6 +8,8 @@ with one sentence (catalogue in docs/dev/io.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +36,60 @@ from inference.io.sitk_io import ITK_SUFFIXES, read_itk_image
 from inference.io.volume import Volume
 from inference.progress import CancelToken, ProgressCallback, no_progress, scaled
 
-__all__ = ["SeriesInfo", "estimate_bytes", "list_series", "open_image"]
+__all__ = ["FileReader", "SeriesInfo", "estimate_bytes", "list_series", "open_image", "register_reader"]
 
 _DICOM_SUFFIXES = (".dcm", ".dicom", ".ima", "")
+
+
+@dataclass(frozen=True)
+class FileReader:
+    """A non-DICOM image format recognised by suffix: ``read`` decodes it, ``estimate`` reads only the header
+    (bytes of the float32 volume, for the memory budget). DICOM needs no suffix: it is the content-sniffed
+    fallback after every registered reader."""
+
+    name: str
+    suffixes: tuple[str, ...]
+    read: Callable[[Path], Volume]
+    estimate: Callable[[Path], int]
+
+
+_READERS: list[FileReader] = []
+
+
+def register_reader(reader: FileReader) -> None:
+    """Open files ending in ``reader.suffixes`` with ``reader`` (checked in registration order)."""
+    _READERS.append(reader)
+
+
+def _reader_for(suffix: str) -> FileReader | None:
+    return next((r for r in _READERS if suffix in r.suffixes), None)
+
+
+def _itk_bytes(path: Path) -> int:
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as exc:
+        raise ImageReadError(f"The file '{path.name}' could not be read as NIfTI/NRRD (it may be corrupt).") from exc
+    return int(np.prod(reader.GetSize())) * 4
+
+
+def _raster_bytes(path: Path) -> int:
+    size = raster_size(path)  # from the header: Pillow refuses huge claims before telling the size
+    if size is not None:
+        return size[0] * size[1] * 4
+    try:
+        with Image.open(path) as img:
+            return img.width * img.height * 4
+    except Image.DecompressionBombError:
+        raise ImageReadError(f"The image file '{path.name}' is too large to open (it may be corrupt).") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageReadError(f"The image file '{path.name}' is corrupt or truncated and could not be read.") from exc
+
+
+register_reader(FileReader("NIfTI / NRRD / MetaImage", ITK_SUFFIXES, read_itk_image, _itk_bytes))
+register_reader(FileReader("PNG / JPEG", RASTER_SUFFIXES, read_raster, _raster_bytes))
 
 
 def _suffix(path: Path) -> str:
@@ -141,16 +194,14 @@ def open_image(
     if path.is_dir():
         return _open_folder(path, series_uid, progress, cancel)
     suffix = _suffix(path)
-    if suffix in ITK_SUFFIXES:
-        volume = read_itk_image(path)
-    elif suffix in RASTER_SUFFIXES:
-        volume = read_raster(path)
-    elif has_dicom_preamble(path) or suffix in _DICOM_SUFFIXES or read_header_safe(path):
-        return _open_dicom_file(path, progress, cancel)
-    else:
+    reader = _reader_for(suffix)
+    if reader is None:
+        if has_dicom_preamble(path) or suffix in _DICOM_SUFFIXES or read_header_safe(path):
+            return _open_dicom_file(path, progress, cancel)
         raise UnsupportedInputError(
             f"The file type of '{path.name}' is not supported (use DICOM, NIfTI, NRRD, PNG or JPEG)."
         )
+    volume = reader.read(path)
     progress(1.0, f"Read {path.name}")
     return volume
 
@@ -191,26 +242,9 @@ def estimate_bytes(path: Path, *, series_uid: str | None = None) -> int:
                 raise ImageReadError(f"The folder '{path.name}' has no image series with UID '{series_uid}'.")
             return _dicom_bytes([ds for _, ds in scan.series[series_uid]])
         return max(_dicom_bytes([ds for _, ds in items]) for items in scan.series.values())
-    suffix = _suffix(path)
-    if suffix in ITK_SUFFIXES:
-        reader = sitk.ImageFileReader()
-        reader.SetFileName(str(path))
-        try:
-            reader.ReadImageInformation()
-        except RuntimeError as exc:
-            raise ImageReadError(f"The file '{path.name}' could not be read as NIfTI/NRRD (it may be corrupt).") from exc
-        return int(np.prod(reader.GetSize())) * 4
-    if suffix in RASTER_SUFFIXES:
-        size = raster_size(path)  # from the header: Pillow refuses huge claims before telling the size
-        if size is not None:
-            return size[0] * size[1] * 4
-        try:
-            with Image.open(path) as img:
-                return img.width * img.height * 4
-        except Image.DecompressionBombError:
-            raise ImageReadError(f"The image file '{path.name}' is too large to open (it may be corrupt).") from None
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise ImageReadError(f"The image file '{path.name}' is corrupt or truncated and could not be read.") from exc
+    reader = _reader_for(_suffix(path))
+    if reader is not None:
+        return reader.estimate(path)
     try:
         header = read_header(path)
     except CorruptHeaderError as exc:

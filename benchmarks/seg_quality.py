@@ -16,6 +16,7 @@ import csv
 import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -158,7 +159,11 @@ def cxr_scores(
     subset = {m.stem for m in sorted((CXR / "lung_masks").glob("*.png"))[::53][:6]}  # the test's subset
     images = {p.stem: p for p in (CXR / "images").iterdir()}
     cache = EmbeddingCache.from_megabytes(64)
-    sessions = {name: SegmentationSession(backend, cache, options=opt) for name, (opt, _) in CURVES.items()}
+    # Dice only: no confidence (its jittered-box decodes do not change a prompt's mask)
+    sessions = {
+        name: SegmentationSession(backend, cache, options=replace(opt, confidence_jitter=0.0))
+        for name, (opt, _) in CURVES.items()
+    }
     out: dict[str, dict[str, list]] = {s: {} for s in ("dev", "held-out", "all", "subset")}
     for i, mask_path in enumerate(masks):
         reference = np.asarray(Image.open(mask_path)) > 127

@@ -94,8 +94,11 @@ def test_cxr_lungs_one_box_per_lung_then_clicks(backend: LiteMedSAMBackend, cxr_
     masks = sorted((cxr_dir / "lung_masks").glob("*.png"))[::CXR_SUBSET_STEP][:6]
     images = {p.stem: p for p in (cxr_dir / "images").iterdir()}
     cache = EmbeddingCache.from_megabytes(64)  # shared: the upstream-threshold run is decoder-only
-    session = SegmentationSession(backend, cache)
-    upstream = SegmentationSession(backend, cache, options=SessionOptions(xray_mask_threshold=0.0))
+    # Dice only: no confidence (its jittered-box decodes do not change a prompt's mask, and cost 4×)
+    session = SegmentationSession(backend, cache, options=SessionOptions(confidence_jitter=0.0))
+    upstream = SegmentationSession(
+        backend, cache, options=SessionOptions(xray_mask_threshold=0.0, confidence_jitter=0.0)
+    )
     curves, bare = [], []
     for mask_path in masks:
         reference = np.asarray(Image.open(mask_path)) > 127

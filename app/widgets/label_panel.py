@@ -144,6 +144,7 @@ class LabelPanel(QWidget):
         document.volume_changed.connect(self._on_volume)
         controller.busy_changed.connect(self._on_busy)
         controller.status.connect(self.message.setText)
+        controller.window_chosen.connect(self._on_window_chosen)
         self._on_volume(document.volume)
 
     def _button(self, text: str, slot, layout: QHBoxLayout, tip: str) -> QPushButton:  # noqa: ANN001
@@ -168,6 +169,11 @@ class LabelPanel(QWidget):
         is_ct = vol is not None and (vol.units.upper() == "HU" or vol.modality.upper() == "CT")
         self.window_mode.setEnabled(is_ct)  # X-rays and MR are normalised by percentiles, not a window
         self.refresh()
+
+    def _on_window_chosen(self, window: str) -> None:
+        """The automatic entry names its latest choice, next to the windows that override it."""
+        text = f"Automatic: {window}" if window else MODEL_WINDOWS["auto"][0]  # "Automatic: lung lesion −300/1000"
+        self.window_mode.setItemText(self.window_mode.findData("auto"), text)
 
     def _on_busy(self, busy: bool) -> None:
         self.cancel_button.setEnabled(busy)

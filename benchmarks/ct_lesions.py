@@ -13,7 +13,8 @@ outside the lesion / lesion slices missed, and how the per-slice confidence trac
 
 Configurations: "before" = the previous defaults (soft-tissue window, the model's predicted IoU as
 confidence, stop on area/IoU/growth only); "default" = the session's defaults now; "soft forced" = the
-defaults with the soft-tissue window chosen by hand (does the confidence notice?). Embeddings are
+defaults with the soft-tissue window chosen by hand (does the confidence notice?); lung1 only: a lung
+display W/L as the model window with the old and the new rules (issue 15: it leaked). Embeddings are
 cached on disk (``--cache-dir``), so a re-run costs decoder time only.
 """
 
@@ -47,6 +48,11 @@ CONFIGS: dict[str, tuple[object, SessionOptions]] = {
     "before": (DEFAULT_CT_WINDOW, SessionOptions(confidence_jitter=0.0, min_overlap=0.0, contrast_stop=False)),
     "default": ("auto", SessionOptions()),
     "soft forced": (DEFAULT_CT_WINDOW, SessionOptions()),  # the old window, chosen by hand, new rest
+}
+LUNG_DISPLAY = (-600.0, 1500.0)  # a lung display W/L used as the model window (issue 15: leaked 32 slices)
+LUNG1_ONLY: dict[str, tuple[object, SessionOptions]] = {
+    "lung display W/L, before": (LUNG_DISPLAY, CONFIGS["before"][1]),
+    "lung display W/L forced": (LUNG_DISPLAY, SessionOptions()),
 }
 
 
@@ -133,17 +139,19 @@ def main(argv: list[str] | None = None) -> int:
     cache = EmbeddingCache.from_megabytes(1024)
     t0 = time.perf_counter()
     all_cases = cases(set(args.only) if args.only else None)
-    lines = ["| case | config | window | 3-D Dice | centre | end slices | outside / missed | stopped |",
+    lines = ["| case | config | window | 3-D Dice (volume) | centre | end slices | outside / missed | stopped |",
              "|---|---|---|---|---|---|---|---|"]
-    runs: dict[str, list[LesionRun]] = {c: [] for c in args.configs}
+    runs: dict[str, list[LesionRun]] = {c: [] for c in [*args.configs, *LUNG1_ONLY]}
     for name, image, truth in all_cases:
-        for config in args.configs:
-            window, options = CONFIGS[config]
+        extra = list(LUNG1_ONLY) if "(real)" in name else []
+        for config in [*args.configs, *extra]:
+            window, options = {**CONFIGS, **LUNG1_ONLY}[config]
             session = SegmentationSession(backend, cache, window=window, options=options)  # type: ignore[arg-type]
             run = run_case(session, name, image, truth)
             runs[config].append(run)
+            ml = float(session.volume_ml("lesion"))
             lines.append(
-                f"| {name} | {config} | {_window(run.window)} | {run.dice:.3f} | {run.centre:.3f} | "
+                f"| {name} | {config} | {_window(run.window)} | {run.dice:.3f} ({ml:.2f} ml) | {run.centre:.3f} | "
                 f"{', '.join(f'{e:.2f}' for e in run.edges) or '–'} | {run.extra} / {run.missed} | {run.stops} |"
             )
             print(lines[-1], flush=True)
@@ -154,11 +162,12 @@ def main(argv: list[str] | None = None) -> int:
             "Box = reference bbox + 5 px on the lesion's middle slice, then propagation over the whole",
             "volume. \"before\" = soft-tissue window, predicted IoU as confidence, old stop rules; \"default\" =",
             "the session now; \"soft forced\" = the session now with the soft-tissue window picked by hand.",
-            "End slices = the lesion's first and last slice (Dice of that slice; 0 = not drawn).",
+            "End slices = the lesion's first and last slice (Dice of that slice; 0 = not drawn). lung1 only:",
+            "a lung display window (-600/1500) as the model window, with the old and the new rules.",
             "",
             *lines,
             "",
-            *(f"- **{c}**: {summary(r)}." for c, r in runs.items() if r),
+            *(f"- **{c}**: {summary(r)}." for c, r in runs.items() if r and c in CONFIGS),
             "",
             f"Run time {time.perf_counter() - t0:.0f} s on {torch.get_num_threads()} CPU threads "
             f"({lite.encoder_calls} embeddings computed, {backend.hits} read from the disk cache).",

@@ -1,6 +1,7 @@
 """Child process of ``benchmarks/ui.py`` (run under ``xvfb-run``): cold start, first slice, event-loop stalls.
 
-Prints one JSON line. Times are taken inside the real main window, as the user sees it:
+Prints one JSON line (``--cold-only``: only the cold start, then exit). Times are taken inside the real
+main window, as the user sees it:
 - cold start: from this process's start (kernel start time, so interpreter start and imports count) to
   the first non-blank render of the demo CT's axial view;
 - first slice: ``open_path`` on the demo CT series in the running window → first non-blank render;
@@ -54,6 +55,9 @@ def main() -> int:
     window.open_path(DEMO_CT)
     first_render()
     cold_start = process_age_s()
+    if "--cold-only" in sys.argv:  # the interleaved cold-start rounds of benchmarks/ui.py stop here
+        print(json.dumps({"cold_start_s": cold_start}), flush=True)
+        os._exit(0)  # no teardown: the background model load has nothing to finish for this measure
     wait_idle(window, 600)  # model load + background embeddings of the shown slice and neighbours
 
     beats: list[float] = []

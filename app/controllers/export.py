@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from app.context import AppContext
-from app.controllers.report_builder import ReportInputs, write_viewer_report
 from app.model.label_snapshot import restore_labels, snapshot_labels
 from inference.errors import MedFusionError
 from inference.export.labels import SegmentLabel
@@ -28,6 +27,9 @@ from inference.export.mask_files import (
 )
 from inference.io.volume import Volume
 from inference.progress import CancelToken, ProgressCallback
+
+if TYPE_CHECKING:  # the PDF stack (reportlab, matplotlib, scipy) is imported when a report is made
+    from app.controllers.report_builder import ReportInputs
 
 log = logging.getLogger("medfusion.app.export")
 
@@ -133,6 +135,8 @@ class ExportController:
     # ---- report ------------------------------------------------------------------------------
     def report_inputs(self, deidentified: bool | None = None) -> ReportInputs:
         """What the report shows now: current slice and window, masks, clinical results if any."""
+        from app.controllers.report_builder import ReportInputs
+
         volume = self._require_volume()
         doc = self.context.document
         snap = snapshot_labels(self.context.labels, self.context.settings.segmentation_backend)
@@ -157,6 +161,8 @@ class ExportController:
             return
 
         def work(progress: ProgressCallback, cancel: CancelToken) -> Path:
+            from app.controllers.report_builder import write_viewer_report
+
             progress(0.2, "Composing report")
             return write_viewer_report(inputs, Path(path))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from psygnal import Signal
 
+from inference.clinical.formatting import format_pixel_value
 from inference.io.volume import StudyInfo, Volume
 
 
@@ -151,7 +152,11 @@ class Document:
         return self.volume.info.deidentified() if self.deidentify else self.volume.info
 
     def voxel_readout(self, index_xyz: tuple[float, float, float] | np.ndarray) -> str:
-        """One line for the status bar: voxel, mm (LPS), value with units, overlay value."""
+        """One line for the status bar: voxel, mm (LPS), value with units, overlay value.
+
+        Voxel numbers count from 1, like the slice numbers in the views ("Axial 34/48" is voxel z 34):
+        one numbering wherever a person reads it. Code, files and the CLI use 0-based array indices.
+        """
         vol = self.volume
         if vol is None:
             return ""
@@ -161,16 +166,13 @@ class Document:
             return ""
         x, y, z = ijk
         value = float(vol.array[z, y, x])
-        parts = [f"voxel ({x}, {y}, {z})"]
+        parts = [f"pixel ({x + 1}, {y + 1})" if vol.is_2d else f"voxel ({x + 1}, {y + 1}, {z + 1})"]
         if not vol.is_2d:
             mm = vol.index_to_physical(np.array(ijk, dtype=float))
             parts.append(f"LPS ({mm[0]:.1f}, {mm[1]:.1f}, {mm[2]:.1f}) mm")
-        parts.append(f"{_format_value(value)} {vol.units or 'intensity'}".rstrip())
+        parts.append(format_pixel_value(value, vol.units, vol.modality) if vol.units or vol.modality == "CT"
+                     else f"{format_pixel_value(value)} intensity")
         if self.overlay is not None:
             ov = float(self.overlay.array[z, y, x])
-            parts.append(f"overlay {_format_value(ov)} {self.overlay.units}".rstrip())
+            parts.append(f"overlay {format_pixel_value(ov, self.overlay.units, self.overlay.modality)}")
         return "   ".join(parts)
-
-
-def _format_value(value: float) -> str:
-    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.2f}"

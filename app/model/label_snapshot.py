@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from app.model.label_stats import present_values
 from app.model.labels import LabelsModel
 from inference.errors import MedFusionError
 from inference.export.labels import SegmentLabel
@@ -33,12 +34,12 @@ def snapshot_labels(labels_model: LabelsModel, backend: str = "litemedsam") -> L
             value=int(values[name]), name=str(name), colour=colour,  # type: ignore[arg-type]
             algorithm_type=algorithm, algorithm_name=algo_name if algorithm != "MANUAL" else "",
             algorithm_version=algo_version if algorithm != "MANUAL" else ""))
-    return LabelSnapshot(np.array(label_map, dtype=np.uint8, copy=True), table)
+    return LabelSnapshot(np.asarray(label_map, dtype=np.uint8), table)  # label_map() is already a copy
 
 
 def restore_labels(labels_model: LabelsModel, labelmap: np.ndarray, labels: list[SegmentLabel]) -> None:
     """Put a label map + table back into the labels model (values without a row get a red "Label N")."""
-    present = {int(v) for v in np.unique(labelmap)} - {0}
+    present = present_values(labelmap)
     table = [(lab.name, lab.value, tuple(lab.colour)) for lab in labels]
     known = {lab.value for lab in labels}
     table += [(f"Label {v}", v, (255, 0, 0)) for v in sorted(present - known)]

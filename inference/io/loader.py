@@ -17,6 +17,7 @@ import SimpleITK as sitk
 from PIL import Image
 
 from inference.errors import ImageReadError, SeriesSelectionRequired, UnsupportedInputError
+from inference.io import dicomdir
 from inference.io.dicom_pixels import number_of_frames
 from inference.io.dicom_reader import read_file, read_series
 from inference.io.dicom_scan import (
@@ -130,12 +131,31 @@ def _no_image_message(folder: Path, scan: FolderScan) -> ImageReadError:
 
 
 def list_series(folder: Path) -> list[SeriesInfo]:
-    """Image series in a folder (headers only); empty when there are none."""
+    """Image series in a folder (headers only) or listed in a DICOMDIR file; empty when there are none."""
     folder = Path(folder)
     _check_exists(folder)
+    if folder.is_file() and dicomdir.is_dicomdir(folder):
+        return dicomdir.read_dicomdir(folder)
     if not folder.is_dir():
         raise ImageReadError(f"The path '{folder}' is not a folder.")
     return summarize(scan_folder(folder))
+
+
+def _open_dicomdir(path: Path, series_uid: str | None, progress: ProgressCallback,
+                   cancel: CancelToken | None) -> Volume:
+    """The chosen series of a DICOMDIR, read like a folder's series (one file: like that file alone)."""
+    info = dicomdir.choose(path, dicomdir.read_dicomdir(path), series_uid)
+    items, warnings = dicomdir.series_headers(info)
+    if not items:
+        raise ImageReadError(f"None of the files the DICOMDIR '{path.name}' lists for series {info.label()} "
+                             "could be read.")
+    if len(items) == 1:
+        volume = read_file(items[0][0], items[0][1], progress=progress, cancel=cancel)
+    else:
+        volume = read_series(items, progress=progress, cancel=cancel)
+    volume.meta["warnings"].extend(warnings)
+    volume.meta["dicomdir"] = str(path)
+    return volume
 
 
 def _open_folder(folder: Path, series_uid: str | None, progress: ProgressCallback, cancel: CancelToken | None) -> Volume:
@@ -196,6 +216,8 @@ def open_image(
     suffix = _suffix(path)
     reader = _reader_for(suffix)
     if reader is None:
+        if has_dicom_preamble(path) and dicomdir.is_dicomdir(path):
+            return _open_dicomdir(path, series_uid, progress, cancel)
         if has_dicom_preamble(path) or suffix in _DICOM_SUFFIXES or read_header_safe(path):
             return _open_dicom_file(path, progress, cancel)
         raise UnsupportedInputError(
@@ -245,6 +267,10 @@ def estimate_bytes(path: Path, *, series_uid: str | None = None) -> int:
     reader = _reader_for(_suffix(path))
     if reader is not None:
         return reader.estimate(path)
+    if has_dicom_preamble(path) and dicomdir.is_dicomdir(path):
+        infos = dicomdir.read_dicomdir(path)
+        chosen = [dicomdir.choose(path, infos, series_uid)] if series_uid is not None else infos
+        return max(_dicom_bytes([h for _, h in dicomdir.series_headers(info)[0]]) for info in chosen)
     try:
         header = read_header(path)
     except CorruptHeaderError as exc:

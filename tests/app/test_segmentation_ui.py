@@ -454,7 +454,7 @@ def test_lung1_nodule_box_and_propagate_with_default_settings_and_an_honest_stri
     panel.propagate_button.click()
     _wait(qtbot, window)
     got = labels.mask_for("Label 1") > 0
-    assert _dice(got, reference) >= 0.85, f"Dice {_dice(got, reference):.3f}"  # measured 0.918
+    assert _dice(got, reference) >= 0.85, f"Dice {_dice(got, reference):.3f}"  # measured 0.919
     assert "in the lung lesion \u2212300/1000 window" in panel.message.text()
     cells = panel.strip.cells()
     assert [z for z, (kind, _) in enumerate(cells) if kind != "empty"] == [32, 33, 34]

@@ -50,6 +50,7 @@ class SliceView(QWidget):
     hovered = Signal(object)  # np.ndarray (x, y, z) continuous index under the mouse, or None
     slice_changed = Signal(int)  # index along the view's normal axis
     geometry_changed = Signal()  # new volume or orientation: layers must rebuild
+    camera_changed = Signal()  # the user zoomed or panned (zoom(), pan_pixels()); linked views follow it
 
     def __init__(
         self, document: Document, orientation: str, tools: ToolRegistry, parent: QWidget | None = None
@@ -129,6 +130,10 @@ class SliceView(QWidget):
         image_slice.GetProperty().SetLayerNumber(layer)
         self.image_stack.AddImage(image_slice)
 
+    def show_document(self) -> None:
+        """Take up the document's current image (a view created after the image was opened)."""
+        self._on_volume(self.document.volume)
+
     def set_crosshair_visible(self, visible: bool) -> None:
         self.crosshair_visible = visible
         self._update_crosshair()
@@ -170,6 +175,7 @@ class SliceView(QWidget):
         self._user_camera = True
         self._update_annotations()
         self.refresh()
+        self.camera_changed.emit()
 
     def pan_pixels(self, dx: float, dy: float) -> None:
         camera = self.renderer.GetActiveCamera()
@@ -181,6 +187,7 @@ class SliceView(QWidget):
         camera.SetPosition(px + mx, py + my, pz)
         self._user_camera = True
         self.refresh()
+        self.camera_changed.emit()
 
     def reset_camera(self) -> None:
         """Fit the whole image in the view, centred."""

@@ -109,11 +109,10 @@ class ComparisonView(QWidget):
         self.sync_box.toggled.connect(model.set_sync)
         self.mode_label = QLabel(self)
         self.mode_label.setObjectName("comparison_mode")
-        note = QLabel("Prior: <b>view only</b> — labels, segmentation and predictions stay on the current study",
-                      self)
+        note = QLabel("Prior is <b>view only</b>", self)  # short: the bar must not cut it off
         note.setObjectName("comparison_note")
-        note.setToolTip("The prior is shown for comparison only: tools, masks, the clinical case and the "
-                        "session belong to the current study.")
+        note.setToolTip("The prior is shown for comparison only: labels, segmentation, predictions, the "
+                        "clinical case and the session belong to the current study.")
         note.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         back = QPushButton("Back to views", self)
         back.setObjectName("comparison_back")

@@ -113,7 +113,7 @@ class PatientListPanel(QWidget):
         layout.addWidget(self.table, 1)
         layout.addWidget(self.summary)
         model.cohort_changed.connect(self._fill)
-        model.patient_opened.connect(lambda _pid: self._update_summary())
+        model.patient_opened.connect(self._on_opened)
         self._fill(model.cohort)
 
     # ---- content -----------------------------------------------------------------------------
@@ -123,6 +123,10 @@ class PatientListPanel(QWidget):
             self.items.appendRow(_row(patient))
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self._update_summary()
+
+    def _on_opened(self, patient_id: str) -> None:
+        self._update_summary()
+        self.select(patient_id)  # the open patient stays highlighted (also when the list is searched again)
 
     def _filter(self, text: str) -> None:
         self.proxy.setFilterFixedString(text.strip())

@@ -73,7 +73,7 @@ def install_browser(window: MainWindow) -> BrowserWorkspace:
     model = SeriesBrowserModel()
     controller = SeriesBrowserController(context, model)
     context.browser = controller
-    panel = SeriesBrowserPanel(model, controller.open_entry, controller.open_prior, controller.browse,
+    panel = SeriesBrowserPanel(model, controller.open_entry, controller.open_prior, controller.browse_chosen,
                                lambda: bool(context.document.deidentify))
     context.document.deidentify_changed.connect(lambda _on: panel.refresh_identity())
     window.add_panel("Series", panel, Qt.DockWidgetArea.LeftDockWidgetArea, name="series")

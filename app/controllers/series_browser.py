@@ -62,6 +62,15 @@ def entries_from_case(case: ClinicalCase) -> list[BrowserEntry]:
     ]
 
 
+def disc_index(folder: Path) -> Path | None:
+    """The DICOMDIR at the root of ``folder`` (any letter case), or None."""
+    try:
+        return next((p for p in sorted(folder.iterdir()) if p.name.upper() == "DICOMDIR" and p.is_file()
+                     and is_dicomdir(p)), None)
+    except OSError:
+        return None
+
+
 def _stamp(entry: BrowserEntry) -> tuple:
     first = entry.files[0] if entry.files else entry.path
     try:
@@ -85,10 +94,21 @@ class SeriesBrowserController:
         context.document.volume_changed.connect(self._on_volume)
 
     # ---- sources -----------------------------------------------------------------------------
+    def browse_chosen(self, path: Path) -> None:
+        """What the user picked to browse: a folder at a disc's root is listed from its DICOMDIR (the index
+        the disc was written with: no header scan of every file)."""
+        path = Path(path)
+        index = disc_index(path) if path.is_dir() else None
+        self.browse(index or path)
+
     def browse(self, path: Path) -> None:
         """List ``path`` (folder, DICOMDIR or one image file) without opening anything."""
         path = Path(path)
         self._new_generation()
+        if not path.exists():  # moved, deleted, an unplugged disc: say so instead of a "could not read" tile
+            self.model.set_source(BrowserSource(path, "file", path.name))
+            self.model.set_status(f"'{path.name}' does not exist (moved, deleted, or a disc that was removed).")
+            return
         if path.is_dir() or (path.is_file() and is_dicomdir(path)):
             kind = "folder" if path.is_dir() else "dicomdir"
             self.model.set_source(BrowserSource(path, kind, path.name if kind == "folder" else

@@ -258,9 +258,8 @@ class SeriesBrowserPanel(QWidget):
         menu.exec(self.tree.viewport().mapToGlobal(pos))
 
     def choose_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Folder to browse (cancel to pick a DICOMDIR file)")
-        if not path:
-            path, _ = QFileDialog.getOpenFileName(self, "DICOMDIR to browse", "", "DICOMDIR (DICOMDIR *);;All files (*)")
+        """Ask for a folder (the browse callback reads a disc's root through its DICOMDIR)."""
+        path = QFileDialog.getExistingDirectory(self, "Folder or disc to browse")
         if path:
             self._browse(Path(path))
 

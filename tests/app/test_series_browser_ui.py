@@ -134,3 +134,24 @@ def test_a_tile_dragged_onto_the_views_opens_there(window, qtbot, tmp_path, monk
     QApplication.sendEvent(window, drop)
     wait_idle(qtbot, window)
     assert window.document.volume.info.series_instance_uid == data.prior.series_uid
+
+
+@pytest.mark.skipif(not DEMO_CT.is_dir(), reason="demo CT not bundled")
+def test_browse_a_disc_folder_lists_its_dicomdir_without_opening(window, qtbot, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from PySide6.QtWidgets import QFileDialog
+
+    pytest.importorskip("pydicom.data")
+    dicomdir, _broken = sample_disc(tmp_path)
+    ws = install(window, tmp_path)
+    asked: list[str] = []
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", lambda *a, **k: asked.append("dir") or str(dicomdir.parent))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", lambda *a, **k: asked.append("file") or ("", ""))
+    window.actions["browse_series"].trigger()  # File > Browse series…: the disc's root folder
+    qtbot.waitUntil(lambda: _tiles_done(ws), timeout=120000)
+    wait_idle(qtbot, window)
+    model = ws.browser.model
+    assert asked == ["dir"] and model.source.kind == "dicomdir" and model.source.path == dicomdir
+    assert len(model.entries) == 5 and window.document.volume is None  # listed, nothing opened
+    ws.browser.controller.browse_chosen(tmp_path / "nothing-here")  # a folder that does not exist: one sentence
+    wait_idle(qtbot, window)
+    assert model.entries == [] and model.status.startswith("'nothing-here' does not exist")

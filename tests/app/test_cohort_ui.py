@@ -135,3 +135,34 @@ def test_a_malformed_cohort_table_is_one_sentence(window, qtbot, tmp_path, messa
     qtbot.waitUntil(lambda: bool(messages), timeout=10000)
     assert len(messages) == 1 and "not a valid CSV table" in messages[0] and "Traceback" not in messages[0]
     assert ws.browser.cohort_model.cohort is None and window.context.case.case is None
+
+
+def test_a_session_of_a_cohort_patient_reopens_that_patient(window, qtbot, tmp_path, cxr_dir: Path,  # noqa: ANN001
+                                                            messages: list[str]) -> None:
+    from app.export_install import install_export
+    from tests.app.test_export_ui import attach_labels
+
+    attach_labels(window)
+    ws = install(window, tmp_path)
+    export = install_export(window, recovery_dir=tmp_path / "recovery")
+    window.open_path(cxr_dir)
+    qtbot.waitUntil(lambda: ws.browser.cohort_model.cohort is not None, timeout=60000)
+    assert ws.browser.cohort.open_patient(PATIENT)
+    wait_idle(qtbot, window)
+    clinical = ws.clinical
+    clinical.controller.show_image(clinical.model.case.images[1].filename)  # day 7
+    wait_idle(qtbot, window)
+    name = next(k for k, v in clinical.model.ehr.items() if v.field.numeric)
+    clinical.controller.edit_ehr(name, 37.5)
+    path = export.session.save_session(tmp_path / "work")
+    assert path is not None and messages == []
+    assert ws.browser.cohort.open_patient("17")  # another patient of the cohort
+    wait_idle(qtbot, window)
+    assert window.context.case.case.patient_id == "17"
+    assert export.session.open_session(path)  # back to patient 87 (not the cohort's list, not patient 17)
+    qtbot.waitUntil(lambda: clinical.model.case.patient_id == PATIENT and clinical.model.ehr[name].edited,
+                    timeout=60000)
+    wait_idle(qtbot, window)
+    assert clinical.model.ehr[name].value == 37.5
+    assert Path(str(window.document.volume.source)).name == clinical.model.case.images[1].filename
+    assert messages == []

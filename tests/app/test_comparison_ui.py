@@ -126,6 +126,14 @@ def test_prior_opens_beside_the_current_study_and_follows_it(window, qtbot, tmp_
     model.prior.set_window_level(300.0, 40.0)
     assert window.document.level == level_before
 
+    # de-identified display: no study dates in the captions (the interval stays: it identifies no one)
+    window.document.set_deidentify(True)
+    texts = view.current.caption.text() + view.prior.caption.text()
+    assert "2024-03-01" not in texts and "2023-01-10" not in texts and texts.count("date hidden") == 2
+    assert "(14 months earlier)" in view.prior.caption.text()
+    window.document.set_deidentify(False)
+    assert "2023-01-10" in view.prior.caption.text()
+
     # back to the 2×2 views; the prior stays open for the next comparison
     QTest.mouseClick(view.findChild(QWidget, "comparison_back"), Qt.MouseButton.LeftButton)
     assert not model.active and not window.actions["compare_prior"].isChecked()
@@ -241,4 +249,9 @@ def test_shared_ct_against_itself_as_a_prior_shows_the_same_anatomy(window, qtbo
     window.panels["series"].raise_()
     window.resizeDocks([window.panels["series"]], [330], Qt.Orientation.Horizontal)  # tile text in full
     QApplication.processEvents()
+    view.equalise()
+    current_view.reset_camera()  # the whole slice for the picture; sync puts the prior at the same scale
+    current_view.zoom(1.0)
+    QApplication.processEvents()
+    assert _camera(prior_view) == pytest.approx(_camera(current_view), rel=0.02, abs=0.05)
     screenshot(window, "prior_comparison_ct", tmp_path)

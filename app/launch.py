@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from app.comparison_install import ComparisonWorkspace
     from app.export_install import ExportWorkspace
     from app.segmentation_install import SegmentationWorkspace
+    from app.view_modes_install import ViewModesWorkspace
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_CT = REPO_ROOT / "resources" / "demo" / "ct"
@@ -41,6 +42,7 @@ class Viewer:
     segmentation: SegmentationWorkspace
     clinical: ClinicalWorkspace
     export: ExportWorkspace
+    view_modes: ViewModesWorkspace
     browser: BrowserWorkspace
     comparison: ComparisonWorkspace
 
@@ -52,12 +54,13 @@ def build_viewer(settings: Settings | None = None) -> Viewer:
     from app.comparison_install import install_comparison  # current vs prior side by side, synced
     from app.export_install import install_export  # export, PACS, sessions, crash recovery
     from app.segmentation_install import install_segmentation  # box/point/brush tools, labels panel
+    from app.view_modes_install import install_view_modes  # layouts, invert, flip/rotate, slab, cine
 
     app = create_application()
     install_excepthook()
     window = MainWindow(settings if settings is not None else Settings.load())
     return Viewer(app, window, install_segmentation(window), install_clinical(window), install_export(window),
-                  install_browser(window), install_comparison(window))
+                  install_view_modes(window), install_browser(window), install_comparison(window))
 
 
 def wait_idle(window: MainWindow, timeout_s: float = 120.0) -> bool:

@@ -3,7 +3,9 @@
 Headless box/point segmentation (also used to check quality on held-out data). Coordinates are pixels
 ``(x = column, y = row)`` of slice ``Z``; ``Z`` indexes the image's slice axis in the order the reader
 returns it (NRRD/NIfTI: the file's third axis; DICOM: slices sorted along the scan direction), i.e.
-axis 0 of ``Volume.array``. With ``--z-range`` the mask is propagated slice by slice through that range;
+axis 0 of ``Volume.array``. ``Z``, ``--z-range`` and the pixel coordinates are 0-based array indices
+(what numpy, ITK and scripts use); the viewer numbers slices and voxels from 1 for people, so the
+viewer's "Axial 34/48" is ``--slice 33``. With ``--z-range`` the mask is propagated slice by slice through that range;
 otherwise only slice ``Z`` is segmented. The mask is written in the input's geometry (NRRD/NIfTI for
 volumes, PNG 0/255 for 2-D images).
 """
@@ -11,6 +13,7 @@ volumes, PNG 0/255 for 2-D images).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -30,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", type=Path, help="DICOM folder/file, NIfTI, NRRD, PNG or JPEG")
     parser.add_argument("--box", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"), help="box in pixels")
     parser.add_argument(
-        "--slice", type=int, default=None, metavar="Z", help="slice index (default: 0 for 2-D)"
+        "--slice", type=int, default=None, metavar="Z",
+        help="0-based slice index: the viewer's slice Z+1 (default: 0 for 2-D)"
     )
     parser.add_argument("--z-range", type=int, nargs=2, metavar=("Z0", "Z1"), help="propagate through Z0..Z1")
     parser.add_argument(
@@ -62,16 +66,24 @@ def run(args: argparse.Namespace) -> int:
     for _, _, lab in args.point:
         if lab not in (0.0, 1.0):
             raise InvalidPromptError("A point's label must be 1 (include) or 0 (exclude).")
+    numbers = [*(args.box or []), *(v for x, y, _ in args.point for v in (x, y))]
+    if not all(math.isfinite(v) for v in numbers):  # refused before the model loads ("nan" parses as a float)
+        raise InvalidPromptError("Box and point coordinates must be finite pixel positions (not nan or inf).")
+    if args.window is not None and not (all(math.isfinite(v) for v in args.window) and args.window[1] > 0):
+        raise InvalidPromptError("--window needs a finite level and a positive width (e.g. --window 40 400).")
     settings = Settings.load()
     if settings.memory_budget_mb > 0:  # refuse before decoding (the mask must keep the full geometry: no downsampling)
         check = check_memory(args.image, settings, series_uid=args.series_uid)
         if not check.fits:
             raise MemoryBudgetExceeded(check.message(offer_downsample=False), check)
     volume = open_image(args.image, series_uid=args.series_uid)
+    for warning in volume.meta.get("warnings", []):  # e.g. "4-D image with 3 volumes: only the first is shown"
+        print(f"warning: {warning}", file=sys.stderr)
     nz = volume.shape[0]
     if args.slice is None and nz > 1:
         raise InvalidPromptError(
-            f"'{args.image.name}' has {nz} slices: choose one with --slice Z (0..{nz - 1})."
+            f"'{args.image.name}' has {nz} slices: choose one with --slice Z (0..{nz - 1}, "
+            f"the viewer's slices 1..{nz})."
         )
     z = 0 if args.slice is None else args.slice
     if args.out.name.lower().endswith(".png") and nz > 1:

@@ -294,7 +294,9 @@ def test_left_drag_binding_switches_behaviour_and_survives_a_reload(
 
 
 def test_every_shortcut_is_used_once(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+    from app.browser_install import install_browser
     from app.clinical_install import install_clinical
+    from app.comparison_install import install_comparison
     from app.export_install import install_export
     from app.segmentation_install import install_segmentation
     from tests.app.clinical_fakes import TinyCasePredictor
@@ -305,11 +307,13 @@ def test_every_shortcut_is_used_once(qtbot, tmp_path: Path) -> None:  # noqa: AN
     install_clinical(window, predictor_loader=TinyCasePredictor, audit_root=tmp_path / "audit")
     install_export(window, recovery_dir=tmp_path / "recovery")
     install_view_modes(window)
+    install_browser(window)
+    install_comparison(window)
     owners: dict[str, list[str]] = {}
     for name, action in window.actions.items():
         for sequence in action.shortcuts():
             owners.setdefault(sequence.toString(QKeySequence.SequenceFormat.PortableText), []).append(name)
     clashes = {key: names for key, names in owners.items() if len(names) > 1}
     assert not clashes
-    for key in ("I", "H", "V", "S", "Space", "Shift+R", "Ctrl+1", "Ctrl+4"):
+    for key in ("I", "H", "V", "S", "Space", "Shift+R", "Ctrl+1", "Ctrl+4", "Ctrl+Shift+C", "Ctrl+Shift+Y"):
         assert key in owners

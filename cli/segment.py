@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="auto | cpu | cuda (default: from settings)")
     parser.add_argument("--label", default="object", help="label name")
     parser.add_argument("--out", type=Path, required=True, help="mask file: .nrrd, .nii(.gz) or .png")
+    parser.add_argument("--auto-lungs", action="store_true",
+                        help="chest X-ray: both lungs without a prompt (1 = right lung, 2 = left lung)")
+    parser.add_argument("--binary", action="store_true", help="with --auto-lungs: one lung mask (0/255 in PNG)")
 
 
 def _mask_suffix_ok(path: Path) -> bool:
@@ -57,6 +60,12 @@ def _mask_suffix_ok(path: Path) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "auto_lungs", False):
+        if not _mask_suffix_ok(args.out):
+            raise UnsupportedInputError(f"Masks can be saved as .nrrd, .nii, .nii.gz or .png, not '{args.out.name}'.")
+        from cli.segment_lungs import run_auto_lungs
+
+        return run_auto_lungs(args)
     if args.box is None and not args.point:
         raise InvalidPromptError("Give a prompt: --box X0 Y0 X1 Y1 and/or --point X Y 1|0.")
     if not _mask_suffix_ok(args.out):

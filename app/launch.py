@@ -21,6 +21,7 @@ from app.main_window import MainWindow
 from inference.settings import Settings
 
 if TYPE_CHECKING:
+    from app.auto_lungs_install import AutoLungsWorkspace
     from app.clinical_install import ClinicalWorkspace
     from app.export_install import ExportWorkspace
     from app.segmentation_install import SegmentationWorkspace
@@ -41,10 +42,12 @@ class Viewer:
     clinical: ClinicalWorkspace
     export: ExportWorkspace
     view_modes: ViewModesWorkspace
+    auto_lungs: AutoLungsWorkspace
 
 
 def build_viewer(settings: Settings | None = None) -> Viewer:
     """The main window with every feature installed (settings: the user's file unless given)."""
+    from app.auto_lungs_install import install_auto_lungs  # Segmentation > Segment lungs (automatic)
     from app.clinical_install import install_clinical  # clinician workspace (panels, case opening)
     from app.export_install import install_export  # export, PACS, sessions, crash recovery
     from app.segmentation_install import install_segmentation  # box/point/brush tools, labels panel
@@ -54,7 +57,7 @@ def build_viewer(settings: Settings | None = None) -> Viewer:
     install_excepthook()
     window = MainWindow(settings if settings is not None else Settings.load())
     return Viewer(app, window, install_segmentation(window), install_clinical(window), install_export(window),
-                  install_view_modes(window))
+                  install_view_modes(window), install_auto_lungs(window))
 
 
 def wait_idle(window: MainWindow, timeout_s: float = 120.0) -> bool:

@@ -42,6 +42,7 @@ class AutoLungsController:
         self._load = load or self._default_load
         self._segmenter: LungSegmenter | None = None
         self._load_lock = threading.Lock()
+        self._run_lock = threading.Lock()  # the segmenter is not thread-safe
 
     def _default_load(self) -> LungSegmenter:
         """The verified lung head; shares the segmentation feature's embedding cache when it is installed."""
@@ -80,8 +81,9 @@ class AutoLungsController:
         def work(progress: ProgressCallback, cancel: CancelToken) -> np.ndarray:
             progress(0.0, "Loading the lung model")
             segmenter = self.segmenter()
-            cancel.raise_if_cancelled()
-            return segmenter.segment(image, progress=progress, cancel=cancel)
+            with self._run_lock:  # a replaced run may still be finishing: one image at a time
+                cancel.raise_if_cancelled()
+                return segmenter.segment(image, progress=progress, cancel=cancel)
 
         self.context.runner.submit(CHANNEL, work, lambda result: self._apply(session, volume, result),
                                    self.context.show_error, "Segmenting the lungs")

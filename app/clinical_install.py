@@ -3,8 +3,10 @@
 Everything plugs in through the main window's registry (``add_panel``, ``add_action``) and the
 application context: the case model is ``context.case``, the controller becomes ``context.clinical``,
 a :class:`~app.context.FileOpener` makes a folder holding ``metadata.csv`` + ``images/`` open as a
-case (from File > Open, drag-and-drop, recent files and session restore alike), and mask gestures
-reach the case through ``context.labels.gesture_applied``.
+case (from File > Open, drag-and-drop, recent files and session restore alike), and the predictor's lung
+mask of the shown X-ray is a label the segmentation tools edit
+(:class:`~app.controllers.case_mask_link.CaseMaskLink`). The clinical panels and Predict follow the image
+on screen (:mod:`app.clinical_scope`): a CT or another non-case image hides them and says why.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from app.context import AppContext, FileOpener
+from app.clinical_scope import follow_shown_image
+from app.context import FileOpener
+from app.controllers.case_mask_link import CaseMaskLink
 from app.controllers.clinical import CasePredictor, ClinicalController
 from app.model.clinical import ClinicalModel, is_case_folder
 from app.widgets.audit_view import AuditView
@@ -47,6 +51,7 @@ class ClinicalWorkspace:
     timeline: TimelineStrip
     audit: AuditView
     tour: TourOverlay
+    masks: CaseMaskLink
 
 
 def _timeline_dock(strip: TimelineStrip, model: ClinicalModel) -> QWidget:
@@ -115,27 +120,6 @@ def install_clinical(
 
     window.add_action("View", "Full screen", toggle_full_screen, name="full_screen", shortcut="F11")
     window.add_action("Help", "Guided tour", tour.start, name="tour")
-    _forward_mask_gestures(context, controller)
-    return ClinicalWorkspace(model, controller, ehr, prediction, explanation, overlay, timeline, audit, tour)
-
-
-def _forward_mask_gestures(context: AppContext, controller: ClinicalController) -> None:
-    """Mask changes from the segmentation tools (``context.labels.gesture_applied``) reach the case.
-
-    Model gestures (box/point/propagate) are AI masks; brush/erase/undo/load are human edits (Dice vs AI
-    logged).
-    """
-    labels, model = context.labels, context.case
-
-    def on_gesture(kind: str, label: str, _z_range: object) -> None:
-        image = model.selected
-        if image is None:
-            return
-        mask = labels.mask_for(label)
-        mask = mask[0] if mask.ndim == 3 else mask
-        if kind in ("box", "point", "propagate", "model"):
-            controller.set_ai_mask(image.filename, mask)
-        else:
-            controller.edit_mask(image.filename, mask)
-
-    labels.gesture_applied.connect(on_gesture)
+    link = CaseMaskLink(context, controller)
+    follow_shown_image(window, link)
+    return ClinicalWorkspace(model, controller, ehr, prediction, explanation, overlay, timeline, audit, tour, link)

@@ -18,9 +18,11 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from app.controllers.segmentation import SegmentationController
 from app.model.labels import LabelsModel
+from app.rendering.label_layer import LayerComposer, RenderQueue
 from app.seg_tools import SEG_TOOL_NAMES, BoxTool, BrushTool, EraserTool, PointTool
 from app.widgets.label_overlay import LabelOverlay
 from app.widgets.label_panel import LabelPanel
+from app.widgets.label_surface_layer import LabelSurfaceLayer
 from inference.io.volume import Volume
 from inference.segmentation.backend import SegmentationBackend
 from inference.segmentation.cache import EmbeddingCache, SingleFlightCache
@@ -40,6 +42,19 @@ class SegmentationWorkspace:
     controller: SegmentationController
     panel: LabelPanel
     overlays: dict[str, LabelOverlay]
+    surfaces: LabelSurfaceLayer | None = None
+    composer: LayerComposer | None = None
+    renders: RenderQueue | None = None
+
+    def settle(self) -> None:
+        """Deliver label layers still being composed and render them (tests, screenshots, benchmarks)."""
+        from PySide6.QtWidgets import QApplication
+
+        if self.composer is not None:
+            self.composer.wait()
+        QApplication.processEvents()
+        if self.renders is not None:
+            self.renders.flush()
 
 
 def install_segmentation(
@@ -55,7 +70,10 @@ def install_segmentation(
     controller = SegmentationController(context, model, cache, parent=window)
     context.segmentation = controller
     labels = context.labels
-    overlays = {name: LabelOverlay(view, labels) for name, view in window.views.items()}
+    composer, renders = LayerComposer(window), RenderQueue(window)
+    window.destroyed.connect(lambda *_a: composer.shutdown())
+    overlays = {name: LabelOverlay(view, labels, composer, renders) for name, view in window.views.items()}
+    surfaces = LabelSurfaceLayer(window.grid.view_3d, labels, context.runner)
     window.toolbar.addSeparator()
     for tool_cls in (BoxTool, PointTool, BrushTool, EraserTool):
         window.register_tool(tool_cls(context.document, controller, overlays))
@@ -69,7 +87,7 @@ def install_segmentation(
     panel = LabelPanel(labels, controller, context.document)
     window.add_panel("Segmentation", panel, name="segmentation")
     _add_actions(window, controller, labels, panel)
-    return SegmentationWorkspace(controller, panel, overlays)
+    return SegmentationWorkspace(controller, panel, overlays, surfaces, composer, renders)
 
 
 def _add_actions(window: MainWindow, controller: SegmentationController, labels: LabelsModel, panel: LabelPanel) -> None:

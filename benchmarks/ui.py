@@ -95,8 +95,12 @@ def main(argv: list[str] | None = None) -> int:
         f"| longest stall while 5 slices are embedded on the worker (`{r['encoder_runtime']}`) | "
         f"{r['embed_gap_ms']:.0f} ms | {r['embed_gap_ms'] / per_slice_ms:.3f}× one embedding on the UI thread "
         f"({per_slice_ms:.0f} ms) | < 100 ms |",
-        f"| longest stall while a box prompt is segmented and drawn | {r['prompt_gap_ms']:.0f} ms | "
-        f"{r['prompt_gap_ms'] / r['idle_gap_ms']:.0f}× idle | < 100 ms |",
+        f"| longest stall while a box prompt is segmented and drawn (2×2 layout: slice views + 3-D label "
+        f"surface, software GL) | {r['prompt_gap_ms']:.0f} ms | {r['prompt_gap_ms'] / r['render_3d_ms']:.2f}× one "
+        f"3-D render ({r['render_3d_ms']:.0f} ms) | < 100 ms |",
+        f"| longest stall while a box prompt is segmented and drawn (axial view alone) | "
+        f"{r['prompt_axial_gap_ms']:.0f} ms | {r['prompt_axial_gap_ms'] / r['render_2d_ms']:.1f}× one slice-view "
+        f"render ({r['render_2d_ms']:.0f} ms) | < 100 ms |",
         f"| one 3-D view render on the UI thread (software GL) / one slice view render | {r['render_3d_ms']:.0f} ms / "
         f"{r['render_2d_ms']:.0f} ms | – | – |",
     ]
@@ -107,9 +111,14 @@ def main(argv: list[str] | None = None) -> int:
                     f"{r['first_slice_s'] / sitk_s:.1f}× SimpleITK reading the series", "–")
     record_headline("Longest UI stall while LiteMedSAM embeds (worker thread)", f"{r['embed_gap_ms']:.0f} ms",
                     f"{r['embed_gap_ms'] / r['idle_gap_ms']:.1f}× idle heartbeat gap", "< 100 ms")
-    record_headline("Longest UI stall when a box prompt's mask is drawn", f"{r['prompt_gap_ms']:.0f} ms",
-                    f"{r['prompt_gap_ms'] / r['idle_gap_ms']:.0f}× idle gap (slice renders + autosave on the UI thread)",
-                    "< 100 ms")
+    record_headline("Longest UI stall when a box prompt's mask is drawn (axial view alone)",
+                    f"{r['prompt_axial_gap_ms']:.0f} ms",
+                    f"{r['prompt_axial_gap_ms'] / r['render_2d_ms']:.1f}× one slice-view render (label layers composed "
+                    "off the UI thread)", "< 100 ms")
+    record_headline("Longest UI stall when a box prompt's mask is drawn",
+                    f"{r['prompt_gap_ms']:.0f} ms",
+                    f"{r['prompt_gap_ms'] / r['render_3d_ms']:.2f}× one software-GL 3-D render (2×2 layout, until the "
+                    "3-D label surfaces are drawn)", "< 100 ms")
     lines = [
         "### UI responsiveness (`python -m benchmarks ui`)", "",
         f"{time.strftime('%Y-%m-%d')}, Xvfb + Mesa llvmpipe (software OpenGL), machine shared with other jobs. "

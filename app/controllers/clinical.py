@@ -129,7 +129,7 @@ class ClinicalController:
         for im in case.images:
             if im.mask_path is not None:
                 mask = open_image(im.mask_path).array[0]
-                self.model.set_mask(im.filename, mask, ai=True)
+                self.model.set_mask(im.filename, mask, ai=True, source="supplied")
                 self._audit("system:bundled-annotation", "reference_mask", im.filename,
                             {"pixels": int((mask > 0).sum()), "source": str(im.mask_path.name)})
         if case.images:
@@ -153,9 +153,11 @@ class ClinicalController:
         self.open_case(case.folder, case.patient_id if case.cohort else None)
 
     # ---- human changes -----------------------------------------------------------------------
-    def set_ai_mask(self, filename: str, mask: np.ndarray, actor: str = "AI:litemedsam") -> None:
-        self.model.set_mask(filename, mask, ai=True)
-        self._audit(actor, "ai_mask", filename, {"pixels": int((np.asarray(mask) > 0).sum())})
+    def set_ai_mask(self, filename: str, mask: np.ndarray, actor: str = "AI:litemedsam", source: str = "model") -> None:
+        """A mask made by a model (a prompt in the viewer, or ``source="automatic"``: the automatic lung
+        segmenter); logged as an AI output."""
+        self.model.set_mask(filename, mask, ai=True, source=source)
+        self._audit(actor, "ai_mask", filename, {"pixels": int((np.asarray(mask) > 0).sum()), "source": source})
         self._maybe_repredict()
 
     def edit_mask(self, filename: str, mask: np.ndarray) -> float:
@@ -202,6 +204,7 @@ class ClinicalController:
         """Features → prediction (→ explanation) on the worker; results replace the stale ones."""
         case = self.model.case
         if case is None:
+            self.host.show_status("Predict needs a clinical case: open a case folder or File > Open demo case.")
             return
         try:
             predictor = self.predictor

@@ -26,6 +26,7 @@ from inference.io.volume import Volume
 from inference.progress import CancelToken, ProgressCallback
 from inference.segmentation.backend import SegmentationBackend
 from inference.segmentation.cache import EmbeddingCache
+from inference.segmentation.plane_edit import brush_plane
 from inference.segmentation.session import SegmentationSession
 from inference.segmentation.windowing import choose_window
 from inference.segmentation.windows import DEFAULT_CT_WINDOW, MODEL_WINDOWS, window_name
@@ -215,7 +216,12 @@ class SegmentationController(QObject):
         return words
 
     def paint(self, z: int, stroke: np.ndarray, erase: bool) -> None:
-        """One brush/eraser stroke (UI thread; refused while a model call is changing the masks)."""
+        """One brush/eraser stroke on axial slice ``z`` (see :meth:`paint_plane`)."""
+        self.paint_plane(2, z, stroke, erase)
+
+    def paint_plane(self, axis: int, index: int, stroke: np.ndarray, erase: bool) -> None:
+        """One brush/eraser stroke on the plane normal to index ``axis`` (2 axial, 1 coronal, 0 sagittal) at
+        ``index`` (UI thread; refused while a model call is changing the masks)."""
         kind = "erase" if erase else "brush"
         try:
             session = self._ready()
@@ -224,7 +230,7 @@ class SegmentationController(QObject):
                 raise SegmentationBusyError("The model is still working: try again in a moment.")
             try:
                 self.labels.begin_gesture(kind, name, session)
-                session.apply_brush(z, stroke, name, erase=erase)
+                z_range = brush_plane(session, axis, index, stroke, name, erase=erase)
             finally:
                 if self.labels.history is not None:
                     self.labels.history.pending_origins = None
@@ -232,7 +238,8 @@ class SegmentationController(QObject):
         except MedFusionError as err:
             self.report(err)
             return
-        self.labels.notify(kind, name, (z, z))
+        if z_range is not None:
+            self.labels.notify(kind, name, z_range)
 
     def propagate(self, z_range: tuple[int, int] | None = None, direction: str = "both") -> None:
         """Carry the active label through ``z_range`` (default: the whole volume) from its seed slice."""

@@ -142,8 +142,11 @@ class SessionController(QObject):
         """One user gesture happened: count it and autosave on the next event-loop turn."""
         if self.context.document.volume is None:
             return
-        if self._pending is not None and not self.context.runner.busy:
-            self._pending = None  # the restore's image never arrived (load failed/cancelled): keep saving
+        arrived = self._pending is not None and str(self.context.document.volume.source) == self._pending.image_source
+        if self._pending is not None and not self.context.runner.busy and not arrived:
+            # the restore's image never arrived (load failed/cancelled): keep saving. (When it did arrive, a
+            # change made while the image binds — e.g. the case's lung mask placed as a label — is not one.)
+            self._pending = None
         self.gesture += 1
         self._labelmap_dirty = self._labelmap_dirty or labelmap
         if self.context.settings.autosave:

@@ -21,6 +21,13 @@ from inference.clinical.wording import outcome_words
 from inference.errors import EHRDataError
 
 OUTCOMES: dict[str, str] = OUTCOME_LABELS  # the one name table (inference.clinical.terms)
+# where the predictor's lung mask of an image came from (shown beside its label)
+MASK_SOURCES: dict[str, str] = {
+    "supplied": "supplied with the case",
+    "automatic": "made automatically",
+    "model": "segmented in the viewer",
+    "edited": "edited by hand",
+}
 # Outcome columns of the cohort table and their proxies: never kept when a case is read.
 OUTCOME_COLUMNS = frozenset({"went_icu", "intubated", "survival", "needed_supplemental_O2", "in_icu",
                              "intubation_present", "extubated", "clinical_notes", "other_notes", "death"})
@@ -259,6 +266,8 @@ class ClinicalModel:
         self.ehr: dict[str, EHRValue] = {}
         self.ai_masks: dict[str, np.ndarray] = {}
         self.masks: dict[str, np.ndarray] = {}
+        self.mask_sources: dict[str, str] = {}  # filename -> a key of MASK_SOURCES
+        self.mask_origins: dict[str, str] = {}  # filename -> "AI" | "MANUAL" | "AI_CORRECTED" (DICOM SEG terms)
         self.prediction: PredictionState | None = None
         self.explanation: ExplanationResult | None = None
         self.selected: CaseImage | None = None
@@ -272,6 +281,8 @@ class ClinicalModel:
         } if case else {}
         self.ai_masks.clear()
         self.masks.clear()
+        self.mask_sources.clear()
+        self.mask_origins.clear()
         self.prediction = None
         self.explanation = None
         self.selected = case.images[0] if case and case.images else None
@@ -308,15 +319,28 @@ class ClinicalModel:
         return {k: v.value for k, v in self.ehr.items()}
 
     # ---- masks -------------------------------------------------------------------------------
-    def set_mask(self, filename: str, mask: np.ndarray, *, ai: bool) -> None:
+    def set_mask(self, filename: str, mask: np.ndarray, *, ai: bool, source: str = "") -> None:
+        """The lung mask the predictor uses for ``filename``. ``ai``: a mask not drawn by a human here
+        (supplied with the case, made automatically, segmented by the model); ``source`` says which
+        (:data:`MASK_SOURCES`; default "model" for ``ai``, "edited" otherwise)."""
         mask = (np.asarray(mask) > 0).astype(np.uint8)
+        source = source or ("model" if ai else "edited")
         if ai:
             self.ai_masks[filename] = mask
+            self.mask_origins[filename] = "MANUAL" if source == "supplied" else "AI"
+        else:
+            previous = self.mask_origins.get(filename, "MANUAL")
+            self.mask_origins[filename] = "MANUAL" if previous == "MANUAL" else "AI_CORRECTED"
+        self.mask_sources[filename] = source
         changed = filename in self.masks
         self.masks[filename] = mask
         self.masks_changed.emit(filename)
         if changed or not ai:
             self.mark_stale(f"mask of {filename} changed")
+
+    def current_mask(self, filename: str) -> np.ndarray | None:
+        """The mask the predictor uses for ``filename`` now (uint8 0/1), ``None`` when it has none yet."""
+        return self.masks.get(filename)
 
     # ---- prediction / explanation ------------------------------------------------------------
     def set_prediction(self, state: PredictionState | None) -> None:

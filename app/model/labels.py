@@ -17,18 +17,32 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from psygnal import Signal
 
 from inference.errors import InvalidPromptError
-from inference.segmentation.history import AI, MANUAL, Gesture, History, Origins
+from inference.segmentation.history import AI, MANUAL, Gesture, History, Origins, SliceDiff
 from inference.segmentation.labels import Label
 from inference.segmentation.session import SegmentationSession
 
 MODEL_KINDS = frozenset({"box", "point", "propagate"})
 MANUAL_KINDS = frozenset({"brush", "erase"})
+_ORIGIN_KINDS = {"AI": frozenset({AI}), "MANUAL": frozenset({MANUAL}), "AI_CORRECTED": frozenset({AI, MANUAL})}
+
+
+@dataclass(frozen=True)
+class BrushPreview:
+    """A brush/eraser stroke being drawn: ``stroke`` is the plane normal to index ``axis`` (0 = x,
+    1 = y, 2 = z) at ``index``, rows and columns in array order (``plane_edit.plane_of``)."""
+
+    axis: int
+    index: int
+    stroke: np.ndarray
+    value: int
+    erase: bool
 
 
 def touched(gesture: Gesture | None) -> tuple[set[int], tuple[int, int] | None]:
@@ -49,6 +63,7 @@ class LabelsModel:
     changed = Signal()
     gesture_applied = Signal(str, str, object)
     active_changed = Signal(str)
+    session_bound = Signal(object)  # the session of a new image (or None), after ``changed``
 
     def __init__(self, undo_budget_bytes: int = 256 * 1024 * 1024) -> None:
         self.undo_budget_bytes = undo_budget_bytes
@@ -57,7 +72,7 @@ class LabelsModel:
         self.active: str = ""
         self._visible: dict[int, bool] = {}
         self._opacity: dict[int, float] = {}
-        self.preview: tuple[int, np.ndarray, int, bool] | None = None  # brush stroke being drawn
+        self.preview: BrushPreview | None = None  # brush stroke being drawn
         self.default_opacity = 0.45
 
     # ---- binding to an image ----------------------------------------------------------------------
@@ -70,6 +85,7 @@ class LabelsModel:
         self._visible, self._opacity = {}, {}
         self.preview = None
         self.changed.emit()
+        self.session_bound.emit(session)
 
     @property
     def history(self) -> History | None:
@@ -197,7 +213,12 @@ class LabelsModel:
 
     def slices_with_mask(self, label: str) -> np.ndarray:
         """Per-slice pixel counts of the label (the confidence strip shows which slices hold it)."""
-        return (self._session().label_map == self._label(label).value).sum(axis=(1, 2))
+        label_map, value = self._session().label_map, self._label(label).value
+        flat = label_map.reshape(label_map.shape[0], -1)
+        counts = np.zeros(label_map.shape[0], dtype=np.int64)
+        for z in np.flatnonzero(flat.any(axis=1)):  # label maps are mostly empty: compare only slices in use
+            counts[z] = np.count_nonzero(flat[z] == value)
+        return counts
 
     # ---- gestures ---------------------------------------------------------------------------------
     def begin_gesture(self, kind: str, label: str, session: SegmentationSession | None = None) -> None:
@@ -228,6 +249,43 @@ class LabelsModel:
         """Announce a finished gesture (UI thread): ``gesture_applied`` then ``changed``."""
         self.gesture_applied.emit(kind, label, z_range)
         self.changed.emit()
+
+    def place_mask(
+        self, name: str, mask: np.ndarray, *, origin: str = "AI", colour: tuple[int, int, int] | None = None,
+        undoable: bool = True,
+    ) -> str:
+        """Label ``name`` (created when missing; the active label is not changed) holds ``mask``
+        (``[z, y, x]``, or ``[y, x]`` for a 2-D image) of ``origin`` ("AI", "MANUAL", "AI_CORRECTED"); pixels of other
+        labels are not taken. The pixels come from elsewhere (e.g. the clinical case's lung mask), not from
+        a gesture on this image, so only ``changed`` is emitted. ``undoable``: one undo step; otherwise the
+        history is left alone (the label's starting state, as when a file is opened)."""
+        session = self._session()
+        data = np.asarray(mask) > 0
+        if data.ndim == 2:
+            data = data[np.newaxis]
+        if data.shape != session.label_map.shape:
+            raise InvalidPromptError(f"The mask has shape {data.shape} but the image has shape {session.label_map.shape}.")
+        with self.lock:
+            lab = session.labels.find(name) or session.add_label(name, colour)
+            history = session.history
+            drawn = dict(history.origins)
+            drawn[lab.value] = _ORIGIN_KINDS.get(origin.upper(), frozenset({MANUAL}))
+            gesture = Gesture("load")
+            for z in range(data.shape[0]):
+                before = session.label_map[z]
+                after = before.copy()
+                after[after == lab.value] = 0
+                after[data[z] & (after == 0)] = lab.value
+                diff = SliceDiff.between(z, before, after)
+                if diff is not None:
+                    gesture.diffs.append(diff)
+                    session.label_map[z] = after
+            if undoable:
+                history.pending_origins = (dict(history.origins), drawn)
+                history.push(gesture)
+            history.origins = drawn
+        self.changed.emit()
+        return lab.name
 
     def clear_all(self) -> None:
         """Remove every mask (labels stay; not undoable — the UI asks first)."""
@@ -291,9 +349,7 @@ class LabelsModel:
                 colour = tuple(int(c) for c in row[2]) if len(row) > 2 and row[2] is not None else None
                 lab = session.labels.add(name, colour, value)  # type: ignore[arg-type]
                 origin = origin_of.get(name, "MANUAL").upper()
-                drawn_by[lab.value] = frozenset(
-                    {AI} if origin == "AI" else {AI, MANUAL} if origin == "AI_CORRECTED" else {MANUAL}
-                )
+                drawn_by[lab.value] = _ORIGIN_KINDS.get(origin, frozenset({MANUAL}))
             known = np.isin(data, [lab.value for lab in session.labels])
             session.label_map[...] = np.where(known, data, 0).astype(np.uint8)
             session.history.origins = drawn_by

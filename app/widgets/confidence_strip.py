@@ -11,7 +11,7 @@ The shown slice is outlined; clicking a cell jumps there, so weak slices are qui
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QRectF, Qt
+from PySide6.QtCore import QRectF, Qt, QTimer
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPaintEvent, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -44,8 +44,12 @@ class ConfidenceStrip(QWidget):
         )
         self._present = np.zeros(0, dtype=bool)
         self._conf: dict[int, float] = {}
-        labels.changed.connect(self.refresh)
-        labels.active_changed.connect(lambda _n: self.refresh())
+        self._refresh_timer = QTimer(self)  # one recount per event-loop turn, however many changes came
+        self._refresh_timer.setSingleShot(True)
+        self._refresh_timer.setInterval(0)
+        self._refresh_timer.timeout.connect(self.refresh)
+        labels.changed.connect(lambda: self._refresh_timer.start())
+        labels.active_changed.connect(lambda _n: self._refresh_timer.start())
         document.cursor_changed.connect(lambda _c: self.update())
 
     def refresh(self) -> None:

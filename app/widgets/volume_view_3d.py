@@ -130,6 +130,16 @@ class VolumeView3D(QWidget):
     def grab_array(self) -> np.ndarray:
         return grab_render_window(self.render_window)
 
+    @property
+    def render_pending(self) -> bool:
+        """A throttled render is still to come (benchmarks wait for it)."""
+        return self._render_timer.isActive()
+
+    def request_render(self) -> None:
+        """Render after the throttle (a software-GL volume render takes up to a second): props added by
+        other features (label surfaces) call this instead of rendering at once."""
+        self._render_timer.start()
+
     def _on_volume(self, _volume: object) -> None:
         vol = self.document.volume
         if vol is None or vol.is_2d:

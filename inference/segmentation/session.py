@@ -31,6 +31,7 @@ from inference.segmentation.agreement import (
 )
 from inference.segmentation.backend import Box, Decoded, Embedding, SegmentationBackend
 from inference.segmentation.cache import EmbeddingCache, cache_key, slice_hash
+from inference.segmentation.click_merge import merge_click
 from inference.segmentation.history import Gesture, History, SliceDiff, apply_diffs
 from inference.segmentation.labels import Label, LabelTable
 from inference.segmentation.postprocess import (
@@ -173,7 +174,9 @@ class SegmentationSession:
     def add_point(
         self, z: int, x: float, y: float, positive: bool, label: LabelKey, overwrite: bool = False
     ) -> SliceResult:
-        """A click refines this label's prompt on slice ``z``: its box plus all clicks so far."""
+        """A click refines this label's prompt on slice ``z``: its box plus all clicks so far. The label
+        changes only in the regions around the click where the model's new mask differs from what is drawn
+        (:func:`~inference.segmentation.click_merge.merge_click`): brush work elsewhere on the slice stays."""
         lab = self.label(label)
         self._check_point(z, x, y)
         old = self._prompts.get((lab.value, z), SlicePrompt())
@@ -347,6 +350,9 @@ class SegmentationSession:
         self, name: str, z: int, lab: Label, prompt: SlicePrompt, window: Window | None, overwrite: bool
     ) -> SliceResult:
         decoded, confidence = self.decode_scored(z, prompt, window)
+        if name == "point":  # a click changes the label only around itself: hand strokes elsewhere stay
+            x, y, _positive = prompt.points[-1]
+            decoded.mask = merge_click(self.label_map[z] == lab.value, decoded.mask, x, y)
         gesture = Gesture(name)
         key = (lab.value, z)
         gesture.state[("prompt", *key)] = (self._prompts.get(key), prompt)

@@ -212,7 +212,10 @@ def test_report_states_what_if_edits_in_clinical_words(window, case, qtbot, tmp_
     for raw in ("went_icu", "needed_supplemental_O2", "intubated", "pO2_saturation"):
         assert raw not in flat, raw
     assert "Cohort base rate" in flat and "59 %" in flat and "unknown" in flat
-    assert "6,000 pixels" in flat and "mm\u00b2" not in flat.replace("not mm\u00b2", "")
+    # the stroke takes only pixels free of the case's lung-mask label (labels never overwrite each other)
+    opacity = int(labels.mask_for("Opacity").sum())
+    assert 0 < opacity <= 6000
+    assert f"{opacity:,} pixels" in flat and "mm\u00b2" not in flat.replace("not mm\u00b2", "")
     summary = re.search(r"Summary: (.*?) Intended use:", flat)
     assert summary and summary.group(1).rstrip().endswith(".") and not summary.group(1).rstrip().endswith(":")
     assert "Out of date" not in flat

@@ -110,7 +110,7 @@ def _box(qtbot, window: MainWindow, view: SliceView, box: tuple[float, float, fl
 
 
 def test_box_drawn_with_the_mouse_shows_a_mask_undo_removes_it_redo_restores_it(
-    qtbot, seg: MainWindow, backend  # noqa: ANN001
+    qtbot, seg: MainWindow, workspace: SegmentationWorkspace, backend  # noqa: ANN001
 ) -> None:
     window, labels = seg, seg.context.labels
     _open(qtbot, window, DEMO_CXR)
@@ -144,6 +144,7 @@ def test_box_drawn_with_the_mouse_shows_a_mask_undo_removes_it_redo_restores_it(
     assert np.abs(view.grab_array().astype(int) - before).mean() < 0.5, "undo left mask pixels on screen"
     window.actions["seg_redo"].trigger()
     assert np.array_equal(labels.mask_for("Label 1"), mask) and events[-1][0] == "redo"
+    workspace.settle()  # the label layer is composed on a background thread after a gesture
     assert np.abs(view.grab_array().astype(int) - shown).mean() < 0.5
     labels.set_visible("Label 1", False)  # the panel's Show box
     assert np.abs(view.grab_array().astype(int) - before).mean() < 0.5, "a hidden label is still drawn"
@@ -352,8 +353,12 @@ def test_new_image_cancels_the_precompute_and_starts_a_fresh_session(
     assert not window.actions["seg_cancel"].isEnabled()  # Esc is only taken while the model works
 
 
-def test_gestures_reach_the_clinical_workspace(qtbot, seg: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
+def test_the_case_lung_mask_is_an_editable_label_and_other_labels_never_reach_the_predictor(
+    qtbot, seg: MainWindow, tmp_path: Path  # noqa: ANN001
+) -> None:
+    """Issue 15 defect 2: a brush stroke used to replace the model's lung mask of the X-ray."""
     from app.clinical_install import DEMO_CASE, install_clinical
+    from app.controllers.case_mask_link import PREDICTOR_LABEL
     from tests.app.clinical_fakes import TinyCasePredictor
 
     window, labels = seg, seg.context.labels
@@ -362,13 +367,42 @@ def test_gestures_reach_the_clinical_workspace(qtbot, seg: MainWindow, tmp_path:
     _wait(qtbot, window)
     image = ws.model.selected
     assert image is not None and window.document.volume is not None
-    _box(qtbot, window, window.views["axial"], LUNG_BOX)
-    assert np.array_equal(ws.model.ai_masks[image.filename] > 0, labels.mask_for("Label 1")[0] > 0)
+    supplied = ws.model.masks[image.filename] > 0
+    assert supplied.sum() > 100_000  # the bundled lung mask
+    assert labels.active == PREDICTOR_LABEL, "the predictor's mask is not offered as the label to edit"
+    assert np.array_equal(labels.mask_for(PREDICTOR_LABEL)[0] > 0, supplied)
+    assert labels.origin(PREDICTOR_LABEL) == "MANUAL"  # supplied with the case = drawn by people
+    view = window.views["axial"]
+
+    # A stroke on another label leaves the predictor's mask alone (it used to shrink it to the stroke).
+    labels.add_label("nodule")
     window.activate_tool("seg_brush")
-    _drag(window.views["axial"], (870.0, 300.0), (890.0, 300.0))
-    final = ws.model.masks[image.filename] > 0
-    assert final.sum() > ws.model.ai_masks[image.filename].astype(bool).sum()
-    assert labels.origin("Label 1") == "AI_CORRECTED"
+    _drag(view, (100.0, 700.0), (400.0, 700.0))
+    nodule = labels.mask_for("nodule")[0] > 0
+    assert nodule.any()
+    assert np.array_equal(ws.model.masks[image.filename] > 0, supplied)
+    assert np.array_equal(labels.mask_for(PREDICTOR_LABEL)[0] > 0, supplied)
+
+    # A stroke on the predictor's label edits the case's mask; undo gives the supplied mask back.
+    labels.set_active(PREDICTOR_LABEL)
+    _drag(view, (870.0, 300.0), (890.0, 300.0))
+    edited = ws.model.masks[image.filename] > 0
+    assert edited.sum() > supplied.sum() and (edited & supplied).sum() == supplied.sum()
+    assert ws.model.mask_sources[image.filename] == "edited"  # a human edit (audit: Dice vs the AI mask)
+    window.actions["seg_undo"].trigger()
+    assert np.array_equal(ws.model.masks[image.filename] > 0, supplied)
+
+    # A box on it is a model mask (AI output in the audit), and a mask set from outside (an automatic
+    # lung segmentation) fills the label, as one undo step.
+    _box(qtbot, window, view, LUNG_BOX)
+    assert np.array_equal(ws.model.ai_masks[image.filename] > 0, labels.mask_for(PREDICTOR_LABEL)[0] > 0)
+    automatic = np.zeros_like(supplied)
+    automatic[100:600, 150:450] = True
+    ws.controller.set_ai_mask(image.filename, automatic, actor="AI:test", source="automatic")
+    assert np.array_equal(labels.mask_for(PREDICTOR_LABEL)[0] > 0, automatic)
+    assert np.array_equal(labels.mask_for("nodule")[0] > 0, nodule & ~automatic), "other labels' pixels taken"
+    window.actions["seg_undo"].trigger()
+    assert not np.array_equal(ws.model.masks[image.filename] > 0, automatic)
 
 
 def test_labels_model_contract_set_masks_and_delete(backend) -> None:  # noqa: ANN001

@@ -58,6 +58,10 @@ class AutoLungsController:
                 self._segmenter = self._load()
             return self._segmenter
 
+    def _model_id(self) -> str:
+        """The loaded segmenter's id for the audit log (a fake in tests may not carry one)."""
+        return str(getattr(self._segmenter, "model_id", "cxr-lungs"))
+
     def applicable(self, volume: Volume | None = None) -> bool:
         """True for a 2-D image (a chest X-ray); volumes have no automatic lung model."""
         volume = volume if volume is not None else self.document.volume
@@ -95,6 +99,19 @@ class AutoLungsController:
         lungs = np.asarray(sides) > 0
         if not lungs.any():
             self.context.show_status("No lungs found on this image (is it a frontal chest X-ray?).")
+            return
+        from app.controllers.case_mask_link import PREDICTOR_LABEL, shown_case_image
+
+        case_image, clinical = shown_case_image(self.context), self.context.clinical
+        if case_image is not None and clinical is not None:
+            # A case X-ray: the result becomes the predictor's mask (the linked label shows it, one undo step),
+            # not a second label that could not take the pixels the predictor's label already owns.
+            clinical.set_ai_mask(case_image.filename, lungs.astype(np.uint8), actor=f"AI:{self._model_id()}",
+                                 source="automatic")
+            self.context.show_status(
+                f"'{PREDICTOR_LABEL}': {int(lungs.sum()):,} pixels from the automatic lung model (not a diagnosis). "
+                "Brush (D) and eraser (E) edit it; Ctrl+Z undoes."
+            )
             return
         name = self.labels.add_label(free_name(set(self.labels.names()), LABEL_NAME), LABEL_COLOUR)
         with self.labels.lock:

@@ -38,6 +38,14 @@ def _same_path(a: str | Path, b: str | Path) -> bool:
         return False
 
 
+def shown_case_image(context: AppContext) -> CaseImage | None:
+    """The case X-ray on screen (the selected one, if it is the loaded volume), else ``None``."""
+    image, volume = context.case.selected, context.document.volume
+    if image is None or volume is None or not volume.is_2d or not _same_path(volume.source, image.path):
+        return None
+    return image
+
+
 class CaseMaskLink:
     """Keeps :data:`PREDICTOR_LABEL` of the shown case X-ray and the case's mask for it in step."""
 
@@ -55,10 +63,7 @@ class CaseMaskLink:
     # ---- which image ---------------------------------------------------------------------------
     def shown_image(self) -> CaseImage | None:
         """The case image on screen (the selected one, if it is the loaded volume), else ``None``."""
-        image, volume = self.case.selected, self.context.document.volume
-        if image is None or volume is None or not volume.is_2d or not _same_path(volume.source, image.path):
-            return None
-        return image
+        return shown_case_image(self.context)
 
     def label_name(self) -> str | None:
         """The predictor's label as named now (the user may rename it), ``None`` when there is none."""

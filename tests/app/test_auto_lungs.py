@@ -86,3 +86,32 @@ def test_a_volume_is_refused_without_loading_the_model(window: MainWindow) -> No
 def test_free_name_keeps_earlier_runs() -> None:
     assert free_name(set(), LABEL_NAME) == LABEL_NAME
     assert free_name({LABEL_NAME, f"{LABEL_NAME} 2"}, LABEL_NAME) == f"{LABEL_NAME} 3"
+
+
+def test_on_a_case_xray_the_lungs_become_the_predictors_mask(window: MainWindow, qtbot,  # noqa: ANN001
+                                                             segmenter: LungSegmenter, tmp_path: Path) -> None:
+    """A case X-ray already has the predictor's lung label: the automatic result must fill that label (and the
+    case's mask, logged as AI output), not a second label that cannot take the pixels the first one owns."""
+    from app.clinical_install import DEMO_CASE, install_clinical
+    from app.controllers.case_mask_link import PREDICTOR_LABEL
+    from tests.app.clinical_fakes import TinyCasePredictor
+
+    install_segmentation(window)
+    case = install_clinical(window, predictor_loader=TinyCasePredictor, audit_root=tmp_path / "audit")
+    install_auto_lungs(window, load=lambda: segmenter)
+    window.open_path(DEMO_CASE)
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=120000)
+    qtbot.wait(20)
+    image = case.model.selected
+    assert image is not None and window.context.labels.active == PREDICTOR_LABEL
+    supplied = case.model.masks[image.filename] > 0
+    window.actions[ACTION_NAME].trigger()
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=180000)
+    qtbot.wait(20)
+    labels = window.context.labels
+    automatic = case.model.masks[image.filename] > 0
+    assert LABEL_NAME not in labels.names()
+    assert case.model.mask_sources[image.filename] == "automatic"
+    assert np.array_equal(labels.mask_for(PREDICTOR_LABEL)[0] > 0, automatic)
+    assert not np.array_equal(automatic, supplied) and dice(automatic, supplied) > 0.8  # the model's own lungs
+    assert PREDICTOR_LABEL in window.statusBar().currentMessage()

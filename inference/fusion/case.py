@@ -182,9 +182,12 @@ class CaseBuilder:
         if key not in self._auto_masks:
             segmenter = self.segmenter
             auto = None if segmenter is None else (np.asarray(segmenter.segment(np.asarray(image, np.float32))) > 0)
+            if auto is not None and auto.shape != image.shape:
+                log.warning("The automatic lung mask has shape %s for an image of %s; ignored.", auto.shape, image.shape)
+                auto = None
             self._remember(self._auto_masks, key, auto if auto is not None and auto.any() else None)
-        mask = self._auto_masks[key]
-        return (mask, "auto") if mask is not None else (None, "none")
+        made: np.ndarray | None = self._auto_masks[key]
+        return (made, "auto") if made is not None else (None, "none")
 
     def _cache_key(self, image: np.ndarray, mask: np.ndarray | None, source: str) -> str:
         digest = hashlib.sha256(f"{FEATURE_VERSION}|{self.encoder_id}|{source}".encode())
@@ -222,7 +225,7 @@ class CaseBuilder:
         features = compute_image_features(parts.frame, parts.embedding, parts.frame_lungs, parts.source)
         if path is not None:
             tmp = path.with_suffix(".tmp.npz")
-            np.savez(tmp, **features.as_arrays())
+            np.savez(tmp, **features.as_arrays())  # type: ignore[arg-type]
             tmp.replace(path)
         return features
 

@@ -146,7 +146,7 @@ def stream_patients(path: Path) -> tuple[int, Iterator[Patient]]:
     try:
         with _open_table(path) as handle:
             reader = csv.DictReader(handle)
-            _check_columns(path, reader.fieldnames)
+            _check_columns(path, list(reader.fieldnames or []))
             for i, row in enumerate(reader):
                 pid = (row.get("patientid") or "").strip()
                 if pid:

@@ -81,8 +81,8 @@ def _run_outcome(
     seed: int, specs: Sequence[CandidateSpec], image_sets: Sequence[str], folds: int, cancel: CancelToken | None,
     progress: ProgressCallback,
 ) -> OutcomeRun:
-    known = np.nonzero(~np.isnan(labels))[0]
-    unlabelled = [records[i] for i in np.nonzero(np.isnan(labels))[0]]
+    known = [int(i) for i in np.nonzero(~np.isnan(labels))[0]]
+    unlabelled = [records[int(i)] for i in np.nonzero(np.isnan(labels))[0]]
     y = labels[known].astype(float)
     run = OutcomeRun(outcome, seed, y, np.zeros(len(y), int), [records[i].patient_id for i in known])
     names = [s.name for s in specs]

@@ -139,3 +139,23 @@ def test_fusion_predict_falls_back_to_cpu(caplog: pytest.LogCaptureFixture) -> N
     assert result.gate == pytest.approx(reference.gate)
     assert messages == [GPU_FALLBACK_MESSAGE]
     assert any(r.name == "medfusion.gpu" and r.getMessage() == GPU_FALLBACK_MESSAGE for r in caplog.records)
+
+
+def test_outcome_case_builder_encoding_falls_back_to_cpu(backend: LiteMedSAMBackend, tmp_path: Path) -> None:
+    """The outcome predictor's image encoding (``CaseBuilder.embedding``) retries on the CPU after an OOM."""
+    from inference.fusion.case import CaseBuilder
+
+    model = backend.model
+    reference = CaseBuilder(None, encoder_loader=lambda: model, segmenter_loader=lambda: None).embedding(_slice())
+    calls: list[int] = []
+    original = model.image_encoder
+    model.image_encoder = _OOMOnceEncoder(original, calls)
+    try:
+        builder = CaseBuilder(tmp_path, encoder_loader=lambda: model, segmenter_loader=lambda: None)
+        messages: list[str] = []
+        builder.on_message = messages.append
+        result = builder.embedding(_slice())
+    finally:
+        model.image_encoder = original
+    assert len(calls) == 2 and messages == [GPU_FALLBACK_MESSAGE]
+    np.testing.assert_allclose(result, reference, atol=1e-5)

@@ -21,6 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
+from inference.errors import MedFusionError
 from inference.fusion.design import PatientRecord
 from inference.fusion.lung_features import ImageFeatures, compute_image_features, to_model_frame
 from inference.progress import CancelToken, ProgressCallback, no_progress
@@ -181,7 +182,11 @@ class CaseBuilder:
         key = self.image_hash(image)
         if key not in self._auto_masks:
             segmenter = self.segmenter
-            auto = None if segmenter is None else (np.asarray(segmenter.segment(np.asarray(image, np.float32))) > 0)
+            try:
+                auto = None if segmenter is None else (np.asarray(segmenter.segment(np.asarray(image, np.float32))) > 0)
+            except MedFusionError as err:  # e.g. an image too small to hold lungs: features without lungs
+                log.warning("No automatic lung mask: %s", err)
+                auto = None
             if auto is not None and auto.shape != image.shape:
                 log.warning("The automatic lung mask has shape %s for an image of %s; ignored.", auto.shape, image.shape)
                 auto = None

@@ -190,21 +190,34 @@ class ImageEncoder:
 
     def _per_image(self, im: ImageFeatures) -> np.ndarray:
         """One image → standardised zone statistics + embedding PCA (the severity regressor's input)."""
-        s = np.where(np.isnan(im.scalars), self.medians, im.scalars)
-        z = (s - np.asarray(self.means)) / np.asarray(self.stds)
-        return np.concatenate([z, self._pca(im)])
+        scal, pca, _ = self._image_arrays([im], with_severity=False)
+        return np.concatenate([self._standard(scal), pca], axis=1)[0]
 
-    def _pca(self, im: ImageFeatures) -> np.ndarray:
-        source = im.pooled if self.feature_set == "pooled" else im.emb_inside
-        return ((np.nan_to_num(source.astype(np.float64)) - self.pca_mean) / self.pca_scale) @ self.pca_axes.T
+    def _standard(self, scal: np.ndarray) -> np.ndarray:
+        filled = np.where(np.isnan(scal), np.asarray(self.medians), scal)
+        return (filled - np.asarray(self.means)) / np.asarray(self.stds)
+
+    def _image_arrays(self, images: Sequence[ImageFeatures], with_severity: bool = True
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per image, in one batch: raw zone statistics (NaN kept), embedding PCA, severity (n, 2)."""
+        n = len(images)
+        scal = np.stack([im.scalars for im in images]).astype(np.float64) if n else np.zeros((0, len(SCALAR_NAMES)))
+        width = self.pca_mean.shape[0]
+        src = np.stack([im.pooled if self.feature_set == "pooled" else im.emb_inside for im in images]).astype(
+            np.float64) if n else np.zeros((0, width))
+        pca = ((np.nan_to_num(src) - self.pca_mean) / self.pca_scale) @ self.pca_axes.T
+        sev = np.full((n, 2), np.nan)
+        if with_severity and n:
+            if self.head is not None:
+                sev = self.head.predict(np.stack([im.emb_zones for im in images]))
+            elif self.severity is not None:
+                sev = self.severity.predict(np.concatenate([self._standard(scal), pca], axis=1))
+            sev = np.clip(sev, 0.0, SEVERITY_TOP)
+        return scal, pca, sev
 
     def severity_of(self, im: ImageFeatures) -> np.ndarray:
         """Estimated (geographic extent 0–8, opacity 0–6) of one image (NaN without a regressor)."""
-        if self.head is not None:
-            return np.clip(self.head.predict(im.emb_zones[None])[0], 0.0, SEVERITY_TOP)
-        if self.severity is None:
-            return np.full(2, np.nan)
-        return np.clip(self.severity.predict(self._per_image(im)[None])[0], 0.0, SEVERITY_TOP)
+        return self._image_arrays([im])[2][0]
 
     @property
     def names(self) -> list[str]:
@@ -219,25 +232,30 @@ class ImageEncoder:
         return out + ["no image"]
 
     def _raw_block(self, records: Sequence[PatientRecord]) -> np.ndarray:
+        images = [im for r in records for im in r.images]
+        scal, pca, sev = self._image_arrays(images, with_severity=self.feature_set in WITH_SEVERITY)
         rows = []
+        start = 0
         for r in records:
-            if not r.images:
+            stop = start + len(r.images)
+            if stop == start:
                 rows.append(np.concatenate([np.zeros(len(self.names) - 1), [1.0]]))
                 continue
             if self.feature_set == "pooled":
-                rows.append(np.concatenate([np.mean([self._pca(im) for im in r.images], 0), [0.0]]))
+                rows.append(np.concatenate([pca[start:stop].mean(0), [0.0]]))
+                start = stop
                 continue
-            scal = np.stack([im.scalars for im in r.images]).astype(np.float64)
-            no_mask = float(np.isnan(scal).all(axis=1).all())
+            own = scal[start:stop]
+            no_mask = float(np.isnan(own).all())
             with np.errstate(all="ignore"):
-                mean = np.nanmean(scal, 0) if not no_mask else np.full(scal.shape[1], np.nan)
+                mean = np.nanmean(own, 0) if not no_mask else np.full(own.shape[1], np.nan)
             row = [np.where(np.isnan(mean), self.medians, mean), [no_mask]]
             if self.feature_set in WITH_SEVERITY:
-                sev = np.stack([self.severity_of(im) for im in r.images])
-                row.append(np.nan_to_num(sev.max(0), nan=0.0))
+                row.append(np.nan_to_num(sev[start:stop].max(0), nan=0.0))
             if self.feature_set == "all":
-                row.append(np.mean([self._pca(im) for im in r.images], 0))
+                row.append(pca[start:stop].mean(0))
             rows.append(np.concatenate([*row, [0.0]]))
+            start = stop
         return np.array(rows, np.float64).reshape(len(records), len(self.names))
 
     def transform(self, records: Sequence[PatientRecord]) -> np.ndarray:

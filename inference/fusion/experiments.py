@@ -18,12 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.fusion.candidates import CandidateFitter, CandidateSpec, Encoders, auroc
+from inference.fusion.candidates import CandidateFitter, CandidateSpec, Encoders, OutcomeModel, auroc
 from inference.fusion.case import CaseBuilder, ImageInput, read_mask_file
 from inference.fusion.cohort import OUTCOMES, patient_labels, read_cohort, read_rows, read_severity
-from inference.fusion.cv_metrics import oof_probabilities, pooled_logits
+from inference.fusion.cv_metrics import conformal_study, oof_probabilities, pooled_logits
 from inference.fusion.design import SEVERITY_TOP, ImageEncoder, PatientRecord
-from inference.fusion.nested_cv import CANDIDATES, GROUPS, SELECTED, OutcomeRun, run_all, select
+from inference.fusion.nested_cv import CANDIDATES, GROUPS, OutcomeRun, run_all, select
 from inference.fusion.outcome_model import MODALITIES, OutcomeHead, OutcomePredictor
 from inference.progress import CancelToken, ProgressCallback, no_progress
 from inference.uncertainty.calibration import TemperatureScaler
@@ -51,6 +51,7 @@ class Experiment:
     runs: list[OutcomeRun] = field(default_factory=list)
     mamba_runs: list[OutcomeRun] = field(default_factory=list)
     chosen: dict[str, dict[str, str]] = field(default_factory=dict)  # outcome → modality → candidate
+    conformal_kind: dict[str, dict[str, str]] = field(default_factory=dict)  # outcome → modality → Mondrian|pooled
     inner_scores: dict[str, dict[str, float]] = field(default_factory=dict)
     severity_mae: dict[str, float] = field(default_factory=dict)
 
@@ -121,8 +122,10 @@ def mamba_runs(exp: Experiment, data: Path, seeds: Sequence[int], log: Callable[
     return runs
 
 
-def choose_and_fit(exp: Experiment, seed: int = 0) -> tuple[dict[str, dict[str, OutcomeHead]], Encoders]:
-    """Per outcome: the selection procedure on all labelled patients, per modality; heads with calibration.
+def choose_and_fit(exp: Experiment, seeds: Sequence[int]) -> tuple[dict[str, dict[str, OutcomeHead]], Encoders]:
+    """Per outcome and modality, the selection rule on all labelled patients, with the inner-CV AUROC
+    averaged over ``seeds`` (less noisy than the single inner CV each outer fold had); the chosen recipe's
+    own nested-CV out-of-fold predictions give its temperature and conformal calibration.
 
     The encoders are fitted on all patients (unsupervised, plus the severity scores), so every outcome's
     fitter builds the same ones; the last is returned, reduced to what the shipped heads read.
@@ -131,33 +134,44 @@ def choose_and_fit(exp: Experiment, seed: int = 0) -> tuple[dict[str, dict[str, 
     encoders: Encoders | None = None
     for k, outcome in enumerate(OUTCOMES):
         known = ~np.isnan(exp.labels[:, k])
-        fitter = CandidateFitter([r for r, m in zip(exp.records, known, strict=True) if m], exp.labels[known, k],
-                                 [r for r, m in zip(exp.records, known, strict=True) if not m], exp.severity,
-                                 (SHIPPED_SET,), seed)
-        fits = {spec.name: fitter.fit(spec) for spec in CANDIDATES if spec.name in GROUPS["both"]}
-        exp.inner_scores[outcome] = {name: f.inner_auroc for name, f in fits.items()}
-        heads[outcome] = {}
-        exp.chosen[outcome] = {}
+        labelled = [r for r, m in zip(exp.records, known, strict=True) if m]
+        unlabelled = [r for r, m in zip(exp.records, known, strict=True) if not m]
+        fits: dict[str, OutcomeModel] = {}
+        scores: dict[str, list[float]] = {}
+        for seed in seeds:
+            fitter = CandidateFitter(labelled, exp.labels[known, k], unlabelled, exp.severity, (SHIPPED_SET,), seed)
+            for spec in CANDIDATES:
+                if spec.name in GROUPS["both"]:
+                    result = fitter.fit(spec)
+                    scores.setdefault(spec.name, []).append(result.inner_auroc)
+                    fits.setdefault(spec.name, result.model)  # the first seed's fitted model ships
+            encoders = encoders or fitter.encoders
+        exp.inner_scores[outcome] = {name: float(np.nanmean(v)) for name, v in scores.items()}
+        heads[outcome], exp.chosen[outcome] = {}, {}
         for modality in MODALITIES:
             pick = select(exp.inner_scores[outcome], GROUPS[modality])
             exp.chosen[outcome][modality] = pick
-            row = SELECTED[modality]
-            logits, y = pooled_logits(exp.runs, row, outcome)
+            logits, y = pooled_logits(exp.runs, pick, outcome)
             temperature = TemperatureScaler().fit(logits, y).temperature
-            probs, y0 = oof_probabilities(exp.runs, row, outcome, seed)
-            conformal = conformal_kind(outcome)(0.1).fit(probs, y0)
-            heads[outcome][modality] = OutcomeHead(fits[pick].model, temperature, conformal, auroc(logits, y))
-        encoders = fitter.encoders
+            kind = conformal_choice(exp.runs, pick, outcome)
+            exp.conformal_kind.setdefault(outcome, {})[modality] = kind
+            probs, y0 = oof_probabilities(exp.runs, pick, outcome, seeds[0])
+            calibrator = (PooledConformal if kind == "pooled" else MondrianConformal)(0.1).fit(probs, y0)
+            heads[outcome][modality] = OutcomeHead(fits[pick], temperature, calibrator, auroc(logits, y))
     assert encoders is not None
     return heads, Encoders(encoders.ehr, {SHIPPED_SET: encoders.images[SHIPPED_SET]})
 
 
-def conformal_kind(outcome: str) -> type[MondrianConformal]:
-    """Mondrian (per-class guarantee) by default; see ``docs/results.md`` for the pooled comparison."""
-    return MondrianConformal if outcome in CONFORMAL_MONDRIAN else PooledConformal
-
-
-CONFORMAL_MONDRIAN: set[str] = set(OUTCOMES)
+def conformal_choice(runs: Sequence[OutcomeRun], row: str, outcome: str, alpha: float = 0.1,
+                     tolerance: float = 0.05) -> str:
+    """'pooled' when it gives more singletons at 90 % *and* keeps each class's out-of-fold coverage within
+    ``tolerance`` of the target; otherwise 'Mondrian' (per-class guarantee)."""
+    study = conformal_study(runs, row, [outcome])
+    mondrian, pooled = study.get((outcome, "Mondrian", alpha)), study.get((outcome, "pooled", alpha))
+    if mondrian is None or pooled is None:
+        return "Mondrian"
+    fair = min(pooled.coverage_pos, pooled.coverage_neg) >= 1 - alpha - tolerance
+    return "pooled" if fair and pooled.singletons > mondrian.singletons else "Mondrian"
 
 
 def severity_intervals(exp: Experiment, seed: int = 0, folds: int = 5) -> list[ConformalRegressor | None]:
@@ -204,12 +218,13 @@ def run(data: Path, out_dir: Path, builder: CaseBuilder, *, seeds: Sequence[int]
                        cancel=cancel, log=log)
     if mamba_seeds:
         exp.mamba_runs = mamba_runs(exp, data, mamba_seeds, log, cancel)
-    heads, encoders = choose_and_fit(exp, seeds[0])
+    heads, encoders = choose_and_fit(exp, seeds)
     base_rates = {o: float(np.nanmean(labels[:, k])) for k, o in enumerate(OUTCOMES)}
     predictor = OutcomePredictor(encoders, heads, base_rates, severity_intervals(exp), MODEL_ID)
     predictor.save(out_dir, extra={
         "n_patients": len(records), "n_labelled": {o: int((~np.isnan(labels[:, k])).sum()) for k, o in enumerate(OUTCOMES)},
-        "chosen": exp.chosen, "inner_auroc": exp.inner_scores, "severity_mae": exp.severity_mae,
+        "chosen": exp.chosen, "conformal": exp.conformal_kind, "inner_auroc": exp.inner_scores,
+        "severity_mae": exp.severity_mae,
         "feature_version": "cxr-lung-v2", "encoder_id": builder.encoder_id, "alpha_default": 0.1,
     })
     if figures is not None:
@@ -222,18 +237,18 @@ def write_reliability(exp: Experiment, figures: Path) -> None:
 
     figures.mkdir(parents=True, exist_ok=True)
     for outcome in OUTCOMES:
-        probs, y = oof_probabilities(exp.runs, SELECTED["both"], outcome)
+        probs, y = oof_probabilities(exp.runs, exp.chosen[outcome]["both"], outcome)
         reliability_diagram(probs, y, figures / f"reliability_{outcome}.png", n_bins=10,
-                            title=f"{outcome}: nested-CV out-of-fold, temperature-scaled")
+                            title=f"{outcome}: {exp.chosen[outcome]['both']}, nested-CV out-of-fold")
 
 
 def write_oof_csv(exp: Experiment, path: Path) -> None:
-    """Per patient and outcome, the shipped procedure's OOF probability (seed 0): for audits."""
+    """Per patient and outcome, the shipped recipe's nested-CV OOF probability (seed 0): for audits."""
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["outcome", "patientid", "label", "p_oof"])
         for outcome in OUTCOMES:
             r = next(r for r in exp.runs if r.outcome == outcome and r.seed == 0)
-            probs, _ = oof_probabilities(exp.runs, SELECTED["both"], outcome)
+            probs, _ = oof_probabilities(exp.runs, exp.chosen[outcome]["both"], outcome)
             for pid, y, p in zip(r.patient_ids, r.y, probs, strict=True):
                 writer.writerow([outcome, pid, int(y), f"{p:.4f}"])

@@ -41,6 +41,8 @@ def _typical_image(enc: ImageEncoder, rng: np.random.Generator) -> ImageFeatures
 
 
 def test_lower_spo2_never_lowers_any_risk(shipped: OutcomePredictor) -> None:
+    """Acceptance (issue 13): with everything else fixed, risk is non-increasing in SpO₂ 30 → 100 %, for every
+    outcome, with and without X-rays, across ages, sexes, views, fever and missing labs."""
     rng = np.random.default_rng(0)
     enc = next(iter(shipped.encoders.images.values()))
     images = [_typical_image(enc, rng) for _ in range(3)]
@@ -50,12 +52,13 @@ def test_lower_spo2_never_lowers_any_risk(shipped: OutcomePredictor) -> None:
         (35.0, 80.0, None), ("M", "F"), ("PA", "AP Supine"), (37.0, 39.5, None), (0.5, None), (0, 1, 3)
     ):
         ehr = {"age": age, "sex": sex, "view": view, "temperature": temp, "lymphocyte_count": lymph}
+        sweep = [PatientRecord("p", {**ehr, "pO2_saturation": v}, images[:n_img], [f"{i}.png" for i in range(n_img)],
+                               [float(i) for i in range(n_img)]) for v in spo2]
         for outcome, modalities in itertools.product(shipped.outcomes, ("both", "ehr")):
-            probs = [shipped.probability(PatientRecord("p", {**ehr, "pO2_saturation": v}, images[:n_img],
-                                                       [f"{i}.png" for i in range(n_img)], [float(i) for i in range(n_img)]),
-                                         outcome, modalities) for v in spo2]
-            rises = np.nonzero(np.diff(probs) > 1e-12)[0]
-            assert rises.size == 0, f"{outcome} ({modalities}): risk rises with SpO₂ at {spo2[rises[0]]} % for {ehr}"
+            _, used = shipped.effective(sweep[0], modalities)
+            logits = shipped.logits(sweep, outcome, used)  # probability is increasing in the logit
+            rises = np.nonzero(np.diff(logits) > 1e-12)[0]
+            assert rises.size == 0, f"{outcome} ({used}): risk rises with SpO₂ at {spo2[rises[0]]} % for {ehr}"
             checked += 1
     assert checked == 3 * 2 * 2 * 3 * 2 * 3 * 4 * 2
 

@@ -31,6 +31,18 @@ class ZoneHead:
         """``zones`` (n, 6, 256) zone embeddings (NaN rows = empty zone), ``targets`` (n, 2) on the 0–8/0–6 scales."""
         import torch
 
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)  # a few thousand multiply-adds per step: threads cost 30× more than they save
+        try:
+            return cls._fit(zones, targets, hidden, steps, weight_decay, seed)
+        finally:
+            torch.set_num_threads(threads)
+
+    @classmethod
+    def _fit(cls, zones: np.ndarray, targets: np.ndarray, hidden: int, steps: int, weight_decay: float,
+             seed: int) -> ZoneHead:
+        import torch
+
         flat = zones.reshape(-1, EMBED_DIM)
         mean = np.nanmean(flat, axis=0)
         scale = np.nanstd(flat, axis=0)

@@ -1,7 +1,10 @@
-"""``install_clinical(window)``: the clinician workspace (case model, controller, panels, tour) on the shell.
+"""``install_clinical(window)``: the clinician workspace (controller, panels, tour) on the shell.
 
-Everything plugs in through the main window's registry (``add_panel``, ``add_action``); opening a
-folder that holds ``metadata.csv`` + ``images/`` opens it as a case instead of as a DICOM folder.
+Everything plugs in through the main window's registry (``add_panel``, ``add_action``) and the
+application context: the case model is ``context.case``, the controller becomes ``context.clinical``,
+a :class:`~app.context.FileOpener` makes a folder holding ``metadata.csv`` + ``images/`` open as a
+case (from File > Open, drag-and-drop, recent files and session restore alike), and mask gestures
+reach the case through ``context.labels.gesture_applied``.
 """
 
 from __future__ import annotations
@@ -9,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
+from app.context import AppContext, FileOpener
 from app.controllers.clinical import CasePredictor, ClinicalController
 from app.model.clinical import ClinicalModel, is_case_folder
 from app.widgets.audit_view import AuditView
@@ -22,6 +27,9 @@ from app.widgets.info_panel import attribution_for
 from app.widgets.prediction_panel import PredictionPanel
 from app.widgets.timeline_strip import TimelineStrip
 from app.widgets.tour_overlay import TourOverlay
+
+if TYPE_CHECKING:
+    from app.main_window import MainWindow
 
 DEMO_CASE = Path(__file__).resolve().parents[1] / "resources" / "demo" / "cxr"
 
@@ -62,22 +70,25 @@ def _timeline_dock(strip: TimelineStrip, model: ClinicalModel) -> QWidget:
 
 
 def install_clinical(
-    window,  # noqa: ANN001 - MainWindow (not imported: avoids a cycle with app.launch)
+    window: MainWindow,
     predictor_loader: Callable[[], CasePredictor] | None = None,
     audit_root: Path | None = None,
 ) -> ClinicalWorkspace:
     """Add the clinical panels, actions and case opening to ``window``; returns the workspace."""
-    model = ClinicalModel()
+    context = window.context
+    model = context.case
+
     def load_shipped() -> CasePredictor:  # torch + captum load here, on first use, not at start-up
         from app.controllers.clinical_predictor import load_case_predictor
 
-        return load_case_predictor(window.settings)
+        return load_case_predictor(context.settings)
 
     loader = predictor_loader or load_shipped
-    controller = ClinicalController(window, model, loader, audit_root=audit_root)
+    controller = ClinicalController(context, model, loader, audit_root=audit_root)
+    context.clinical = controller
     overlay = HeatmapOverlay(window.views["axial"], model)
-    ehr = EHRPanel(model, controller, lambda: bool(window.document.deidentify))
-    window.document.deidentify_changed.connect(lambda _on: ehr.refresh_table())
+    ehr = EHRPanel(model, controller, lambda: bool(context.document.deidentify))
+    context.document.deidentify_changed.connect(lambda _on: ehr.refresh_table())
     prediction = PredictionPanel(model, controller)
     explanation = ExplanationPanel(model, controller, overlay)
     audit = AuditView(model, controller)
@@ -91,21 +102,9 @@ def install_clinical(
     window.panels["prediction"].raise_()
     tour = TourOverlay(window)
 
-    original_open = window.open_path
-
-    def open_path(path: str | Path, series_uid: str | None = None) -> int:
-        path = Path(path)
-        if is_case_folder(path):
-            _connect_segmentation(window, controller, model)  # whichever of the two installs ran first
-            try:
-                controller.open_case(path)
-            except Exception as err:  # noqa: BLE001 - shown as one sentence
-                window.show_error(err)
-            return 0
-        return original_open(path, series_uid)
-
-    window.open_path = open_path  # File > Open folder, drag & drop, recent files all route here
-    window.add_action("File", "Open demo case", lambda: open_path(DEMO_CASE), name="open_demo_case")
+    # File > Open folder, drag & drop, recent files and session restore all reach a case folder here
+    context.openers.register(FileOpener("clinical case", is_case_folder, controller.open_case))
+    window.add_action("File", "Open demo case", lambda: context.open_path(DEMO_CASE), name="open_demo_case")
     window.add_action("Tools", "Predict outcome", controller.predict, name="predict", shortcut="Ctrl+R",
                       toolbar=True, tooltip="Features → prediction → explanation for the open case")
     window.add_action("Tools", "Reset case", controller.reset, name="reset_case", toolbar=True,
@@ -116,33 +115,27 @@ def install_clinical(
 
     window.add_action("View", "Full screen", toggle_full_screen, name="full_screen", shortcut="F11")
     window.add_action("Help", "Guided tour", tour.start, name="tour")
-    workspace = ClinicalWorkspace(model, controller, ehr, prediction, explanation, overlay, timeline, audit, tour)
-    window.clinical = workspace
-    _connect_segmentation(window, controller, model)
-    return workspace
+    _forward_mask_gestures(context, controller)
+    return ClinicalWorkspace(model, controller, ehr, prediction, explanation, overlay, timeline, audit, tour)
 
 
-def _connect_segmentation(window, controller: ClinicalController, model: ClinicalModel) -> None:  # noqa: ANN001
-    """Mask changes from the segmentation tools (``app.model.labels`` ``gesture_applied``) reach the case.
+def _forward_mask_gestures(context: AppContext, controller: ClinicalController) -> None:
+    """Mask changes from the segmentation tools (``context.labels.gesture_applied``) reach the case.
 
-    Model gestures (box/point/propagate) are AI masks; brush/erase/undo are human edits (Dice vs AI logged).
+    Model gestures (box/point/propagate) are AI masks; brush/erase/undo/load are human edits (Dice vs AI
+    logged).
     """
-    labels = getattr(window, "labels", None)
-    signal = getattr(labels, "gesture_applied", None)
-    if signal is None or getattr(window, "_clinical_seg_connected", False):
-        return
-    window._clinical_seg_connected = True
+    labels, model = context.labels, context.case
 
-    def on_gesture(kind: str, label: object, _z_range: object) -> None:
+    def on_gesture(kind: str, label: str, _z_range: object) -> None:
         image = model.selected
-        mask_for = getattr(labels, "mask_for", None)
-        if image is None or mask_for is None:
+        if image is None:
             return
-        mask = mask_for(label)
-        mask = mask[0] if getattr(mask, "ndim", 2) == 3 else mask
-        if str(kind) in ("box", "point", "propagate", "model"):
+        mask = labels.mask_for(label)
+        mask = mask[0] if mask.ndim == 3 else mask
+        if kind in ("box", "point", "propagate", "model"):
             controller.set_ai_mask(image.filename, mask)
         else:
             controller.edit_mask(image.filename, mask)
 
-    signal.connect(on_gesture)
+    labels.gesture_applied.connect(on_gesture)

@@ -1,15 +1,17 @@
 """``install_export(window)``: export, PACS, sessions and crash recovery on the viewer shell.
 
-Everything plugs in through the main window's registry (``add_action``); the File menu gets Open /
-Save session, Open / Export segmentation, Export PDF report, PACS… and PACS settings…, inserted above
-Quit. ``window.export`` is the :class:`ExportWorkspace` (tests and the CLI drive it).
+Everything plugs in through the main window's registry (``add_action``) and the application context
+(the controllers become ``context.export`` and ``context.session``). The File menu gets Open / Save
+session, Export segmentation, Export PDF report, PACS… and PACS settings… above Quit, and the one
+*Open segmentation…* entry (DICOM SEG, NRRD, NIfTI, PNG) above *Open recent*. Returns the
+:class:`ExportWorkspace` (tests and the CLI drive it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -24,10 +26,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.context import AppContext
 from app.controllers.export import ExportController
+from app.controllers.pacs import PacsController
 from app.controllers.session_io import SessionController
 from app.widgets.pacs_dialog import PacsDialog
 from app.widgets.settings_dialog import PacsSettingsDialog
+from inference.errors import MedFusionError
+
+if TYPE_CHECKING:
+    from app.main_window import MainWindow
 
 SESSION_FILTER = "MedFusion session (*.mfsession);;All files (*)"
 SEG_OPEN_FILTER = "Segmentations (*.dcm *.dicom *.seg *.nrrd *.nii *.nii.gz *.png);;All files (*)"
@@ -97,27 +105,20 @@ class ExportWorkspace:
 
     controller: ExportController
     session: SessionController
+    pacs: PacsController
     pacs_dialog: PacsDialog | None = None
 
-    # ExportController API, reachable as window.export.snapshot() etc. (used by the PACS dialog)
-    def snapshot(self) -> Any:
-        return self.controller.snapshot()
 
-    @property
-    def volume(self) -> Any:
-        return self.controller.volume
-
-
-def _start_dir(window: Any) -> Path:
-    vol = window.document.volume
+def _start_dir(context: AppContext) -> Path:
+    vol = context.document.volume
     if vol is not None and vol.source:
         source = Path(vol.source)
         return source.parent  # next to the file, or beside the DICOM folder
     return Path.home()
 
 
-def _base_name(window: Any) -> str:
-    vol = window.document.volume
+def _base_name(context: AppContext) -> str:
+    vol = context.document.volume
     name = Path(vol.source).name if vol is not None and vol.source else "segmentation"
     for suffix in (".nii.gz", ".nii", ".nrrd", ".png", ".jpg", ".jpeg", ".dcm"):
         if name.lower().endswith(suffix):
@@ -125,39 +126,42 @@ def _base_name(window: Any) -> str:
     return name or "segmentation"
 
 
-def install_export(window: Any, recovery_dir: Path | None = None) -> ExportWorkspace:  # MainWindow
-    """Add the export / PACS / session commands to ``window``; returns the workspace (``window.export``)."""
-    controller = ExportController(window)
-    session = SessionController(window, recovery_dir)
-    workspace = ExportWorkspace(controller, session)
-    window.export = workspace
+def install_export(window: MainWindow, recovery_dir: Path | None = None) -> ExportWorkspace:
+    """Add the export / PACS / session commands to ``window``; returns the workspace."""
+    context = window.context
+    controller = ExportController(context)
+    session = SessionController(context, recovery_dir, parent=window)
+    pacs = PacsController(context, controller)
+    context.export, context.session = controller, session
+    workspace = ExportWorkspace(controller, session, pacs)
 
     def export_segmentation() -> None:
-        vol = window.document.volume
+        vol = context.document.volume
         if vol is None:
-            window.show_error(controller_error("Open an image first."))
+            context.show_error(MedFusionError("Open an image first."))
             return
         allowed = (["seg"] if vol.source_files else []) + (["png"] if vol.is_2d else []) + ["nrrd", "nifti"]
-        start = _start_dir(window) / f"{_base_name(window)}_seg"
+        start = _start_dir(context) / f"{_base_name(context)}_seg"
         dialog = ExportSegmentationDialog(controller.default_format(), allowed, start,
-                                          bool(window.document.deidentify), window)
+                                          bool(context.document.deidentify), window)
         if dialog.exec() == QDialog.DialogCode.Accepted and dialog.path.text().strip():
             controller.export_segmentation(Path(dialog.path.text().strip()),
                                            deidentify=dialog.deidentify.isChecked() and dialog.current() == "seg")
 
     def open_segmentation() -> None:
-        path, _ = QFileDialog.getOpenFileName(window, "Open segmentation", str(_start_dir(window)), SEG_OPEN_FILTER)
+        path, _ = QFileDialog.getOpenFileName(window, "Open segmentation", str(_start_dir(context)),
+                                              SEG_OPEN_FILTER)
         if path:
             controller.open_segmentation(Path(path))
 
     def export_report() -> None:
-        default = _start_dir(window) / f"{_base_name(window)}_report.pdf"
+        default = _start_dir(context) / f"{_base_name(context)}_report.pdf"
         path, _ = QFileDialog.getSaveFileName(window, "Export PDF report", str(default), "PDF (*.pdf)")
         if path:
             controller.export_report(Path(path))
 
     def save_session() -> None:
-        default = _start_dir(window) / f"{_base_name(window)}.mfsession"
+        default = _start_dir(context) / f"{_base_name(context)}.mfsession"
         path, _ = QFileDialog.getSaveFileName(window, "Save session", str(default), SESSION_FILTER)
         if path:
             session.save_session(Path(path))
@@ -167,28 +171,32 @@ def install_export(window: Any, recovery_dir: Path | None = None) -> ExportWorks
         if path:
             session.open_session(Path(path))
 
-    def show_pacs() -> None:
+    def pacs_dialog() -> PacsDialog:
         if workspace.pacs_dialog is None:
-            workspace.pacs_dialog = PacsDialog(window)
-        workspace.pacs_dialog.refresh_server()
-        workspace.pacs_dialog.show()
-        workspace.pacs_dialog.raise_()
+            workspace.pacs_dialog = PacsDialog(pacs, window)
+        return workspace.pacs_dialog
+
+    def show_pacs() -> None:
+        dialog = pacs_dialog()
+        dialog.refresh_server()
+        dialog.show()
+        dialog.raise_()
 
     def pacs_settings() -> None:
-        dialog = PacsSettingsDialog(window.settings.pacs, window)
+        dialog = PacsSettingsDialog(context.settings.pacs, window)
         if dialog.exec() == QDialog.DialogCode.Accepted:
-            if workspace.pacs_dialog is None:
-                workspace.pacs_dialog = PacsDialog(window)
-            workspace.pacs_dialog.apply_settings(dialog.values())
+            pacs_dialog().apply_settings(dialog.values())
 
-    file_menu = window.menu("File")
-    quit_action = window.actions.get("quit")
+    # One Open segmentation entry, beside the segmentation panel's Save (reads DICOM SEG too).
+    open_seg = window.add_action(
+        "File", "Open segmentation…", open_segmentation, name="open_segmentation", before="open_recent",
+        tooltip="DICOM SEG (ours or another tool's), NRRD, NIfTI or PNG mask onto the open image")
+    context.document.volume_changed.connect(lambda volume: open_seg.setEnabled(volume is not None))
+    open_seg.setEnabled(context.document.volume is not None)
     entries = [
         ("Open session…", open_session, "open_session", None, "Reopen a saved session: image, masks, EHR edits"),
         ("Save session…", save_session, "save_session", "Ctrl+S", "Save image reference, masks, labels, EHR edits"),
         (None, None, None, None, None),
-        ("Open segmentation…", open_segmentation, "open_segmentation", None,
-         "DICOM SEG (ours or another tool's), NRRD, NIfTI or PNG mask onto the open image"),
         ("Export segmentation…", export_segmentation, "export_segmentation", "Ctrl+E",
          "DICOM SEG for DICOM images, NRRD/NIfTI for volumes, PNG for 2-D images"),
         ("Export PDF report…", export_report, "export_report", "Ctrl+Shift+E",
@@ -199,26 +207,8 @@ def install_export(window: Any, recovery_dir: Path | None = None) -> ExportWorks
         (None, None, None, None, None),
     ]
     for text, callback, name, shortcut, tip in entries:
-        if text is None:
-            file_menu.insertSeparator(quit_action) if quit_action is not None else file_menu.addSeparator()
+        if text is None or callback is None or name is None:
+            window.add_separator("File", before="quit")
             continue
-        existing = window.actions.get(name)
-        if existing is not None and name == "open_segmentation":
-            # The segmentation tools' Open (NRRD/NIfTI/PNG, same sidecar) becomes ours, which also reads
-            # DICOM SEG: one menu entry, not two.
-            existing.triggered.disconnect()
-            existing.triggered.connect(lambda *_a, cb=callback: cb())
-            existing.setToolTip(tip or "")
-            existing.setStatusTip(tip or "")
-            continue
-        action = window.add_action("File", text, callback, name=name, shortcut=shortcut, tooltip=tip or "")
-        if quit_action is not None:
-            file_menu.removeAction(action)
-            file_menu.insertAction(quit_action, action)
+        window.add_action("File", text, callback, name=name, shortcut=shortcut, tooltip=tip or "", before="quit")
     return workspace
-
-
-def controller_error(message: str) -> Exception:
-    from inference.errors import MedFusionError
-
-    return MedFusionError(message)

@@ -1,10 +1,18 @@
-"""Start the viewer, and wait for background loads (used by the CLI and the headless demo)."""
+"""Start the viewer, and wait for background loads (used by the CLI and the headless demo).
+
+:func:`build_viewer` creates the shell (:class:`MainWindow`, which creates the :class:`AppContext`) and
+installs every feature on it. Features only use the shell's registry and the context, and find each
+other through the context when they act, so the order below decides only where their menu entries
+and panels appear.
+"""
 
 from __future__ import annotations
 
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QApplication
 
@@ -12,34 +20,46 @@ from app.application import create_application, install_excepthook
 from app.main_window import MainWindow
 from inference.settings import Settings
 
+if TYPE_CHECKING:
+    from app.clinical_install import ClinicalWorkspace
+    from app.export_install import ExportWorkspace
+    from app.segmentation_install import SegmentationWorkspace
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_CT = REPO_ROOT / "resources" / "demo" / "ct"
 DEMO_CXR = REPO_ROOT / "resources" / "demo" / "cxr" / "images" / "16660_1_1.jpg"
 
 
-def build_window(settings: Settings | None = None) -> tuple[QApplication, MainWindow]:
+@dataclass
+class Viewer:
+    """The application, its window and the installed features' handles (start-up, demo CLI, tests)."""
+
+    app: QApplication
+    window: MainWindow
+    segmentation: SegmentationWorkspace
+    clinical: ClinicalWorkspace
+    export: ExportWorkspace
+
+
+def build_viewer(settings: Settings | None = None) -> Viewer:
+    """The main window with every feature installed (settings: the user's file unless given)."""
+    from app.clinical_install import install_clinical  # clinician workspace (panels, case opening)
+    from app.export_install import install_export  # export, PACS, sessions, crash recovery
+    from app.segmentation_install import install_segmentation  # box/point/brush tools, labels panel
+
     app = create_application()
     install_excepthook()
     window = MainWindow(settings if settings is not None else Settings.load())
-    from app.clinical_install import install_clinical  # clinician workspace (panels, case opening)
-    from app.segmentation_install import install_segmentation  # box/point/brush tools, labels panel
-
-    install_segmentation(window)
-    install_clinical(window)
-    from app.export_install import install_export  # export, PACS, sessions, crash recovery
-
-    install_export(window)
-    return app, window
+    return Viewer(app, window, install_segmentation(window), install_clinical(window), install_export(window))
 
 
 def wait_idle(window: MainWindow, timeout_s: float = 120.0) -> bool:
     """Pump the event loop until no background task is running (True) or the timeout passes."""
-    app = QApplication.instance()
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        app.processEvents()
+        QApplication.processEvents()
         if not window.runner.busy:
-            app.processEvents()
+            QApplication.processEvents()
             return True
         time.sleep(0.01)
     return False
@@ -51,26 +71,27 @@ def run_viewer(path: Path | None, demo: bool = False) -> int:
     from inference.settings import default_config_dir
 
     first_run = not (default_config_dir() / "settings.json").exists()
-    app, window = build_window()
-    start_viewer(window, path, demo=demo, first_run=first_run)
-    return int(app.exec())
+    viewer = build_viewer()
+    start_viewer(viewer, path, demo=demo, first_run=first_run)
+    return int(viewer.app.exec())
 
 
-def start_viewer(window: MainWindow, path: Path | None, *, demo: bool = False, first_run: bool = False) -> None:
+def start_viewer(viewer: Viewer, path: Path | None, *, demo: bool = False, first_run: bool = False) -> None:
     """Everything :func:`run_viewer` does before the event loop (tests call it without ``app.exec()``).
 
     The demo case (``demo`` or the first run) is shown de-identified for this session only: the user's
     ``deidentify_display`` setting is neither read nor written for it.
     """
+    window = viewer.window
     window.show()
-    if window.export.session.offer_restore():  # the last run did not exit cleanly: its work is reopened
+    if viewer.export.session.offer_restore():  # the last run did not exit cleanly: its work is reopened
         return
     if path is None and (demo or first_run):
         from app.clinical_install import DEMO_CASE
 
         window.deidentify_for_session()
         window.open_path(DEMO_CASE)
-        window.clinical.tour.start()
+        viewer.clinical.tour.start()
     else:
         window.open_path(path if path is not None else DEMO_CT)
 

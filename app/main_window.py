@@ -6,7 +6,11 @@ Extension points (see ``docs/dev/app.md``):
 - ``add_action(menu, text, callback, ...)`` puts a command in a menu (created on demand, "Tools"
   etc.) and optionally on the toolbar; ``actions`` maps names to the QActions;
 - ``register_tool(tool)`` adds a left-button slice tool (exclusive, with toolbar button/shortcut);
-- ``document`` (signals), ``runner`` (background work), ``views`` (slice views by orientation).
+- ``context`` (:class:`~app.context.AppContext`: document, labels, case, runner, settings, openers —
+  what controllers receive), ``views`` (slice views by orientation).
+
+The window is also the context's :class:`~app.context.UiHost` (message boxes, series and downsample
+questions). Features install themselves from ``app.launch.FEATURES``; see ``docs/dev/architecture.md``.
 """
 
 from __future__ import annotations
@@ -19,7 +23,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QActionGroup, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
-    QFileDialog,
     QLabel,
     QMainWindow,
     QMenu,
@@ -30,9 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.application import user_message
-from app.controllers.loading import LoadController
-from app.model.document import Document
-from app.model.presets import PRESETS
+from app.context import AppContext
 from app.tools import CrosshairTool, PanTool, SliceTool, ToolRegistry, WindowLevelTool, ZoomTool
 from app.widgets.display_panel import DisplayPanel
 from app.widgets.info_panel import InfoPanel, attribution_for
@@ -40,15 +41,14 @@ from app.widgets.progress_widget import ProgressWidget
 from app.widgets.series_dialog import SeriesDialog
 from app.widgets.slice_view import SliceView
 from app.widgets.view_grid import ViewGrid
+from app.window_menus import build_file_menu, build_view_menu
 from app.workers import TaskRunner
 from inference.errors import Cancelled, MedFusionError
-from inference.memory_guard import GPU_LOG, MemoryCheck, MessageHandler
+from inference.gpu_fallback import GPU_LOG, MessageHandler
+from inference.io.memory_budget import MemoryCheck
 from inference.settings import Settings
 
 log = logging.getLogger("medfusion.app")
-IMAGE_FILTER = (
-    "Images (*.dcm *.dicom *.ima *.nii *.nii.gz *.nrrd *.nhdr *.mha *.mhd *.png *.jpg *.jpeg);;All files (*)"
-)
 _MENU_ORDER = ("File", "View", "Tools", "Help")
 
 
@@ -68,11 +68,13 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("MedFusion Viewer")
         self.setAcceptDrops(True)
         self.settings = settings or Settings()
-        self.document = Document(deidentify=self.settings.deidentify_display)
         self.runner = TaskRunner(self)
+        self.context = AppContext(self.settings, self.runner, self, settings_path)
+        self.document = self.context.document
+        self.loader = self.context.loader
         self.tools = ToolRegistry()
         self.menus: dict[str, QMenu] = {}
-        self.actions: dict[str, QAction] = {}
+        self.actions: dict[str, QAction] = {}  # type: ignore[assignment]  # by name; hides QWidget.actions()
         self.panels: dict[str, QDockWidget] = {}
         self.errors: list[str] = []  # messages shown to the user this session (newest last)
         self.error_sink: Callable[[str], None] | None = None  # headless runs print instead of a dialog
@@ -87,7 +89,6 @@ class MainWindow(QMainWindow):
 
         self.grid = ViewGrid(self.document, self.tools, self)
         self.setCentralWidget(self.grid)
-        self.loader = LoadController(self.document, self.runner, self.settings, self, settings_path)
 
         self.readout = QLabel(self)
         self.readout.setObjectName("voxel_readout")
@@ -106,8 +107,9 @@ class MainWindow(QMainWindow):
         self.destroyed.connect(lambda *_: GPU_LOG.removeHandler(gpu_handler))
         self._persist_deidentify = True  # False in demo mode: de-identified for this session only
 
-        self._build_file_menu()
-        self._build_view_menu()
+        self.recent_menu: QMenu
+        build_file_menu(self)
+        build_view_menu(self)
         for tool_cls in (CrosshairTool, WindowLevelTool, PanTool, ZoomTool):
             self.register_tool(tool_cls(self.document))
         self.add_action("Help", "About MedFusion Viewer", self.show_about, name="about")
@@ -144,12 +146,17 @@ class MainWindow(QMainWindow):
         callback: Callable[[], object] | None = None,
         *,
         name: str | None = None,
-        shortcut: str | QKeySequence | None = None,
+        shortcut: str | QKeySequence | QKeySequence.StandardKey | None = None,
         toolbar: bool = False,
         checkable: bool = False,
         tooltip: str = "",
+        before: str | None = None,
     ) -> QAction:
-        """Add a command to ``menu`` (and the toolbar); registered as ``actions[name]``."""
+        """Add a command to ``menu`` (and the toolbar); registered as ``actions[name]``.
+
+        ``before`` names a registered action (e.g. ``"quit"``, ``"open_recent"``) to insert it above,
+        instead of at the end of the menu.
+        """
         action = QAction(text, self)
         if shortcut:
             action.setShortcut(QKeySequence(shortcut))
@@ -159,12 +166,24 @@ class MainWindow(QMainWindow):
             action.setStatusTip(tooltip)
         if callback is not None:
             action.triggered.connect(lambda *_args: callback())
-        self.menu(menu).addAction(action)
+        anchor = self.actions.get(before) if before else None
+        if anchor is not None:
+            self.menu(menu).insertAction(anchor, action)
+        else:
+            self.menu(menu).addAction(action)
         if toolbar:
             self.toolbar.addAction(action)
         key = name or text.lower().replace(" ", "_").replace("…", "")
         self.actions[key] = action
         return action
+
+    def add_separator(self, menu: str, before: str | None = None) -> None:
+        """A separator in ``menu`` (above the action named ``before``, or at the end)."""
+        anchor = self.actions.get(before) if before else None
+        if anchor is not None:
+            self.menu(menu).insertSeparator(anchor)
+        else:
+            self.menu(menu).addSeparator()
 
     def add_panel(
         self,
@@ -211,63 +230,6 @@ class MainWindow(QMainWindow):
         for view in self.views.values():
             view.vtk_widget.setCursor(cursor)
 
-    # --- menus ---------------------------------------------------------------------------------
-    def _build_file_menu(self) -> None:
-        self.add_action(
-            "File",
-            "Open file…",
-            self.open_file_dialog,
-            name="open_file",
-            shortcut=QKeySequence.StandardKey.Open,
-            toolbar=True,
-        )
-        self.add_action(
-            "File",
-            "Open folder…",
-            self.open_folder_dialog,
-            name="open_folder",
-            shortcut="Ctrl+Shift+O",
-            toolbar=True,
-        )
-        self.add_action(
-            "File",
-            "Add PET overlay…",
-            self.add_overlay_dialog,
-            name="add_overlay",
-            shortcut="Ctrl+P",
-            tooltip="Resample a PET series onto the open CT and show it in colour",
-        )
-        self.recent_menu = self.menu("File").addMenu("Open recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent)
-        self.menu("File").addSeparator()
-        self.add_action("File", "Quit", self.close, name="quit", shortcut=QKeySequence.StandardKey.Quit)
-        self.toolbar.addSeparator()
-
-    def _build_view_menu(self) -> None:
-        presets = self.menu("View").addMenu("Window preset")
-        for preset in PRESETS:
-            action = presets.addAction(f"{preset.name} ({preset.level:g}/{preset.window:g})")
-            action.setShortcut(QKeySequence(preset.shortcut))
-            action.triggered.connect(lambda *_a, p=preset: self.document.set_window_level(p.window, p.level))
-            self.actions[f"preset_{preset.name.lower()}"] = action
-        self.add_action(
-            "View", "Show crosshair", lambda: self._toggle_crosshair(), name="crosshair", checkable=True
-        )
-        self.actions["crosshair"].setChecked(True)
-        self.add_action("View", "Reset views", self.reset_views, name="reset_views", shortcut="Ctrl+0")
-        self.menu("View").addSeparator()
-
-    def _fill_recent(self) -> None:
-        self.recent_menu.clear()
-        for path in self.settings.recent_files:
-            self.recent_menu.addAction(path, lambda p=path: self.open_path(p))
-        if not self.settings.recent_files:
-            self.recent_menu.addAction("(none)").setEnabled(False)
-
-    def _toggle_crosshair(self) -> None:
-        for view in self.views.values():
-            view.set_crosshair_visible(self.actions["crosshair"].isChecked())
-
     def reset_views(self) -> None:
         for view in self.views.values():
             view.reset_camera()
@@ -275,33 +237,8 @@ class MainWindow(QMainWindow):
 
     # --- opening -------------------------------------------------------------------------------
     def open_path(self, path: str | Path, series_uid: str | None = None) -> int:
-        return self.loader.open_path(Path(path), series_uid)
-
-    def open_file_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open image", self._last_dir(), IMAGE_FILTER)
-        if path:
-            self.open_path(path)
-
-    def open_folder_dialog(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Open DICOM folder", self._last_dir())
-        if path:
-            self.open_path(path)
-
-    def add_overlay_dialog(self) -> None:
-        path = QFileDialog.getExistingDirectory(
-            self, "PET series folder (cancel to pick a file)", self._last_dir()
-        )
-        if not path:
-            path, _ = QFileDialog.getOpenFileName(self, "PET image file", self._last_dir(), IMAGE_FILTER)
-        if path:
-            self.loader.add_overlay(Path(path))
-
-    def _last_dir(self) -> str:
-        if self.settings.recent_files:
-            parent = Path(self.settings.recent_files[0]).parent  # folder holding the last file/series
-            if parent.is_dir():
-                return str(parent)
-        return str(Path.home())
+        """Open ``path`` through the context (registered openers first, else the image loader)."""
+        return self.context.open_path(path, series_uid)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt API
         if event.mimeData().hasUrls():
@@ -313,7 +250,10 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
             self.open_path(paths[0])
 
-    # --- LoadHost ------------------------------------------------------------------------------
+    # --- UiHost --------------------------------------------------------------------------------
+    def dialog_parent(self) -> QWidget:
+        return self
+
     def choose_series(self, series: list, path: Path) -> tuple[str, str | None] | None:
         dialog = SeriesDialog(series, path.name, self)
         if dialog.exec() != SeriesDialog.DialogCode.Accepted:
@@ -355,7 +295,7 @@ class MainWindow(QMainWindow):
     # --- misc ----------------------------------------------------------------------------------
     def _on_hover(self, index: object) -> None:
         self.readout.setText(
-            self.document.voxel_readout(index)
+            self.document.voxel_readout(index)  # type: ignore[arg-type]  # a voxel index from the view
             if index is not None
             else self.document.voxel_readout(self.document.cursor)
         )
@@ -399,12 +339,13 @@ class MainWindow(QMainWindow):
         )
 
     def closeEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt API
+        self.context.closing.emit()  # features flush their work (e.g. the session's recovery file)
         GPU_LOG.removeHandler(self._gpu_handler)
         self.runner.cancel()
         self.runner.wait(5000)
         if self.loader.remember_recent:
             try:
-                self.settings.save(self.loader.settings_path)
+                self.context.save_settings()
             except OSError as exc:
                 log.warning("could not save settings: %s", exc)
         super().closeEvent(event)

@@ -8,6 +8,7 @@ the session's prompts are ``(x, y)`` pixels on slice ``z``. Every tool only *des
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -31,12 +32,14 @@ def usable_view(event: SliceEvent) -> bool:
 class _SegTool(SliceTool):
     cursor = Qt.CursorShape.CrossCursor
 
-    def __init__(self, document: Document, controller: SegmentationController) -> None:
+    def __init__(self, document: Document, controller: SegmentationController,
+                 overlays: Mapping[str, LabelOverlay]) -> None:
         super().__init__(document)
         self.controller = controller
+        self.overlays = overlays  # orientation -> the label layer drawn on that view
 
     def overlay(self, event: SliceEvent) -> LabelOverlay | None:
-        return self.controller.overlays.get(event.view.orientation)  # type: ignore[attr-defined]
+        return self.overlays.get(event.view.orientation)
 
     def _check(self, event: SliceEvent) -> bool:
         if not usable_view(event):
@@ -51,8 +54,9 @@ class BoxTool(_SegTool):
     name, label, shortcut = "seg_box", "Box", "B"
     tooltip = "Segment: drag a box around the structure (B)"
 
-    def __init__(self, document: Document, controller: SegmentationController) -> None:
-        super().__init__(document, controller)
+    def __init__(self, document: Document, controller: SegmentationController,
+                 overlays: Mapping[str, LabelOverlay]) -> None:
+        super().__init__(document, controller, overlays)
         self._start: tuple[np.ndarray, int] | None = None
 
     def press(self, event: SliceEvent) -> None:
@@ -88,7 +92,7 @@ class BoxTool(_SegTool):
 
     def deactivate(self) -> None:
         self._start = None
-        for overlay in self.controller.overlays.values():  # type: ignore[attr-defined]
+        for overlay in self.overlays.values():
             overlay.set_rubber_band(None)
 
 
@@ -120,8 +124,9 @@ class BrushTool(_SegTool):
     tooltip = "Segment: paint the active label (D); [ and ] change the brush size"
     erase = False
 
-    def __init__(self, document: Document, controller: SegmentationController) -> None:
-        super().__init__(document, controller)
+    def __init__(self, document: Document, controller: SegmentationController,
+                 overlays: Mapping[str, LabelOverlay]) -> None:
+        super().__init__(document, controller, overlays)
         self._stroke: np.ndarray | None = None
         self._z = 0
         self._last: tuple[float, float] | None = None
@@ -170,7 +175,7 @@ class BrushTool(_SegTool):
     def deactivate(self) -> None:
         self._stroke = None
         self.controller.labels.preview = None
-        for overlay in self.controller.overlays.values():  # type: ignore[attr-defined]
+        for overlay in self.overlays.values():
             overlay.set_brush(None, 0)
 
     def _stamp(self, event: SliceEvent) -> None:

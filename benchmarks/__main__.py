@@ -19,7 +19,7 @@ from pathlib import Path
 # (module, argv) in run order: cheap ones first, the UI/memory probes (own processes) last.
 SUITE: tuple[tuple[str, list[str]], ...] = (
     ("sequence_models", []),
-    ("io_load", ["--repeats", "3", "--slices", "100"]),
+    ("io_load", ["--repeats", "5", "--slices", "150"]),
     ("segmentation", ["--repeats", "8"]),
     ("encoder_variants", ["--repeats", "3", "--slices", "3"]),
     ("propagation", ["--slices", "50"]),

@@ -1,13 +1,23 @@
 """Child process of ``benchmarks/memory.py`` (under ``xvfb-run``): resident memory of a big CT session.
 
-``python -m benchmarks._rss_probe VOLUME.nrrd`` opens the volume in the real main window (3 slice views +
-3-D view), lets the segmentation controller embed the shown slice and its neighbours, segments a box and
-propagates it over a few slices, then prints one JSON line with RSS (MiB) after each stage, the peak
-(VmHWM), and the sizes the app keeps (volume, label map, embedding cache, undo history).
+``python -m benchmarks._rss_probe VOLUME.nrrd`` runs a session in the real main window, one stage at a
+time, and prints one JSON line. For every stage: RSS after it and the peak *during* it (the kernel's
+high-water mark ``VmHWM`` is reset before each stage through ``/proc/self/clear_refs``), so transient
+copies are attributed to the stage that made them:
+
+1. the window with nothing open; 2. LiteMedSAM loaded (encoder engine ready); 3. two slices embedded
+(the inference runtime's working memory, independent of the volume);
+4. ``open_image`` (the reader alone: its buffers and the float32 volume);
+5. the volume shown (``document.set_volume``: slice views, 3-D view, background embeddings);
+6. a box prompt, a 7-slice propagation and an autosave (label-map snapshot, image hash).
+
+Also the sizes of what the app keeps (volume, 3-D view image, label map, embedding cache, undo history,
+model weights), read from the objects themselves.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -25,45 +35,112 @@ def rss_mib() -> tuple[float, float]:
     return values["VmRSS"], values["VmHWM"]
 
 
+def reset_peak() -> bool:
+    """Reset VmHWM to the current RSS (Linux ≥ 4.0); False where the kernel does not allow it."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+class Stages:
+    """RSS after each stage and the peak reached while it ran."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict] = []
+        self.per_stage_peaks = reset_peak()
+
+    def begin(self) -> None:
+        gc.collect()
+        self.per_stage_peaks = reset_peak() and self.per_stage_peaks
+        self._before = rss_mib()[0]
+
+    def end(self, name: str) -> None:
+        gc.collect()
+        rss, peak = rss_mib()
+        self.rows.append({"stage": name, "rss_mib": rss, "peak_mib": peak, "before_mib": self._before})
+
+
+def _pump(app, seconds: float) -> None:  # noqa: ANN001
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def kept_sizes(viewer, vol) -> dict:  # noqa: ANN001
+    """Bytes the app holds, read from the objects (MiB)."""
+    session = viewer.segmentation.controller.session
+    image_3d = viewer.window.grid.view_3d._mapper.GetInput()
+    sizes = {
+        "volume (float32)": vol.array.nbytes / 2**20,
+        "3-D view image (VTK)": (image_3d.GetActualMemorySize() / 1024) if image_3d is not None else 0.0,
+        "label map (uint8, zero pages until drawn on)": session.label_map.nbytes / 2**20,
+        "embedding cache": session.cache.nbytes / 2**20,
+        "undo history": session.history.nbytes / 2**20,
+    }
+    try:
+        model = viewer.segmentation.controller.backend.get().model
+        sizes["LiteMedSAM weights (PyTorch)"] = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20
+    except AttributeError:
+        pass
+    return sizes
+
+
 def main(path: str) -> int:
-    from app.launch import build_window, wait_idle
+    from app.launch import build_viewer, wait_idle
+    from inference.io.loader import open_image
     from inference.settings import Settings
 
     home = Path(os.environ["MEDFUSION_HOME"])
-    app, window = build_window(Settings(cache_dir=str(home / "cache"), embedding_cache_mb=256))
+    viewer = build_viewer(Settings(cache_dir=str(home / "cache"), embedding_cache_mb=256))
+    app, window = viewer.app, viewer.window
     window.loader.remember_recent = False
     window.resize(1400, 900)
     window.show()
-    app.processEvents()
-    stages = {"window shown, nothing open": rss_mib()[0]}
-    backend = window.segmentation.backend
+    stages = Stages()
+    stages.begin()
+    _pump(app, 0.5)
+    stages.end("window shown, nothing open")
+    backend = viewer.segmentation.controller.backend
     if hasattr(backend, "get"):  # the app loads LiteMedSAM lazily on the first volume; load it first here
-        backend.get()
-        stages["+ LiteMedSAM loaded (encoder engine ready)"] = rss_mib()[0]
-    window.open_path(Path(path))
+        stages.begin()
+        model = backend.get()
+        stages.end("LiteMedSAM loaded (encoder engine ready)")
+        import numpy as np
+
+        stages.begin()
+        for seed in (0, 1):  # the runtime's buffers reach their steady size on the second call
+            model.embed(np.random.default_rng(seed).normal(0, 300, (512, 512)).astype(np.float32), (40.0, 400.0))
+        stages.end("two 512² slices embedded (inference working memory)")
+    stages.begin()
+    vol = open_image(Path(path))
+    stages.end("open_image (reader)")
+    stages.begin()
+    window.document.set_volume(vol)
     wait_idle(window, 900)
-    vol = window.document.volume
-    if vol is None:
-        print(json.dumps({"error": "volume did not load"}))
-        return 1
-    for _ in range(50):
-        app.processEvents()
-        time.sleep(0.01)
-    stages["+ volume opened, views drawn, 5 slices embedded"] = rss_mib()[0]
-    seg = window.segmentation
+    window.grid.view_3d.grab_array()  # the 3-D view's first render uploads the volume texture
+    _pump(app, 0.5)
+    wait_idle(window, 900)
+    stages.end("volume shown: slice views + 3-D view + 5 slices embedded")
+    stages.begin()
+    seg = viewer.segmentation.controller
     z = vol.shape[0] // 2
     box = (vol.shape[2] * 0.25, vol.shape[1] * 0.3, vol.shape[2] * 0.45, vol.shape[1] * 0.7)
     seg.add_box(z, box)
     wait_idle(window, 900)
     seg.propagate((z - 3, z + 3))
     wait_idle(window, 900)
-    stages["+ box prompt and propagation over 7 slices"] = rss_mib()[0]
+    viewer.export.session.autosave_now(wait=True)  # label-map snapshot + image hash, as after every gesture
+    _pump(app, 0.5)
+    stages.end("box prompt, propagation over 7 slices, autosave")
     session = seg.session
     print(json.dumps({
-        "stages": stages, "peak_mib": rss_mib()[1], "shape": list(vol.shape),
-        "volume_mib": vol.array.nbytes / 2**20, "label_map_mib": session.label_map.nbytes / 2**20,
-        "cache_mib": session.cache.nbytes / 2**20, "cache_items": len(session.cache),
-        "undo_mib": session.history.nbytes / 2**20,
+        "stages": stages.rows, "per_stage_peaks": stages.per_stage_peaks,
+        "peak_mib": max(r["peak_mib"] for r in stages.rows), "shape": list(vol.shape),
+        "volume_mib": vol.array.nbytes / 2**20, "kept_mib": kept_sizes(viewer, vol),
+        "cache_items": len(session.cache),
         "shares_buffer": bool(session.volume is not None and session.volume.array is vol.array),
     }), flush=True)
     window.close()

@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # Qt loads only when a window is made
+    from app.launch import Viewer
+    from app.main_window import MainWindow
 
 XVFB_HINT = "Offscreen rendering is not available here; run the command under `xvfb-run -a python main.py demo --headless --out DIR`."
 
@@ -57,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace, offscreen: bool) -> int:
-    from app.launch import DEMO_CT, DEMO_CXR, build_window, wait_idle
+    from app.launch import DEMO_CT, DEMO_CXR, build_viewer, wait_idle
     from app.screenshot import save_array, save_window
     from inference.settings import Settings
 
@@ -65,8 +71,9 @@ def _render(args: argparse.Namespace, offscreen: bool) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     settings = Settings(deidentify_display=True)  # screenshots never show identifiers
-    app, window = build_window(settings)
-    window.loader.remember_recent = False
+    viewer = build_viewer(settings)
+    app, window = viewer.app, viewer.window
+    window.context.loader.remember_recent = False
     window.error_sink = lambda message: print(f"error: {message}", file=sys.stderr)
     window.resize(width, height)
     window.show()
@@ -94,29 +101,29 @@ def _render(args: argparse.Namespace, offscreen: bool) -> int:
             app.processEvents()
             save_window(window, out / "demo_xray_window.png")
             written.append(out / "demo_xray_window.png")
-    written += render_clinical(window, out, getattr(args, "segment", False))
-    _report_pdf(window, out, written)
+    written += render_clinical(viewer, out, getattr(args, "segment", False))
+    _report_pdf(viewer, out, written)
     window.close()
     for path in written:
         print(path)
     return 0
 
 
-def _wait(window, seconds: float = 600.0) -> bool:  # noqa: ANN001 - MainWindow
+def _wait(window: MainWindow, seconds: float = 600.0) -> bool:
     from app.launch import wait_idle
 
     return wait_idle(window, seconds)
 
 
-def render_clinical(window, out: Path, segment: bool = False) -> list[Path]:  # noqa: ANN001 - MainWindow
+def render_clinical(viewer: Viewer, out: Path, segment: bool = False) -> list[Path]:
     """Open the demo X-ray case, (segment,) predict and explain, then save every clinical panel."""
     from PySide6.QtWidgets import QApplication
 
     from app.clinical_install import DEMO_CASE
     from app.screenshot import save_array, save_window
 
-    ws = getattr(window, "clinical", None)
-    if ws is None or not DEMO_CASE.is_dir():
+    window, ws = viewer.window, viewer.clinical
+    if not DEMO_CASE.is_dir():
         return []
     window.open_path(DEMO_CASE)
     _wait(window)
@@ -124,18 +131,18 @@ def render_clinical(window, out: Path, segment: bool = False) -> list[Path]:  # 
         print("error: the demo case could not be opened", file=sys.stderr)
         return []
     if segment:
-        _segment_lungs(window, ws)
+        _segment_lungs(viewer)
     if ws.controller.predictor_available():
         ws.controller.predict()
         _wait(window)
         _wait(window)  # explanation follows the prediction
-    QApplication.instance().processEvents()
+    QApplication.processEvents()
     written: list[Path] = []
     for name in ("prediction", "explanation", "ehr", "timeline", "audit"):
         dock = window.panels[name]
         dock.show()
         dock.raise_()
-        QApplication.instance().processEvents()
+        QApplication.processEvents()
         if name == "audit":
             ws.audit.refresh()
             ws.audit.verify()
@@ -146,48 +153,49 @@ def render_clinical(window, out: Path, segment: bool = False) -> list[Path]:  # 
     save_array(window.views["axial"].grab_array(), out / "clinical_overlay.png")
     written.append(out / "clinical_overlay.png")
     window.panels["prediction"].raise_()
-    QApplication.instance().processEvents()
+    QApplication.processEvents()
     save_window(window, out / "clinical_window.png")
     written.append(out / "clinical_window.png")
     ws.tour.start()
     ws.tour.next()
     ws.tour.next()
-    QApplication.instance().processEvents()
+    QApplication.processEvents()
     save_window(window, out / "clinical_tour.png")
     written.append(out / "clinical_tour.png")
     ws.tour.close_tour()
     return written
 
 
-def _segment_lungs(window, ws) -> None:  # noqa: ANN001
-    """LiteMedSAM from one box per lung (boxes taken from the bundled masks), as a clinician would draw them."""
-    from inference.segmentation.factory import create_backend
-    from inference.segmentation.session import SegmentationSession
-
+def _segment_lungs(viewer: Viewer) -> None:
+    """One box per lung (boxes taken from the bundled masks), as a clinician would draw them, through the
+    viewer's own segmentation session (its model and embedding cache), shown as two labels."""
+    ws, labels = viewer.clinical, viewer.window.context.labels
+    session = viewer.segmentation.controller.session
     image = ws.model.selected
     ref = ws.model.masks.get(image.filename) if image is not None else None
-    if ref is None or window.document.volume is None:
+    if ref is None or image is None or session is None or session.volume is None:
         return
-    session = SegmentationSession(create_backend(window.settings, "litemedsam"))
-    session.set_image(window.document.volume)
     ys, xs = np.nonzero(ref)
     mid = (xs.min() + xs.max()) / 2
     for label, side in (("right lung", xs < mid), ("left lung", xs >= mid)):
-        session.add_box(0, [xs[side].min(), ys[side].min(), xs[side].max(), ys[side].max()], label)
+        box = [xs[side].min(), ys[side].min(), xs[side].max(), ys[side].max()]
+        name = labels.add_label(label)
+        labels.run_gesture("box", name, partial(session.add_box, 0, box, name), session)
+    labels.changed.emit()  # drawn on the image; the case gets the union of both lungs as one AI mask below
     mask = session.mask_for("right lung")[0] | session.mask_for("left lung")[0]
     ws.controller.set_ai_mask(image.filename, mask)
 
 
-def _report_pdf(window, out: Path, written: list[Path]) -> None:  # noqa: ANN001
+def _report_pdf(viewer: Viewer, out: Path, written: list[Path]) -> None:
     """The PDF report of the demo case (key image with heat-map, predictions, audit summary)."""
     try:
         from app.controllers.report_builder import ReportInputs, build_report
         from inference.export import report as rp
     except ImportError:
         return
-    ws = getattr(window, "clinical", None)
+    window, ws = viewer.window, viewer.clinical
     vol = window.document.volume
-    if ws is None or ws.model.case is None or vol is None or not vol.is_2d:
+    if ws.model.case is None or vol is None or not vol.is_2d:
         return
     content = build_report(ReportInputs(
         volume=vol, study=window.document.study_info(), deidentified=True, clinical_model=ws.model,

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from inference.errors import InvalidPromptError, UnsupportedInputError
 from inference.io.loader import open_image
+from inference.io.memory_budget import MemoryBudgetExceeded, check_memory
 from inference.io.writers import save_mask
-from inference.memory_guard import MemoryBudgetExceeded, check_memory
 from inference.segmentation.cache import EmbeddingCache
 from inference.segmentation.factory import BACKENDS, create_backend
 from inference.segmentation.session import SegmentationSession

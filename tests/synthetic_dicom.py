@@ -1,4 +1,11 @@
-"""Write small synthetic DICOM files for tests (CT, PET with SUV tags, CR/DX X-rays, broken files).
+"""Write small synthetic DICOM files for tests: the one DICOM builder of the test suite.
+
+Two flavours share the same core (:func:`image_dataset`, :func:`set_pixels`, :func:`save`):
+
+- *valid* studies (CT, PET with SUV tags, CR/DX X-rays, non-image objects, unsupported compression,
+  truncated files) for the reader tests: :func:`write_volume_series`, :func:`write_xray`, ...;
+- *knob* builders for the robustness corpus (:func:`base`, :func:`write_series`, :func:`write_single`),
+  which happily produce inconsistent headers (the ``mutate`` hooks) with fixed, reproducible UIDs.
 
 Every writer returns what the file should decode to (the "truth"), so tests compare the reader
 against values computed here by hand rather than against the reader itself.
@@ -18,11 +25,20 @@ from pydicom.uid import (
     CTImageStorage,
     DigitalXRayImageStorageForPresentation,
     ExplicitVRLittleEndian,
+    ImplicitVRLittleEndian,
     PositronEmissionTomographyImageStorage,
     generate_uid,
 )
 
 COMPREHENSIVE_SR = "1.2.840.10008.5.1.4.1.1.88.33"
+PATIENT_NAME = "Robust^Rita"  # the corpus' identity (PHI-scrubbing tests look for it)
+PATIENT_ID = "RC-778899"
+UID_ROOT = "1.2.826.0.1.3680043.10.999."
+CR_STORAGE = "1.2.840.10008.5.1.4.1.1.1"
+SC_STORAGE = "1.2.840.10008.5.1.4.1.1.7"
+ENHANCED_CT = "1.2.840.10008.5.1.4.1.1.2.1"
+IMPLICIT = ImplicitVRLittleEndian
+SC = SC_STORAGE
 
 
 @dataclass
@@ -39,25 +55,24 @@ class SeriesTruth:
     extra: dict = field(default_factory=dict)
 
 
-def _base(modality: str, sop_class: str, rows: int, cols: int, series_uid: str, study_uid: str) -> Dataset:
+# ---- the core ------------------------------------------------------------------------------------
+def image_dataset(*, modality: str, sop_class: str, rows: int, cols: int, series_uid: str, study_uid: str,
+                  sop_uid: str, patient_name: str, patient_id: str,
+                  syntax: str = ExplicitVRLittleEndian) -> Dataset:
+    """A grey-scale 16-bit image dataset with file meta, identity, UIDs and pixel description (no pixels)."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = syntax
     ds = Dataset()
     ds.file_meta = meta
     ds.SOPClassUID = sop_class
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.SOPInstanceUID = sop_uid
     ds.Modality = modality
-    ds.PatientName = "Synthetic^Patient"
-    ds.PatientID = "SYN001"
-    ds.PatientSex = "O"
+    ds.PatientName = patient_name
+    ds.PatientID = patient_id
     ds.StudyInstanceUID = study_uid
     ds.SeriesInstanceUID = series_uid
-    ds.StudyDate = "20240102"
-    ds.SeriesDate = "20240102"
-    ds.SeriesNumber = 1
-    ds.SeriesDescription = f"synthetic {modality}"
     ds.Rows, ds.Columns = rows, cols
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
@@ -66,15 +81,35 @@ def _base(modality: str, sop_class: str, rows: int, cols: int, series_uid: str, 
     return ds
 
 
-def _set_pixels(ds: Dataset, stored: np.ndarray) -> None:
-    dtype = np.int16 if int(ds.PixelRepresentation) == 1 else np.uint16
-    ds.PixelData = np.ascontiguousarray(stored.astype(dtype)).tobytes()
+def set_pixels(ds: Dataset, stored: np.ndarray) -> None:
+    """Store ``stored`` with the dtype implied by BitsAllocated/PixelRepresentation."""
+    bits, signed = int(ds.BitsAllocated), int(ds.PixelRepresentation) == 1
+    dtype = {8: np.int8 if signed else np.uint8, 16: np.int16 if signed else np.uint16,
+             32: np.int32 if signed else np.uint32}[bits]
+    data = np.ascontiguousarray(stored.astype(dtype)).tobytes()
+    if len(data) % 2:
+        data += b"\x00"
+    ds.PixelData = data
+    ds["PixelData"].VR = "OB" if bits == 8 else "OW"
 
 
-def _save(ds: Dataset, path: Path) -> Path:
+def save(ds: Dataset, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     ds.save_as(path, enforce_file_format=True)
     return path
+
+
+# ---- valid studies -------------------------------------------------------------------------------
+def _base(modality: str, sop_class: str, rows: int, cols: int, series_uid: str, study_uid: str) -> Dataset:
+    ds = image_dataset(modality=modality, sop_class=sop_class, rows=rows, cols=cols, series_uid=series_uid,
+                       study_uid=study_uid, sop_uid=generate_uid(), patient_name="Synthetic^Patient",
+                       patient_id="SYN001")
+    ds.PatientSex = "O"
+    ds.StudyDate = "20240102"
+    ds.SeriesDate = "20240102"
+    ds.SeriesNumber = 1
+    ds.SeriesDescription = f"synthetic {modality}"
+    return ds
 
 
 def write_volume_series(
@@ -120,8 +155,8 @@ def write_volume_series(
         ds.InstanceNumber = n - z  # deliberately misleading
         ds.FrameOfReferenceUID = "1.2.3.4.5"
         ds.RescaleSlope, ds.RescaleIntercept = f"{slope}", f"{intercept}"
-        _set_pixels(ds, stored[z])
-        files.append(_save(ds, folder / names[z]))
+        set_pixels(ds, stored[z])
+        files.append(save(ds, folder / names[z]))
     direction = np.column_stack([row_cos, col_cos, normal])
     return SeriesTruth(
         folder=folder, files_in_z_order=files, values=stored * slope + intercept,
@@ -198,8 +233,8 @@ def write_xray(
         ds.ImagerPixelSpacing = [f"{v}" for v in imager_pixel_spacing]
     if window is not None:
         ds.WindowCenter, ds.WindowWidth = f"{window[0]}", f"{window[1]}"
-    _set_pixels(ds, stored)
-    _save(ds, path)
+    set_pixels(ds, stored)
+    save(ds, path)
     return stored
 
 
@@ -209,7 +244,7 @@ def write_non_image(path: Path, modality: str = "SR") -> Path:
     for kw in ("Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated", "BitsStored",
                "HighBit", "PixelRepresentation"):
         delattr(ds, kw)
-    return _save(ds, path)
+    return save(ds, path)
 
 
 def write_unsupported_compression(path: Path) -> Path:
@@ -220,7 +255,7 @@ def write_unsupported_compression(path: Path) -> Path:
     ds.file_meta.TransferSyntaxUID = MPEG2MPML
     ds.PixelData = encapsulate([b"\x00\x00\x01\xb3" + b"\x00" * 60])
     ds["PixelData"].VR = "OB"
-    return _save(ds, path)
+    return save(ds, path)
 
 
 def truncate(path: Path, keep_fraction: float = 0.5, *, drop_bytes: int | None = None) -> Path:
@@ -229,3 +264,98 @@ def truncate(path: Path, keep_fraction: float = 0.5, *, drop_bytes: int | None =
     keep = len(data) - drop_bytes if drop_bytes is not None else int(len(data) * keep_fraction)
     path.write_bytes(data[:keep])
     return path
+
+
+def uid(*parts: int | str) -> str:
+    return UID_ROOT + ".".join(str(p) for p in parts)
+
+
+# ---- knob builders for the robustness corpus -----------------------------------------------------
+def base(
+    *,
+    rows: int = 8,
+    cols: int = 8,
+    modality: str = "CT",
+    sop_class: str = CTImageStorage,
+    series: str = "1",
+    study: str = "1",
+    instance: int = 1,
+    description: str = "robust",
+    syntax: str = ExplicitVRLittleEndian,
+) -> Dataset:
+    ds = image_dataset(modality=modality, sop_class=sop_class, rows=rows, cols=cols, series_uid=uid(2, series),
+                       study_uid=uid(1, study), sop_uid=uid(9, series, instance), patient_name=PATIENT_NAME,
+                       patient_id=PATIENT_ID, syntax=syntax)
+    ds.SeriesNumber = int(series) if str(series).isdigit() else 1
+    ds.SeriesDescription = description
+    ds.InstanceNumber = instance
+    ds.FrameOfReferenceUID = uid(3, study)
+    return ds
+
+
+def geometry(ds: Dataset, position: np.ndarray, iop: tuple[float, ...] = (1, 0, 0, 0, 1, 0),
+             pixel_spacing: tuple[float, float] = (0.7, 0.7)) -> None:
+    ds.ImagePositionPatient = [f"{v:.6f}" for v in position]
+    ds.ImageOrientationPatient = [f"{v:.6f}" for v in iop]
+    ds.PixelSpacing = [f"{v:g}" for v in pixel_spacing]
+    ds.SliceThickness = "2"
+    ds.RescaleSlope, ds.RescaleIntercept = "1", "-1024"
+
+
+def marker_values(n: int, rows: int, cols: int, seed: int) -> np.ndarray:
+    """Random stored values with slice index markers at pixel (0, 0) so order is checkable."""
+    rng = np.random.default_rng(seed)
+    stored = rng.integers(0, 2000, size=(n, rows, cols)).astype(np.int64)
+    stored[:, 0, 0] = np.arange(n) * 100 + 50
+    return stored
+
+
+def write_series(
+    folder: Path,
+    *,
+    n: int = 3,
+    rows: int = 8,
+    cols: int = 8,
+    z_positions: list[float] | None = None,
+    positions: list[np.ndarray] | None = None,
+    iop: tuple[float, ...] = (1, 0, 0, 0, 1, 0),
+    pixel_spacing: tuple[float, float] = (0.7, 0.7),
+    series: str = "1",
+    description: str = "robust",
+    seed: int = 0,
+    syntax: str = ExplicitVRLittleEndian,
+    mutate=None,  # callable(ds, z) applied to each dataset before saving
+) -> tuple[list[Path], np.ndarray]:
+    """A regular stack (files named in shuffled order); returns files in z order and stored values."""
+    stored = marker_values(n, rows, cols, seed)
+    row, col = np.array(iop[:3], float), np.array(iop[3:], float)
+    normal = np.cross(row, col)
+    zs = z_positions if z_positions is not None else [2.0 * k for k in range(n)]
+    names = [f"IM{k:04d}.dcm" for k in np.random.default_rng(seed + 1).permutation(n)]
+    files = []
+    for z in range(n):
+        ds = base(rows=rows, cols=cols, series=series, instance=z + 1, description=description, syntax=syntax)
+        pos = positions[z] if positions is not None else np.array([-5.0, -5.0, 0.0]) + zs[z] * normal
+        geometry(ds, pos, iop, pixel_spacing)
+        set_pixels(ds, stored[z])
+        if mutate is not None:
+            mutate(ds, z)
+        files.append(save(ds, folder / names[z]))
+    return files, stored
+
+
+def write_single(path: Path, *, rows: int = 8, cols: int = 8, seed: int = 0, modality: str = "CT",
+                 syntax: str = ExplicitVRLittleEndian, mutate=None) -> tuple[Path, np.ndarray]:
+    """One CT slice (or CR when ``modality='CR'``) with full geometry."""
+    stored = marker_values(1, rows, cols, seed)[0]
+    ds = base(rows=rows, cols=cols, modality=modality, sop_class=CR_STORAGE if modality == "CR" else CTImageStorage,
+              syntax=syntax)
+    geometry(ds, np.zeros(3))
+    if modality == "CR":
+        ds.PhotometricInterpretation = "MONOCHROME1"
+        ds.BitsStored, ds.HighBit = 12, 11
+        del ds.RescaleSlope, ds.RescaleIntercept
+    set_pixels(ds, stored)
+    if mutate is not None:
+        mutate(ds, 0)
+    return save(ds, path), stored

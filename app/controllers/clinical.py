@@ -24,6 +24,7 @@ from app.model.clinical import (
     PredictionState,
     load_case,
 )
+from app.workers import TaskRunner
 from inference.audit.log import AuditLog
 from inference.audit.metrics import dice
 from inference.errors import ModelLoadError
@@ -53,10 +54,13 @@ class CasePredictor(Protocol):
 
 
 class ClinicalHost(Protocol):
-    """The parts of the main window the controller uses (a fake in tests is fine)."""
+    """The parts of the application context (:class:`app.context.AppContext`) the controller uses
+    (a fake in tests is fine)."""
 
-    runner: object
-    settings: Settings
+    @property
+    def runner(self) -> TaskRunner: ...
+    @property
+    def settings(self) -> Settings: ...
 
     def open_path(self, path: Path) -> int: ...
     def show_error(self, error: BaseException) -> None: ...
@@ -139,8 +143,8 @@ class ClinicalController:
         case = self.model.case
         if case is None:
             return
-        self.host.runner.cancel("predict")  # type: ignore[attr-defined]
-        self.host.runner.cancel("explain")  # type: ignore[attr-defined]
+        self.host.runner.cancel("predict")
+        self.host.runner.cancel("explain")
         self._audit(self.user, "reset", f"patient {case.patient_id}", {})
         self.tent = False
         self.alpha = float(self.host.settings.conformal_alpha)
@@ -213,14 +217,15 @@ class ClinicalController:
                 state.without_tent = predictor.predict(case, ehr, masks, alpha, False, progress, cancel).outcomes
             return state
 
-        self.host.runner.submit(  # type: ignore[attr-defined]
+        self.host.runner.submit(
             "predict", work, lambda s: self._predicted(s, before), self.host.show_error, "Predicting outcomes"
         )
 
     def _predicted(self, state: PredictionState, before: dict | None) -> None:
         edits = {k: v.value for k, v in self.model.ehr.items() if v.edited}
         self.model.set_prediction(state)
-        self._audit(self.predictor.actor, "prediction", f"patient {self.model.case.patient_id}", {
+        patient = self.model.case.patient_id if self.model.case is not None else ""
+        self._audit(self.predictor.actor, "prediction", f"patient {patient}", {
             "alpha": state.alpha, "tent": state.tent, "before": before, "after": state.summary(),
             "sets": {k: sorted(v.prediction_set) for k, v in state.outcomes.items()},
             "gate_image": state.gate, "ehr_edits": edits,
@@ -242,7 +247,7 @@ class ClinicalController:
         def work(progress: ProgressCallback, cancel: CancelToken) -> ExplanationResult:
             return predictor.explain(case, ehr, masks, outcome_, method_, progress, cancel)
 
-        self.host.runner.submit(  # type: ignore[attr-defined]
+        self.host.runner.submit(
             "explain", work, self._explained, self.host.show_error, f"Explaining ({METHODS[method_]})"
         )
 

@@ -17,10 +17,10 @@ from app.model.document import Document
 from app.workers import TaskRunner
 from inference.errors import ImageReadError, MedFusionError, SeriesSelectionRequired
 from inference.io.loader import open_image
+from inference.io.memory_budget import MemoryBudgetExceeded, MemoryCheck, guarded_open
 from inference.io.resample import resample_to_reference
 from inference.io.volume import Volume
 from inference.logging_setup import register_phi
-from inference.memory_guard import MemoryBudgetExceeded, MemoryCheck, guarded_open
 from inference.progress import CancelToken, scaled
 from inference.settings import Settings
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from app.model.label_stats import label_counts
 from inference.export import report as rp
 from inference.export.labels import SegmentLabel
 from inference.io.volume import StudyInfo, Volume
@@ -65,7 +66,7 @@ def _measurements(labelmap: np.ndarray, labels: list[SegmentLabel], volume: Volu
                   z: int) -> list[rp.StructureMeasurement]:
     """Volume (3-D) and area on the key slice ``z`` (2-D: the image) per label present in the mask."""
     sx, sy, sz = (float(s) for s in volume.spacing)
-    counts = np.bincount(labelmap.ravel(), minlength=256)
+    counts = label_counts(labelmap)
     on_slice = np.bincount(labelmap[z].ravel(), minlength=256)
     rows = []
     for lab in labels:

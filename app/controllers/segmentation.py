@@ -18,25 +18,18 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.model.labels import LabelsModel, touched
+from app.context import AppContext
+from app.model.labels import touched
 from inference.errors import Cancelled, InvalidPromptError, MedFusionError
+from inference.export.mask_files import read_label_table, sidecar_path
 from inference.io.volume import Volume
-from inference.models.preprocess import DEFAULT_CT_WINDOW, LUNG_LESION_WINDOW, LUNG_WINDOW
 from inference.progress import CancelToken, ProgressCallback
 from inference.segmentation.backend import SegmentationBackend
 from inference.segmentation.cache import EmbeddingCache
 from inference.segmentation.session import SegmentationSession
+from inference.segmentation.windows import DEFAULT_CT_WINDOW, MODEL_WINDOWS
 
 log = logging.getLogger("medfusion.app.segmentation")
-
-# Intensity window the model sees on CT (level, width); "display" = the viewer's current W/L.
-MODEL_WINDOWS: dict[str, tuple[str, tuple[float, float] | None]] = {
-    "auto": ("Soft tissue 40/400 (MedSAM default)", DEFAULT_CT_WINDOW),
-    "lung_lesion": ("Lung lesion −300/1000", LUNG_LESION_WINDOW),
-    "lung": ("Lung −437/1174", LUNG_WINDOW),
-    "display": ("Current display W/L", None),
-}
-
 
 class SegmentationBusyError(InvalidPromptError):
     """Another gesture is still changing the masks."""
@@ -52,22 +45,21 @@ class SegmentationController(QObject):
 
     def __init__(
         self,
-        window: Any,  # MainWindow (document, runner, settings, show_error, show_status)
-        labels: LabelsModel,
+        context: AppContext,
         backend: SegmentationBackend,
         cache: EmbeddingCache,
+        parent: QObject | None = None,
     ) -> None:
-        super().__init__(window)
-        self.window, self.labels = window, labels
-        self.document, self.runner = window.document, window.runner
+        super().__init__(parent)
+        self.context, self.labels = context, context.labels
+        self.document, self.runner = context.document, context.runner
         self.backend, self.cache = backend, cache
         self.neighbours = 1  # slices on each side embedded in the background (CPU: 3 embeddings per image)
         self.window_mode = "auto"
         self.brush_radius = 6  # pixels
         self.tools_active = False  # a segmentation tool is active: follow the shown slice with precompute
-        self.overlays: dict[str, Any] = {}  # orientation -> LabelOverlay (set by install_segmentation)
         self._running: dict[str, int] = {}
-        self._precomputed_z: int | None = None
+        self.precomputed_z: int | None = None  # the slice the background embedding last centred on
         self._ended.connect(self._on_ended)
         self._partial.connect(self._on_partial)
         self._slice_timer = QTimer(self)
@@ -107,7 +99,7 @@ class SegmentationController(QObject):
         self.window_mode = mode
         if self.session is not None:
             self._apply_window(self.session)
-            self._precomputed_z = None
+            self.precomputed_z = None
             self.precompute()
 
     def _apply_window(self, session: SegmentationSession) -> None:
@@ -126,12 +118,12 @@ class SegmentationController(QObject):
             self._apply_window(session)
             session.set_image(volume)
         self.labels.bind(session)
-        self._precomputed_z = None
+        self.precomputed_z = None
         if session is not None:
             self.precompute()
 
     def _on_cursor(self, _cursor: object) -> None:
-        if self.tools_active and self.session is not None and self.current_z() != self._precomputed_z:
+        if self.tools_active and self.session is not None and self.current_z() != self.precomputed_z:
             self._slice_timer.start()
 
     def precompute(self, z: int | None = None) -> None:
@@ -146,7 +138,7 @@ class SegmentationController(QObject):
             order += [zz for zz in (z + d, z - d) if 0 <= zz < nz]
         if self.window_mode == "display":
             self._apply_window(session)
-        self._precomputed_z = z
+        self.precomputed_z = z
 
         def task(progress: ProgressCallback, cancel: CancelToken) -> int:
             for i, zz in enumerate(order):
@@ -210,7 +202,7 @@ class SegmentationController(QObject):
                 session.apply_brush(z, stroke, name, erase=erase)
             finally:
                 if self.labels.history is not None:
-                    self.labels.history.pending = None
+                    self.labels.history.pending_origins = None
                 self.labels.lock.release()
         except MedFusionError as err:
             self.report(err)
@@ -376,32 +368,9 @@ class SegmentationController(QObject):
         if isinstance(error, SegmentationBusyError):
             self.say(str(error))
         else:
-            self.window.show_error(error)
+            self.context.show_error(error)
 
     def say(self, message: str) -> None:
-        self.window.show_status(message)
+        self.context.show_status(message)
         self.status.emit(message)
 
-
-def sidecar_path(path: Path) -> Path:
-    """``mask.nrrd`` → ``mask.nrrd.labels.json`` (label names, colours, origins)."""
-    return path.with_name(path.name + ".labels.json")
-
-
-def read_label_table(path: Path, data: np.ndarray) -> tuple[list[tuple[str, int, Any]], dict[str, str]]:
-    """Rows ``(name, value, colour)`` and origins for a mask file: from its sidecar, else one per value."""
-    present = [int(v) for v in np.unique(data) if v != 0]
-    side = sidecar_path(path)
-    rows: list[tuple[str, int, Any]] = []
-    origins: dict[str, str] = {}
-    if side.is_file():
-        try:
-            for entry in json.loads(side.read_text()).get("labels", []):
-                rows.append((str(entry["name"]), int(entry["value"]), tuple(entry.get("colour") or ()) or None))
-                origins[str(entry["name"])] = str(entry.get("origin", "MANUAL"))
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            log.warning("ignoring unreadable label table %s: %s", side, exc)
-            rows, origins = [], {}
-    known = {v for _, v, _ in rows}
-    rows += [(f"Label {v}", v, None) for v in present if v not in known]
-    return rows, origins

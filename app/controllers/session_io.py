@@ -1,9 +1,9 @@
 """Saved sessions and crash recovery for the viewer: nothing a radiologist did is lost.
 
 Why a recovery file rewritten after every gesture (not on a timer): a crash then costs at most the
-gesture being written (see ``inference.persistence.autosave``). Changes from the labels model
-(``changed`` / ``gesture_applied``) and from the clinical workspace (EHR edits, masks, predictions)
-are coalesced per event-loop turn into one atomic write. A clean exit moves the recovery file to
+gesture being written (see ``inference.persistence.autosave``). Changes from the context's labels
+model (``changed`` / ``gesture_applied``) and clinical case (EHR edits, masks, predictions) are
+coalesced per event-loop turn into one atomic write. A clean exit moves the recovery file to
 ``sessions/`` (so the next start does not offer a restore, and the work can still be reopened);
 after a crash the file stays and the next start offers to restore it.
 """
@@ -21,10 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QEvent, QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
-from app.controllers.export import restore_labels, snapshot_labels
+from app.context import AppContext
+from app.model.clinical import ClinicalModel, OutcomeResult, PredictionState
+from app.model.label_snapshot import restore_labels, snapshot_labels
+from app.model.labels import LabelsModel
 from inference.errors import MedFusionError
+from inference.io.volume import Volume
 from inference.persistence import (
     Autosaver,
     SessionError,
@@ -40,14 +44,6 @@ log = logging.getLogger("medfusion.app.session")
 KEEP_ARCHIVED = 5
 
 
-def _case_of(window: Any) -> tuple[Any, Any] | None:
-    """(clinical model, controller) when a clinical case is open."""
-    ws = getattr(window, "clinical", None)
-    if ws is None or ws.model.case is None:
-        return None
-    return ws.model, ws.controller
-
-
 def _jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {k: _jsonable(v) for k, v in dataclasses.asdict(value).items()}
@@ -60,12 +56,12 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _prompts_of(labels_model: Any, n_slices: int) -> list[dict[str, Any]]:
+def _prompts_of(labels_model: LabelsModel, n_slices: int) -> list[dict[str, Any]]:
     """Boxes/clicks per label and slice, as the segmentation session keeps them (for the record)."""
-    session = getattr(labels_model, "session", None)
-    prompt = getattr(session, "prompt", None)
-    if labels_model is None or prompt is None:
+    session = labels_model.session
+    if session is None:
         return []
+    prompt = session.prompt
     rows = []
     for name in labels_model.names():
         for z in range(n_slices):
@@ -83,9 +79,10 @@ class SessionController(QObject):
 
     _save_failed = Signal(str)  # from the autosave thread, delivered on the UI thread
 
-    def __init__(self, window: Any, recovery_dir: Path | None = None) -> None:
-        super().__init__(window)
-        self.window = window
+    def __init__(self, context: AppContext, recovery_dir: Path | None = None, parent: QObject | None = None
+                 ) -> None:
+        super().__init__(parent)
+        self.context = context
         self.recovery_dir = Path(recovery_dir) if recovery_dir else default_config_dir() / "recovery"
         self.archive_dir = self.recovery_dir.parent / "sessions"
         self.autosaver = Autosaver(self.recovery_dir)
@@ -94,7 +91,6 @@ class SessionController(QObject):
         self._signature: tuple[int, str] | None = None  # (id(volume), signature)
         self._pending: SessionState | None = None  # restore waiting for its image to load
         self._labelmap_dirty = True
-        self._connected: set[int] = set()
         self._table_key: tuple = ()
         self._ehr_key: tuple = ()
         self._timer = QTimer(self)
@@ -105,39 +101,25 @@ class SessionController(QObject):
         self._last_write: Future | None = None
         self._signature_lock = threading.Lock()
         self._save_failed.connect(self._on_save_failed)
-        window.document.volume_changed.connect(self._on_volume)
-        window.installEventFilter(self)
-        self.connect_sources()
+        # Only gestures count: binding a fresh image (labels ``changed`` with an empty table) or opening a
+        # case does not overwrite the recovery file, so the previous image's unsaved work survives until
+        # the first gesture on the new one.
+        context.document.volume_changed.connect(self._on_volume)
+        context.closing.connect(self.clean_exit)
+        context.labels.gesture_applied.connect(lambda *_a: self.note_change(labelmap=True))
+        context.labels.changed.connect(self._on_labels_changed)
+        context.case.case_changed.connect(self._on_case)
+        context.case.ehr_changed.connect(self._on_ehr)
+        context.case.prediction_changed.connect(lambda state: self.note_change(False) if state is not None else None)
+
+    def _case(self) -> ClinicalModel | None:
+        """The clinical case model when a case is open."""
+        return self.context.case if self.context.case.case is not None else None
 
     # ---- change tracking ---------------------------------------------------------------------
-    def connect_sources(self) -> None:
-        """Hook the labels model and the clinical model (idempotent: either may be installed later).
-
-        Only gestures count: binding a fresh image (labels ``changed`` with an empty table) or opening a
-        case does not overwrite the recovery file, so the previous image's unsaved work survives until
-        the first gesture on the new one.
-        """
-        labels = getattr(self.window, "labels", None)
-        if labels is not None and id(labels) not in self._connected:
-            self._connected.add(id(labels))
-            gesture = getattr(labels, "gesture_applied", None)
-            if gesture is not None:
-                gesture.connect(lambda *_a: self.note_change(labelmap=True))
-            changed = getattr(labels, "changed", None)
-            if changed is not None:
-                changed.connect(self._on_labels_changed)
-        ws = getattr(self.window, "clinical", None)
-        if ws is not None and id(ws.model) not in self._connected:
-            self._connected.add(id(ws.model))
-            ws.model.case_changed.connect(self._on_case)
-            ws.model.ehr_changed.connect(self._on_ehr)
-            ws.model.prediction_changed.connect(lambda state: self.note_change(False) if state is not None else None)
-
     def _on_labels_changed(self) -> None:
         """Renames / colours / new labels (no gesture): saved when the label table really changed."""
-        labels = getattr(self.window, "labels", None)
-        if labels is None:
-            return
+        labels = self.context.labels
         try:
             key = tuple((n, v, tuple(labels.colour(n)), labels.origin(n)) for n, v in labels.values().items())
         except MedFusionError:
@@ -151,21 +133,20 @@ class SessionController(QObject):
         self._ehr_key = ()
 
     def _on_ehr(self) -> None:
-        ws = getattr(self.window, "clinical", None)
-        key = tuple(sorted((k, str(v.value)) for k, v in ws.model.ehr.items() if v.edited)) if ws else ()
+        key = tuple(sorted((k, str(v.value)) for k, v in self.context.case.ehr.items() if v.edited))
         if key != self._ehr_key:
             self._ehr_key = key
             self.note_change(labelmap=False)
 
     def note_change(self, labelmap: bool = True) -> None:
         """One user gesture happened: count it and autosave on the next event-loop turn."""
-        if self.window.document.volume is None:
+        if self.context.document.volume is None:
             return
-        if self._pending is not None and not self.window.runner.busy:
+        if self._pending is not None and not self.context.runner.busy:
             self._pending = None  # the restore's image never arrived (load failed/cancelled): keep saving
         self.gesture += 1
         self._labelmap_dirty = self._labelmap_dirty or labelmap
-        if self.window.settings.autosave:
+        if self.context.settings.autosave:
             self._timer.start()
 
     def autosave_now(self, wait: bool = False) -> bool:
@@ -175,14 +156,14 @@ class SessionController(QObject):
         if self._pending is not None:
             return False  # a restore is still loading its image: do not overwrite the file being restored
         state = self.build_state(with_signature=False)
-        if state is None:
+        volume = self.context.document.volume
+        if state is None or volume is None:
             return False
-        volume = self.window.document.volume
         dirty, self._labelmap_dirty = self._labelmap_dirty, False
         self._last_write = self._executor.submit(self._write, state, volume, dirty)
         return self.flush() if wait else True
 
-    def _write(self, state: SessionState, volume: Any, labelmap_changed: bool) -> bool:
+    def _write(self, state: SessionState, volume: Volume, labelmap_changed: bool) -> bool:
         """Autosave thread: signature (hashed once per image), compress, atomic write."""
         try:
             state.image_signature = self._image_signature(volume)
@@ -209,10 +190,10 @@ class SessionController(QObject):
     def _on_save_failed(self, message: str) -> None:
         if message != self.last_error:
             self.last_error = message
-            self.window.show_status(message)
+            self.context.show_status(message)
 
     # ---- state <-> viewer --------------------------------------------------------------------
-    def _image_signature(self, volume: Any) -> str:
+    def _image_signature(self, volume: Volume) -> str:
         with self._signature_lock:  # UI thread (save session) and autosave thread
             if self._signature is None or self._signature[0] != id(volume):
                 self._signature = (id(volume), volume.signature())
@@ -220,24 +201,23 @@ class SessionController(QObject):
 
     def build_state(self, with_signature: bool = True) -> SessionState | None:
         """Everything needed to continue: image, masks + labels (with origins), prompts, EHR, predictions."""
-        volume = self.window.document.volume
+        volume = self.context.document.volume
         if volume is None:
             return None
-        labels_model = getattr(self.window, "labels", None)
-        snap = snapshot_labels(labels_model, self.window.settings.segmentation_backend)
+        labels_model = self.context.labels
+        snap = snapshot_labels(labels_model, self.context.settings.segmentation_backend)
         prompts = _prompts_of(labels_model, volume.shape[0])
         state = SessionState(image_source=str(volume.source), image_signature=self._image_signature(volume) if with_signature else "",
                              labelmap=snap.labelmap if snap is not None else None,
                              labels=snap.labels if snap is not None else [], prompts=prompts, gesture=self.gesture)
-        case = _case_of(self.window)
-        if case is not None:
-            model, controller = case
+        model, controller = self._case(), self.context.clinical
+        if model is not None and model.case is not None:
             state.ehr_edits = {
                 "case_folder": str(model.case.folder),
                 "image": model.selected.filename if model.selected is not None else "",
                 "values": {k: v.value for k, v in model.ehr.items() if v.edited},
             }
-            if controller.audit is not None:
+            if controller is not None and controller.audit is not None:
                 state.audit_log_path = str(controller.audit.path)
             pred = model.prediction
             if pred is not None:
@@ -251,14 +231,14 @@ class SessionController(QObject):
         """File > Save session: the state now, atomically."""
         state = self.build_state()
         if state is None:
-            self.window.show_error(MedFusionError("Open an image before saving a session."))
+            self.context.show_error(MedFusionError("Open an image before saving a session."))
             return None
         try:
             written = write_session(state, Path(path))
         except MedFusionError as err:
-            self.window.show_error(err)
+            self.context.show_error(err)
             return None
-        self.window.show_status(f"Session saved to {written}.")
+        self.context.show_status(f"Session saved to {written}.")
         return written
 
     def open_session(self, path: Path) -> bool:
@@ -266,7 +246,7 @@ class SessionController(QObject):
         try:
             state = load_session(Path(path))
         except MedFusionError as err:
-            self.window.show_error(err)
+            self.context.show_error(err)
             return False
         return self.restore(state)
 
@@ -275,64 +255,59 @@ class SessionController(QObject):
         case_folder = state.ehr_edits.get("case_folder", "") if state.ehr_edits else ""
         target = Path(case_folder) if case_folder else Path(state.image_source)
         if not state.image_source or not target.exists():
-            self.window.show_error(SessionError(
+            self.context.show_error(SessionError(
                 f"The image of this session is no longer at '{target}'; masks cannot be restored."))
             return False
         self._pending = state
-        volume = self.window.document.volume
+        volume = self.context.document.volume
         if not case_folder and volume is not None and str(volume.source) == state.image_source:
             self._apply(volume)  # already open
             return True
-        self.window.open_path(target)
-        case = _case_of(self.window)
+        self.context.open_path(target)
+        case, controller = self._case(), self.context.clinical
         image = state.ehr_edits.get("image") if state.ehr_edits else None
-        if case is not None and image and case[0].selected is not None and case[0].selected.filename != image:
-            case[1].show_image(image)
+        if case is not None and controller is not None and image and case.selected is not None \
+                and case.selected.filename != image:
+            controller.show_image(image)
         return True
 
-    def _on_volume(self, volume: Any) -> None:
-        self.connect_sources()
+    def _on_volume(self, volume: Volume | None) -> None:
         self._labelmap_dirty = True  # a new image: never reuse the previous image's compressed masks
         if volume is None or self._pending is None:
             return
         if str(volume.source) == self._pending.image_source:
             # after every other volume_changed handler (the labels model binds its session there)
-            QTimer.singleShot(0, lambda: self._apply(volume) if self.window.document.volume is volume else None)
+            QTimer.singleShot(0, lambda: self._apply(volume) if self.context.document.volume is volume else None)
         else:  # another image was opened meanwhile: the restore is abandoned, autosave resumes
             self._pending = None
-            self.window.show_status("Session restore abandoned: another image was opened.")
+            self.context.show_status("Session restore abandoned: another image was opened.")
 
-    def _apply(self, volume: Any) -> None:
+    def _apply(self, volume: Volume) -> None:
         state, self._pending = self._pending, None
         if state is None:
             return
         try:
             check_image(state, self._image_signature(volume), volume.shape)
-            case = _case_of(self.window)
+            case = self._case()
             if case is not None and state.ehr_edits:
                 for name, value in state.ehr_edits.get("values", {}).items():
-                    if name in case[0].ehr:
-                        case[0].edit_ehr(name, value)
+                    if name in case.ehr:
+                        case.edit_ehr(name, value)
             if state.labelmap is not None and state.labels:
-                restore_labels(getattr(self.window, "labels", None), state.labelmap, state.labels)
-                hooked = getattr(self.window, "_clinical_seg_connected", False)  # the hook forwards masks
-                if case is not None and not hooked and volume.is_2d and case[0].selected is not None:
-                    ai = all(lab.algorithm_type == "AI" for lab in state.labels)
-                    case[0].set_mask(case[0].selected.filename, state.labelmap[0] > 0, ai=ai)
+                # the clinical feature hears the restored masks through ``labels.gesture_applied``
+                restore_labels(self.context.labels, state.labelmap, state.labels)
             if case is not None and state.predictions:
-                self._restore_predictions(case[0], state.predictions)
+                self._restore_predictions(case, state.predictions)
         except MedFusionError as err:
-            self.window.show_error(err)
+            self.context.show_error(err)
             return
         self.gesture = max(self.gesture, state.gesture)
         self._labelmap_dirty = True
         self.autosave_now()  # the recovery file now holds the restored state
-        self.window.show_status(f"Session restored ({len(state.labels)} label(s), saved {state.saved_at}).")
+        self.context.show_status(f"Session restored ({len(state.labels)} label(s), saved {state.saved_at}).")
 
     @staticmethod
-    def _restore_predictions(model: Any, rows: list[dict[str, Any]]) -> None:
-        from app.model.clinical import OutcomeResult, PredictionState
-
+    def _restore_predictions(model: ClinicalModel, rows: list[dict[str, Any]]) -> None:
         outcomes = {r["outcome"]: OutcomeResult(r["outcome"], float(r["probability"]),
                                                 frozenset(int(c) for c in r.get("set", [])))
                     for r in rows}
@@ -355,13 +330,13 @@ class SessionController(QObject):
             state = load_session(path)
         except SessionError as err:
             self._archive(path, "damaged")
-            self.window.show_status(str(err))
+            self.context.show_status(str(err))
             return False
         from PySide6.QtWidgets import QMessageBox
 
         image = Path(state.image_source).name or "an image"
         answer = QMessageBox.question(
-            self.window, "Restore previous session?",
+            self.context.host.dialog_parent(), "Restore previous session?",
             f"MedFusion Viewer did not close normally. Restore the work on {image} "
             f"({len(state.labels)} label(s), {state.gesture} change(s), saved {state.saved_at})?\n\n"
             f"If you choose No, it is kept in {self.archive_dir} and can be opened with File > Open session.",
@@ -394,8 +369,3 @@ class SessionController(QObject):
         if path.is_file():
             self._archive(path, "last-session")
         self.autosaver.clear()
-
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
-        if obj is self.window and event.type() == QEvent.Type.Close:
-            self.clean_exit()
-        return False

@@ -281,10 +281,6 @@ class ClinicalModel:
         self.mark_stale(f"{old.field.label} changed")
         return old.value, new.value
 
-    def reset_ehr(self) -> None:
-        self.ehr = {k: replace(v, value=v.original, edited=False) for k, v in self.ehr.items()}
-        self.ehr_changed.emit()
-
     def ehr_inputs(self) -> dict[str, float | str | None]:
         """Values the model gets (None = missing, passed as missing, never imputed)."""
         return {k: v.value for k, v in self.ehr.items()}

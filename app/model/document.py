@@ -133,7 +133,7 @@ class Document:
         """Show slice ``index`` along index axis ``axis`` (0=x, 1=y, 2=z)."""
         cursor = list(self.cursor)
         cursor[axis] = index
-        self.set_cursor(cursor)
+        self.set_cursor((cursor[0], cursor[1], cursor[2]))
 
     def step_slice(self, axis: int, delta: int) -> None:
         self.set_slice(axis, self.cursor[axis] + delta)

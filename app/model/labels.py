@@ -1,9 +1,10 @@
 """Segmentation labels of the open image as an observable, Qt-free model (the viewer's side of the session).
 
 The masks themselves live in one :class:`SegmentationSession` per image (its uint8 label map, label table
-and undo history); this model adds what the viewer needs around it: the active label, visibility and
-opacity, the *origin* of each label (AI / MANUAL / AI_CORRECTED, for DICOM SEG algorithm identification,
-restored by undo/redo) and the signals other parts listen to:
+and undo history, which also tracks each label's *origin* — AI / MANUAL / AI_CORRECTED, for DICOM SEG
+algorithm identification, restored by undo/redo); this model adds what the viewer needs around it: the
+active label, visibility and opacity, which gestures count for the origin, and the signals other parts
+listen to:
 
 - ``changed()``: anything changed (masks, table, display);
 - ``gesture_applied(kind, label, z_range)`` after every gesture: kind in {"box", "point", "propagate"}
@@ -22,55 +23,12 @@ import numpy as np
 from psygnal import Signal
 
 from inference.errors import InvalidPromptError
-from inference.segmentation.history import Gesture, History
+from inference.segmentation.history import AI, MANUAL, Gesture, History, Origins
 from inference.segmentation.labels import Label
 from inference.segmentation.session import SegmentationSession
 
 MODEL_KINDS = frozenset({"box", "point", "propagate"})
 MANUAL_KINDS = frozenset({"brush", "erase"})
-ORIGINS = ("AI", "MANUAL", "AI_CORRECTED")
-Flags = dict[int, frozenset[str]]  # label value -> {"ai", "manual"}: which kinds of gesture made it
-
-
-class _OriginHistory(History):
-    """The session's history, also carrying each gesture's before/after label origins (undo restores them)."""
-
-    def __init__(self, model: LabelsModel, session: SegmentationSession, max_bytes: int) -> None:
-        super().__init__(max_bytes)
-        self._model, self._session = model, session
-        self.pending: tuple[Flags, Flags] | None = None
-        self.last: Gesture | None = None  # the gesture the latest undo/redo applied
-
-    def push(self, gesture: Gesture) -> None:
-        pending, self.pending = self.pending, None
-        if gesture.empty:
-            return
-        if pending is not None:
-            gesture.origin_flags = pending  # type: ignore[attr-defined]
-            self._set_flags(pending[1])
-        super().push(gesture)
-
-    def _set_flags(self, flags: Flags) -> None:
-        if self._model.session is self._session:  # a late gesture of a previous image changes nothing here
-            self._model._flags = dict(flags)
-
-    def pop_undo(self) -> Gesture | None:
-        self.last = gesture = super().pop_undo()
-        flags = getattr(gesture, "origin_flags", None)
-        if flags is not None:
-            self._set_flags(flags[0])
-        return gesture
-
-    def pop_redo(self) -> Gesture | None:
-        self.last = gesture = super().pop_redo()
-        flags = getattr(gesture, "origin_flags", None)
-        if flags is not None:
-            self._set_flags(flags[1])
-        return gesture
-
-    def clear(self) -> None:
-        super().clear()
-        self.last = None
 
 
 def touched(gesture: Gesture | None) -> tuple[set[int], tuple[int, int] | None]:
@@ -97,7 +55,6 @@ class LabelsModel:
         self.session: SegmentationSession | None = None
         self.lock = threading.Lock()  # held while a gesture mutates the session (worker or UI thread)
         self.active: str = ""
-        self._flags: Flags = {}
         self._visible: dict[int, bool] = {}
         self._opacity: dict[int, float] = {}
         self.preview: tuple[int, np.ndarray, int, bool] | None = None  # brush stroke being drawn
@@ -107,17 +64,16 @@ class LabelsModel:
     def bind(self, session: SegmentationSession | None) -> None:
         """Start on a new image's session (``None``: no image): all labels and masks are dropped."""
         if session is not None:
-            session.history = _OriginHistory(self, session, self.undo_budget_bytes)
+            session.history = History(self.undo_budget_bytes)
         self.session = session
         self.active = ""
-        self._flags, self._visible, self._opacity = {}, {}, {}
+        self._visible, self._opacity = {}, {}
         self.preview = None
         self.changed.emit()
 
     @property
-    def history(self) -> _OriginHistory | None:
-        history = self.session.history if self.session is not None else None
-        return history if isinstance(history, _OriginHistory) else None
+    def history(self) -> History | None:
+        return self.session.history if self.session is not None else None
 
     def _session(self) -> SegmentationSession:
         if self.session is None or self.session.volume is None:
@@ -145,10 +101,8 @@ class LabelsModel:
 
     def origin(self, label: str) -> str:
         """AI (model gestures only), MANUAL (drawn by hand only) or AI_CORRECTED (both)."""
-        flags = self._flags.get(self._label(label).value, frozenset())
-        if "ai" in flags:
-            return "AI_CORRECTED" if "manual" in flags else "AI"
-        return "MANUAL"
+        value = self._label(label).value
+        return self.session.history.origin(value) if self.session is not None else "MANUAL"
 
     def visible(self, label: str) -> bool:
         return self._visible.get(self._label(label).value, True)
@@ -250,17 +204,11 @@ class LabelsModel:
         """Record how the coming gesture on ``session`` (default: the current one) changes the label's
         origin (call with :attr:`lock` held)."""
         session = session or self.session
-        history = session.history if session is not None else None
-        if not isinstance(history, _OriginHistory) or kind not in MODEL_KINDS | MANUAL_KINDS:
+        if session is None or kind not in MODEL_KINDS | MANUAL_KINDS:
             return
-        found = session.labels.find(label) if session is not None else None
-        if found is None:
-            return
-        value = found.value
-        before = dict(self._flags)
-        after = dict(before)
-        after[value] = before.get(value, frozenset()) | {"ai" if kind in MODEL_KINDS else "manual"}
-        history.pending = (before, after)
+        found = session.labels.find(label)
+        if found is not None:
+            session.history.mark(found.value, AI if kind in MODEL_KINDS else MANUAL)
 
     def run_gesture(
         self, kind: str, label: str, fn: Callable[[], Any], session: SegmentationSession | None = None
@@ -273,9 +221,8 @@ class LabelsModel:
             try:
                 return fn()
             finally:
-                history = session.history if session is not None else None
-                if isinstance(history, _OriginHistory):
-                    history.pending = None
+                if session is not None:
+                    session.history.pending_origins = None
 
     def notify(self, kind: str, label: str, z_range: object = None) -> None:
         """Announce a finished gesture (UI thread): ``gesture_applied`` then ``changed``."""
@@ -287,7 +234,7 @@ class LabelsModel:
         session = self._session()
         with self.lock:
             session.reset()
-            self._flags = {}
+            session.history.origins = {}
         for name in self.names():
             self.gesture_applied.emit("reset", name, None)
         self.changed.emit()
@@ -300,7 +247,7 @@ class LabelsModel:
             session.label_map[session.label_map == lab.value] = 0
             session.labels.remove(lab)
             session.history.clear()  # older steps may still refer to the removed value
-            for table in (self._flags, self._visible, self._opacity):
+            for table in (session.history.origins, self._visible, self._opacity):
                 table.pop(lab.value, None)
         if self.active == label:
             self.set_active(self.names()[0] if self.names() else "")
@@ -338,18 +285,19 @@ class LabelsModel:
         with self.lock:
             session.reset()
             session.labels.clear()
-            flags: Flags = {}
+            drawn_by: Origins = {}
             for row in rows:
                 name, value = str(row[0]), int(row[1])
                 colour = tuple(int(c) for c in row[2]) if len(row) > 2 and row[2] is not None else None
                 lab = session.labels.add(name, colour, value)  # type: ignore[arg-type]
                 origin = origin_of.get(name, "MANUAL").upper()
-                flags[lab.value] = frozenset(
-                    {"ai"} if origin == "AI" else {"ai", "manual"} if origin == "AI_CORRECTED" else {"manual"}
+                drawn_by[lab.value] = frozenset(
+                    {AI} if origin == "AI" else {AI, MANUAL} if origin == "AI_CORRECTED" else {MANUAL}
                 )
             known = np.isin(data, [lab.value for lab in session.labels])
             session.label_map[...] = np.where(known, data, 0).astype(np.uint8)
-            self._flags, self._visible, self._opacity = flags, {}, {}
+            session.history.origins = drawn_by
+            self._visible, self._opacity = {}, {}
         self.active = ""
         self.set_active(names[0] if names else "")
         for name in names:

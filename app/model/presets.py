@@ -21,10 +21,3 @@ PRESETS: tuple[WindowPreset, ...] = (
     WindowPreset("Abdomen", 350.0, 50.0, "5"),
     WindowPreset("PET SUV 0-5", 5.0, 2.5, "6"),
 )
-
-
-def preset_by_name(name: str) -> WindowPreset:
-    for preset in PRESETS:
-        if preset.name.lower() == name.lower():
-            return preset
-    raise KeyError(name)

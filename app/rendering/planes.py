@@ -47,7 +47,10 @@ class PlaneMapping:
     def slice_2d(self, array_zyx: np.ndarray, index: int) -> np.ndarray:
         """The 2-D slice as ``[row, col]`` with row 0 at the screen *bottom* (VTK image order)."""
         xyz = array_zyx.transpose(2, 1, 0)
-        plane = np.take(xyz, int(index), axis=self.normal_axis)
+        picker: list[int | slice] = [slice(None)] * 3
+        picker[self.normal_axis] = int(index)
+        # basic indexing gives a view; np.take would first copy the whole (transposed) volume per call
+        plane = xyz[tuple(picker)]
         remaining = [a for a in range(3) if a != self.normal_axis]
         if remaining == [self.h_axis, self.v_axis]:
             plane = plane.T

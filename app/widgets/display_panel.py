@@ -37,15 +37,15 @@ class DisplayPanel(QWidget):
         for p in PRESETS:
             self.preset.addItem(f"{p.name}  ({p.level:g}/{p.window:g})", p)
         self.preset.activated.connect(self._on_preset)
-        self.window = _spin(0.001, 1e6, 1)
-        self.level = _spin(-1e6, 1e6, 1)
-        self.window.valueChanged.connect(lambda _v: self._push_wl())
-        self.level.valueChanged.connect(lambda _v: self._push_wl())
+        self.window_spin = _spin(0.001, 1e6, 1)
+        self.level_spin = _spin(-1e6, 1e6, 1)
+        self.window_spin.valueChanged.connect(lambda _v: self._push_wl())
+        self.level_spin.valueChanged.connect(lambda _v: self._push_wl())
         image_box = QGroupBox("Image window", self)
         form = QFormLayout(image_box)
         form.addRow(self.preset)
-        form.addRow("Window", self.window)
-        form.addRow("Level", self.level)
+        form.addRow("Window", self.window_spin)
+        form.addRow("Level", self.level_spin)
 
         self.overlay_box = QGroupBox("PET overlay", self)
         self.opacity = QSlider(Qt.Orientation.Horizontal, self)
@@ -53,14 +53,14 @@ class DisplayPanel(QWidget):
         self.opacity.setRange(0, 100)
         self.opacity.setValue(round(document.overlay_opacity * 100))
         self.opacity.valueChanged.connect(lambda v: document.set_overlay_opacity(v / 100.0))
-        self.lower = _spin(-1e6, 1e6, 2)
-        self.upper = _spin(-1e6, 1e6, 2)
-        self.lower.valueChanged.connect(lambda _v: self._push_range())
-        self.upper.valueChanged.connect(lambda _v: self._push_range())
+        self.lower_spin = _spin(-1e6, 1e6, 2)
+        self.upper_spin = _spin(-1e6, 1e6, 2)
+        self.lower_spin.valueChanged.connect(lambda _v: self._push_range())
+        self.upper_spin.valueChanged.connect(lambda _v: self._push_range())
         ov_form = QFormLayout(self.overlay_box)
         ov_form.addRow("Opacity", self.opacity)
-        ov_form.addRow("Lower", self.lower)
-        ov_form.addRow("Upper", self.upper)
+        ov_form.addRow("Lower", self.lower_spin)
+        ov_form.addRow("Upper", self.upper_spin)
         self.overlay_box.setEnabled(False)
         layout = QVBoxLayout(self)
         layout.addWidget(image_box)
@@ -78,20 +78,20 @@ class DisplayPanel(QWidget):
         self.preset.setCurrentIndex(0)
 
     def _push_wl(self) -> None:
-        self.document.set_window_level(self.window.value(), self.level.value())
+        self.document.set_window_level(self.window_spin.value(), self.level_spin.value())
 
     def _push_range(self) -> None:
         if self.document.overlay is not None:
-            self.document.set_overlay_range(self.lower.value(), self.upper.value())
+            self.document.set_overlay_range(self.lower_spin.value(), self.upper_spin.value())
 
     def _on_wl(self, window: float, level: float) -> None:
-        for box, value in ((self.window, window), (self.level, level)):
+        for box, value in ((self.window_spin, window), (self.level_spin, level)):
             box.blockSignals(True)
             box.setValue(value)
             box.blockSignals(False)
 
     def _on_range(self, lower: float, upper: float) -> None:
-        for box, value in ((self.lower, lower), (self.upper, upper)):
+        for box, value in ((self.lower_spin, lower), (self.upper_spin, upper)):
             box.blockSignals(True)
             box.setValue(value)
             box.blockSignals(False)

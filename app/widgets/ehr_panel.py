@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from app.controllers.clinical import ClinicalController
 from app.model.clinical import EHR_FIELDS, ClinicalModel
+from app.widgets.lazy_figure import LazyFigure
 
 COLUMNS = ("Value", "Unit", "Normal", "Flag")
 
@@ -43,10 +42,8 @@ class EHRPanel(QWidget):
         self.revert = QPushButton("Undo what-if edits", self)
         self.revert.clicked.connect(self._revert)
         layout.addWidget(self.revert)
-        self.figure = Figure(figsize=(3.6, 2.4), dpi=90, facecolor="#2b2b2b")
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(170)
-        layout.addWidget(self.canvas, 1)
+        self.chart = LazyFigure(figsize=(3.6, 2.4), dpi=90, facecolor="#2b2b2b", min_height=170, parent=self)
+        layout.addWidget(self.chart, 1)
         model.ehr_changed.connect(self.refresh_table)
         model.case_changed.connect(lambda _c: self._plot())
         self.refresh_table()
@@ -61,6 +58,7 @@ class EHRPanel(QWidget):
             return
         name = EHR_FIELDS[item.row()].name
         text = item.text().strip()
+        value: float | str | None
         if text.lower() in ("", "missing"):
             value = None
         elif EHR_FIELDS[item.row()].numeric:
@@ -109,7 +107,9 @@ class EHRPanel(QWidget):
         self._filling = False
 
     def _plot(self) -> None:
-        fig = self.figure
+        if self.model.case is None and not self.chart.created:
+            return  # nothing to chart yet: matplotlib stays unloaded
+        fig = self.chart.figure
         fig.clear()
         ax = fig.add_subplot(111)
         ax.set_facecolor("#2b2b2b")
@@ -118,7 +118,7 @@ class EHRPanel(QWidget):
             for im in case.images:
                 ax.axvline(im.offset, color="#5bc0de", lw=1, alpha=0.6)
             for f in EHR_FIELDS[2:]:
-                pts = sorted((day, vals[f.name]) for day, vals in case.visits.items() if f.name in vals)
+                pts = sorted((day, v) for day, vals in case.visits.items() if (v := vals.get(f.name)) is not None)
                 if pts and f.normal:
                     lo, hi = f.normal
                     scaled = [(d, (v - lo) / (hi - lo)) for d, v in pts]  # 0..1 = normal range
@@ -133,4 +133,4 @@ class EHRPanel(QWidget):
         ax.set_yticks([0, 1], ["low", "high"])
         ax.tick_params(colors="#e0e0e0", labelsize=7)
         fig.subplots_adjust(left=0.12, right=0.97, top=0.88, bottom=0.2)
-        self.canvas.draw_idle()
+        self.chart.canvas.draw_idle()

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.figure import Figure
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -22,6 +22,7 @@ from app.controllers.clinical import METHODS, ClinicalController
 from app.model.clinical import FIELDS_BY_NAME, OUTCOMES, ClinicalModel, ExplanationResult
 from app.rendering.slice_props import image_slice
 from app.rendering.vtk_image import image_2d
+from app.widgets.lazy_figure import LazyFigure
 from app.widgets.slice_view import SliceView
 
 
@@ -117,10 +118,8 @@ class ExplanationPanel(QWidget):
         self.status = QLabel("No explanation yet.", self)
         self.status.setWordWrap(True)
         layout.addWidget(self.status)
-        self.figure = Figure(figsize=(3.6, 4.2), dpi=90, facecolor="#2b2b2b")
-        self.canvas = FigureCanvasQTAgg(self.figure)
-        self.canvas.setMinimumHeight(320)
-        layout.addWidget(self.canvas, 1)
+        self.chart = LazyFigure(figsize=(3.6, 4.2), dpi=90, facecolor="#2b2b2b", min_height=320, parent=self)
+        layout.addWidget(self.chart, 1)
         model.explanation_changed.connect(self._show)
         model.stale_changed.connect(lambda _s: self._show(model.explanation))
         self._show(None)
@@ -129,17 +128,19 @@ class ExplanationPanel(QWidget):
         self.controller.explain(self.method.currentData(), self.outcome.currentData())
 
     def _show(self, result: ExplanationResult | None) -> None:
-        fig = self.figure
-        fig.clear()
         if result is None:
             self.status.setText("No explanation yet: predict, then press Explain.")
-            self.canvas.draw_idle()
+            if self.chart.created:  # else nothing drawn yet: matplotlib stays unloaded
+                self.chart.figure.clear()
+                self.chart.canvas.draw_idle()
             return
+        fig = self.chart.figure
+        fig.clear()
         label = OUTCOMES.get(result.outcome, result.outcome)
         stale = " <b style='color:#ffb347'>(out of date)</b>" if result.stale else ""
         self.status.setText(f"{label} — {METHODS.get(result.method, result.method)}{stale}. "
                             "Red on the image = areas that pushed the prediction most.")
-        text = {"color": "#e0e0e0", "fontsize": 8}
+        text: dict[str, Any] = {"color": "#e0e0e0", "fontsize": 8}
         grid = fig.add_gridspec(3, 1, height_ratios=[3, 1, 0.6], hspace=0.9)
         ax = fig.add_subplot(grid[0])
         items = result.ehr[:7][::-1]
@@ -173,4 +174,4 @@ class ExplanationPanel(QWidget):
             for spine in a.spines.values():
                 spine.set_color("#666666")
         fig.subplots_adjust(left=0.3, right=0.97, top=0.93, bottom=0.07)
-        self.canvas.draw_idle()
+        self.chart.canvas.draw_idle()

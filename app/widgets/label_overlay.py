@@ -172,7 +172,7 @@ class LabelOverlay:
         self.rubber.set(self._rect(box) if box is not None else [])
         self.view.refresh()
 
-    def set_brush(self, index: Sequence[float] | None, radius_px: float) -> None:
+    def set_brush(self, index: Sequence[float] | np.ndarray | None, radius_px: float) -> None:
         """The brush outline at ``index`` (None hides it), ``radius_px`` in image pixels."""
         if index is None or radius_px <= 0:
             if self.brush.actor.GetVisibility():

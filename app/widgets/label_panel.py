@@ -1,12 +1,12 @@
 """The Segmentation panel: label list (colour, name, visibility, size, origin), display and tool settings,
 propagation with a slice range, undo/redo and the per-slice confidence strip.
 
-Sizes are volumes in ml for 3-D images and areas in mm² for 2-D ones (one bincount per change).
+Sizes are volumes in ml for 3-D images and areas in mm² for 2-D ones (counted slice by slice on
+each change, ``app/model/label_stats.py``).
 """
 
 from __future__ import annotations
 
-import numpy as np
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
@@ -27,10 +27,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.controllers.segmentation import MODEL_WINDOWS, SegmentationController
+from app.controllers.segmentation import SegmentationController
 from app.model.document import Document
+from app.model.label_stats import label_counts
 from app.model.labels import LabelsModel
 from app.widgets.confidence_strip import ConfidenceStrip
+from inference.segmentation.windows import MODEL_WINDOWS
 
 COLUMNS = ("", "Label", "Show", "Size", "Origin")
 ORIGIN_TEXT = {"AI": "AI", "MANUAL": "manual", "AI_CORRECTED": "AI, edited"}
@@ -174,7 +176,7 @@ class LabelPanel(QWidget):
         label_map, vol = self.labels.raw_label_map(), self.document.volume
         if label_map is None or vol is None:
             return {}
-        counts = np.bincount(label_map.ravel(), minlength=256)
+        counts = label_counts(label_map)
         sx, sy, sz = vol.spacing
         out = {}
         for name, value in self.labels.values().items():

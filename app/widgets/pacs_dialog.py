@@ -1,19 +1,15 @@
 """File > PACS…: search a PACS, retrieve a series into the viewer, store our segmentation back.
 
-Why every network call goes through ``window.runner``: a slow or unreachable PACS must never freeze
-the viewer; search, series listing, retrieval (with progress + cancel) and store each run on their
-own channel, and a failure becomes one sentence (``PacsError``) in the dialog and a message box.
-DICOMweb is used when configured (search, retrieve, store); a DIMSE-only PACS gets C-FIND and
-C-STORE (no retrieval: C-MOVE/C-GET are not implemented). Server settings come from
-``Settings.pacs`` only (the Settings… button edits them).
+UI only: every command goes to :class:`~app.controllers.pacs.PacsController`, which runs the network
+calls on the task runner (so a slow PACS never freezes the viewer) and picks the transport through
+``inference.pacs.gateway``. A failure becomes one sentence in the dialog and a message box. Server
+settings come from ``Settings.pacs`` only (the Settings… button edits them).
 """
 
 from __future__ import annotations
 
 import re
-import tempfile
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -33,20 +29,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.controllers.pacs import PacsController
 from app.widgets.settings_dialog import PacsSettingsDialog
 from inference.errors import MedFusionError
-from inference.pacs.common import PacsError, SeriesSummary, StudySummary
-from inference.progress import CancelToken, ProgressCallback
+from inference.pacs.common import SeriesSummary, StudySummary
+from inference.pacs.gateway import StudyQuery
+from inference.settings import PacsSettings
 
 MODALITIES = ("", "CT", "PT", "MR", "CR", "DX", "SEG", "US")
 _DATE = re.compile(r"^\d{8}$")
-
-
-def _date(text: str) -> str:
-    value = text.strip().replace("-", "").replace(".", "").replace("/", "")
-    if value and not _DATE.match(value):
-        raise MedFusionError(f"'{text.strip()}' is not a date; write it as YYYYMMDD (e.g. 20221208).")
-    return value
 
 
 def _pretty_date(value: str) -> str:
@@ -54,13 +45,14 @@ def _pretty_date(value: str) -> str:
 
 
 class PacsDialog(QDialog):
-    """Non-modal PACS browser bound to one main window."""
+    """Non-modal PACS browser (the view of one :class:`PacsController`)."""
 
-    def __init__(self, window: Any, parent: QWidget | None = None) -> None:
-        super().__init__(parent or window)
+    def __init__(self, controller: PacsController, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
         self.setObjectName("pacs_dialog")
         self.setWindowTitle("PACS")
-        self.window_ = window
+        self.controller = controller
+        self.context = controller.context
         self.studies: list[StudySummary] = []
         self.series: list[SeriesSummary] = []
         self.retrieved: Path | None = None
@@ -113,8 +105,8 @@ class PacsDialog(QDialog):
         self.status.setObjectName("pacs_status")
         self.status.setWordWrap(True)
         self._build_layout()
-        window.runner.progress.connect(self._on_progress)
-        window.runner.busy_changed.connect(lambda _b: self._update_buttons())
+        self.context.runner.progress.connect(self._on_progress)
+        self.context.runner.busy_changed.connect(lambda _b: self._update_buttons())
         self.refresh_server()
         self.resize(900, 620)
 
@@ -165,17 +157,11 @@ class PacsDialog(QDialog):
 
     # ---- settings ----------------------------------------------------------------------------
     @property
-    def pacs(self) -> Any:
-        return self.window_.settings.pacs
+    def pacs(self) -> PacsSettings:
+        return self.controller.settings
 
     def refresh_server(self) -> None:
-        p = self.pacs
-        parts = []
-        if p.dicomweb_url:
-            parts.append(f"DICOMweb: {p.dicomweb_url}" + (f" (user {p.username})" if p.username else ""))
-        if p.dimse_host:
-            parts.append(f"DICOM: {p.dimse_called_aet}@{p.dimse_host}:{p.dimse_port}")
-        self.server.setText(" · ".join(parts) or "No PACS configured — press Settings… to add one.")
+        self.server.setText(self.controller.gateway.describe())
         self._update_buttons()
 
     def edit_settings(self) -> None:
@@ -183,24 +169,22 @@ class PacsDialog(QDialog):
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.apply_settings(dialog.values())
 
-    def apply_settings(self, pacs: Any) -> None:
+    def apply_settings(self, pacs: PacsSettings) -> None:
         """Use and remember new PACS settings (written to the settings file)."""
-        self.window_.settings.pacs = pacs
-        try:
-            self.window_.settings.save(getattr(self.window_.loader, "settings_path", None))
-        except OSError as exc:
-            self._say(f"The settings could not be saved ({exc.strerror or exc}).")
+        problem = self.controller.apply_settings(pacs)
+        if problem:
+            self._say(problem)
         self.refresh_server()
 
     def _update_buttons(self) -> None:
-        busy = self.window_.runner.busy
-        web = bool(self.pacs.dicomweb_url)
-        self.search_button.setEnabled(web or bool(self.pacs.dimse_host))
-        self.echo_button.setEnabled(web or bool(self.pacs.dimse_host))
-        self.retrieve_button.setEnabled(web and self._selected_series() is not None)
-        self.retrieve_button.setToolTip("" if web else "Retrieving needs a DICOMweb server (set it in Settings…)")
-        self.store_button.setEnabled((web or bool(self.pacs.dimse_host)) and self.window_.document.volume is not None)
-        self.cancel_button.setEnabled(busy)
+        gateway = self.controller.gateway
+        self.search_button.setEnabled(gateway.configured)
+        self.echo_button.setEnabled(gateway.configured)
+        self.retrieve_button.setEnabled(gateway.can_retrieve and self._selected_series() is not None)
+        self.retrieve_button.setToolTip("" if gateway.can_retrieve
+                                        else "Retrieving needs a DICOMweb server (set it in Settings…)")
+        self.store_button.setEnabled(gateway.configured and self.context.document.volume is not None)
+        self.cancel_button.setEnabled(self.context.runner.busy)
 
     # ---- helpers -----------------------------------------------------------------------------
     def _say(self, text: str) -> None:
@@ -210,22 +194,8 @@ class PacsDialog(QDialog):
         self.progress.setValue(0)
         if isinstance(error, MedFusionError):
             self._say(str(error))
-        self.window_.show_error(error)
+        self.context.show_error(error)
         self._update_buttons()
-
-    def _submit(self, channel: str, fn: Any, on_done: Any, description: str) -> None:
-        self.window_.runner.submit(channel, fn, on_done, self._failed, description)
-        self._update_buttons()
-
-    def _web(self) -> Any:
-        from inference.pacs.dicomweb import DicomWebClient
-
-        return DicomWebClient(self.pacs)
-
-    def _dimse(self) -> Any:
-        from inference.pacs.dimse import DimseClient
-
-        return DimseClient(self.pacs)
 
     def _on_progress(self, description: str, fraction: float, message: str) -> None:
         if description.startswith("PACS"):
@@ -234,17 +204,9 @@ class PacsDialog(QDialog):
 
     # ---- commands ----------------------------------------------------------------------------
     def test_connection(self) -> None:
-        pacs = self.pacs
-
-        def work(progress: ProgressCallback, cancel: CancelToken) -> str:
-            if pacs.dimse_host:
-                self._dimse().echo()
-                return f"C-ECHO to {pacs.dimse_called_aet}@{pacs.dimse_host}:{pacs.dimse_port} succeeded."
-            self._web().search_studies(limit=1)
-            return f"The DICOMweb server at {pacs.dicomweb_url} answered."
-
         self._say("Testing the connection…")
-        self._submit("pacs_echo", work, self._said, "PACS: test connection")
+        self.controller.test_connection(self._said, self._failed)
+        self._update_buttons()
 
     def _said(self, text: str) -> None:
         self._say(text)
@@ -252,20 +214,14 @@ class PacsDialog(QDialog):
 
     def search(self) -> None:
         try:
-            start, stop = _date(self.date_from.text()), _date(self.date_to.text())
+            query = StudyQuery.from_text(self.name.text(), self.patient_id.text(), self.date_from.text(),
+                                         self.date_to.text(), str(self.modality.currentData() or ""))
         except MedFusionError as err:
             self._failed(err)
             return
-        query = {"patient_name": self.name.text().strip(), "patient_id": self.patient_id.text().strip(),
-                 "date_range": (start, stop) if start or stop else None,
-                 "modality": str(self.modality.currentData() or "")}
-        use_web = bool(self.pacs.dicomweb_url)
-
-        def work(progress: ProgressCallback, cancel: CancelToken) -> list[StudySummary]:
-            return self._web().search_studies(**query) if use_web else self._dimse().find_studies(**query)
-
         self._say("Searching…")
-        self._submit("pacs_search", work, self._show_studies, "PACS: search")
+        self.controller.search(query, self._show_studies, self._failed)
+        self._update_buttons()
 
     def _show_studies(self, studies: list[StudySummary]) -> None:
         self.studies = list(studies)
@@ -293,13 +249,10 @@ class PacsDialog(QDialog):
         self.series = []
         self.series_table.setRowCount(0)
         self._update_buttons()
-        if study is None or not self.pacs.dicomweb_url:
+        if study is None or not self.controller.gateway.can_retrieve:
             return
-
-        def work(progress: ProgressCallback, cancel: CancelToken) -> list[SeriesSummary]:
-            return self._web().list_series(study.study_uid)
-
-        self._submit("pacs_series", work, self._show_series, "PACS: list series")
+        self.controller.list_series(study, self._show_series, self._failed)
+        self._update_buttons()
 
     def _show_series(self, series: list[SeriesSummary]) -> None:
         self.series = list(series)
@@ -319,75 +272,46 @@ class PacsDialog(QDialog):
         self._update_buttons()
 
     def retrieve(self) -> None:
-        """Download the selected series (progress + cancel), then open it in the viewer."""
+        """Download the selected series (progress + cancel); the controller then opens it in the viewer."""
         series = self._selected_series()
-        if series is None:
-            self._failed(MedFusionError("Select a series to retrieve."))
+        try:
+            if series is None:
+                raise MedFusionError("Select a series to retrieve.")
+            self.controller.retrieve(series, self._retrieved, self._failed)
+        except MedFusionError as err:
+            self._failed(err)
             return
-        if series.modality == "SEG":
-            self._failed(MedFusionError("Open the image series first, then File > Open segmentation for a SEG."))
-            return
-        dest = self.window_.settings.resolved_cache_dir() / "pacs"
-
-        def work(progress: ProgressCallback, cancel: CancelToken) -> Path:
-            return self._web().retrieve_series(series.study_uid, series.series_uid, dest, progress=progress,
-                                               cancel=cancel)
-
         self._say(f"Retrieving {series.modality} {series.description}…")
-        self._submit("pacs_retrieve", work, self._retrieved, "PACS: retrieve series")
+        self._update_buttons()
 
     def _retrieved(self, folder: Path) -> None:
         self.retrieved = Path(folder)
         self.progress.setValue(100)
         self._say(f"Retrieved {len(list(self.retrieved.glob('*.dcm')))} images; opening them.")
         self._update_buttons()
-        self.window_.open_path(self.retrieved)
 
     def cancel(self) -> None:
-        for channel in ("pacs_retrieve", "pacs_search", "pacs_series", "pacs_store", "pacs_echo"):
-            self.window_.runner.cancel(channel)
+        self.controller.cancel()
         self.progress.setValue(0)
         self._say("Cancelled.")
         self._update_buttons()
 
     def store_segmentation(self) -> None:
         """Encode the current masks as DICOM SEG (referencing the open series) and send it to the PACS."""
-        export = getattr(self.window_, "export", None)
         try:
-            if export is None:
-                raise MedFusionError("Export is not available in this window.")
-            snap = export.snapshot()
-            volume = export.volume
-            if not volume.source_files:
-                raise MedFusionError("Only segmentations of images opened from DICOM can be stored to a PACS.")
+            self.controller.store_segmentation(self._stored, self._failed)
         except MedFusionError as err:
             self._failed(err)
             return
-        use_web, user = bool(self.pacs.dicomweb_url), self.window_.settings.user_name
-
-        def work(progress: ProgressCallback, cancel: CancelToken) -> int:
-            from inference.export.seg import write_seg
-            from inference.progress import scaled
-
-            with tempfile.TemporaryDirectory(prefix="medfusion-seg-") as tmp:
-                path = write_seg(snap.labelmap, snap.labels, volume, Path(tmp) / "seg.dcm", creator=user,
-                                 progress=scaled(progress, 0.0, 0.6), cancel=cancel)
-                progress(0.7, "Sending to the PACS")
-                n = self._web().store([path]) if use_web else self._dimse().store_files([path], cancel=cancel)
-            if n < 1:
-                raise PacsError("The PACS did not accept the segmentation.")
-            progress(1.0, "Stored")
-            return n
-
         self._say("Storing the segmentation…")
-        self._submit("pacs_store", work, self._stored, "PACS: store segmentation")
+        self._update_buttons()
 
     def _stored(self, n: int) -> None:
         self.stored += n
         self._say("The segmentation was stored to the PACS.")
-        self.window_.show_status("Segmentation stored to the PACS.")
+        self.context.show_status("Segmentation stored to the PACS.")
         self._update_buttons()
         study = self._selected_study()
-        if study is not None and self.pacs.dicomweb_url:
+        if study is not None and self.controller.gateway.can_retrieve:
             self._note = "The segmentation was stored to the PACS. "
             self._study_selected()  # show the new SEG series

@@ -14,8 +14,8 @@ THUMB = 96
 
 
 def _thumbnail(image: CaseImage) -> QPixmap:
-    with Image.open(image.path) as im:
-        im = im.convert("L")
+    with Image.open(image.path) as opened:
+        im = opened.convert("L")
         im.thumbnail((THUMB, THUMB))
         data = im.tobytes()
         qimg = QImage(data, im.width, im.height, im.width, QImage.Format.Format_Grayscale8)
@@ -41,8 +41,9 @@ class TimelineStrip(QWidget):
     def _rebuild(self) -> None:
         while self.layout_.count():
             item = self.layout_.takeAt(0)
-            if item.widget() is not None and item.widget() is not self.legend:
-                item.widget().deleteLater()
+            widget = item.widget() if item is not None else None
+            if widget is not None and widget is not self.legend:
+                widget.deleteLater()
         self.buttons.clear()
         case = self.model.case
         for im in case.images if case else []:

@@ -2,8 +2,10 @@
 
 pydicom (+pylibjpeg/openjpeg) is the reference decoder. For compressed single-frame grayscale
 slices of a series we first try GDCM through SimpleITK, because it decodes JPEG 2000 faster and
-releases the GIL (so a thread pool helps); any failure falls back to pydicom. MONOCHROME1 images
-are inverted so that higher values are always displayed brighter.
+releases the GIL (so a thread pool helps); any failure falls back to pydicom. Where pydicom has no
+decoder (JPEG Lossless) or its decoder fails (12-bit JPEG Extended), GDCM gets the pixels before the
+file is called undecodable or corrupt (``dicom_gdcm``). MONOCHROME1 images are inverted so that higher
+values are always displayed brighter.
 """
 
 from __future__ import annotations
@@ -14,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
-import SimpleITK as sitk
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut, get_decoder
 
 from inference.errors import ImageReadError, UnsupportedInputError
+from inference.io import dicom_gdcm
 
 _GDCM_MAX_SLOPE_DIGITS = 6
 
@@ -165,23 +167,6 @@ def pixel_data_too_short(path: Path, header: Dataset) -> bool:
         return False  # the decoder will report what is wrong
 
 
-def _decode_gdcm(path: Path, rows: int, cols: int) -> np.ndarray | None:
-    """Modality values via SimpleITK/GDCM (which applies RescaleSlope/Intercept); None on failure."""
-    try:
-        reader = sitk.ImageFileReader()
-        reader.SetImageIO("GDCMImageIO")
-        reader.SetFileName(str(path))
-        image = reader.Execute()
-    except RuntimeError:
-        return None
-    array = sitk.GetArrayViewFromImage(image)
-    if array.ndim == 3 and array.shape[0] == 1:
-        array = array[0]
-    if array.shape != (rows, cols):
-        return None
-    return np.asarray(array, dtype=np.float32)
-
-
 def _stored_range(ds: Dataset) -> tuple[float, float]:
     bits = int(ds.get("BitsStored", ds.get("BitsAllocated", 16)) or 16)
     if int(ds.get("PixelRepresentation", 0) or 0) == 1:
@@ -227,6 +212,42 @@ def _to_gray(array: np.ndarray, ds: Dataset, name: str) -> tuple[np.ndarray, boo
     return array, False
 
 
+def _pillow_cannot(ds: Dataset) -> bool:
+    """True when pydicom's only JPEG plugin is Pillow and the data has more than 8 bits (12-bit Extended)."""
+    uid = transfer_syntax(ds)
+    if uid not in (pydicom.uid.JPEGExtended12Bit, pydicom.uid.JPEGBaseline8Bit):
+        return False
+    try:
+        plugins = get_decoder(uid).available_plugins
+        return tuple(plugins) == ("pillow",) and int(ds.get("BitsStored", 8) or 8) > 8
+    except (NotImplementedError, ValueError, TypeError):
+        return False
+
+
+def _stored_pixels(ds: Dataset, name: str) -> np.ndarray:
+    """Stored values from pydicom, else from GDCM; the errors name what is missing only after both failed."""
+    try:
+        check_decoder(ds, name)
+    except MissingDecoderError:
+        stored = dicom_gdcm.stored_values(ds)  # e.g. JPEG Lossless without pylibjpeg-libjpeg
+        if stored is None:
+            raise
+        return stored
+    if _pillow_cannot(ds):  # Pillow would fail (and print to stderr) before GDCM got its turn
+        stored = dicom_gdcm.stored_values(ds)
+        if stored is not None:
+            return stored
+    try:
+        return ds.pixel_array
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        stored = dicom_gdcm.stored_values(ds) if is_compressed(transfer_syntax(ds)) else None
+        if stored is not None:  # e.g. 12-bit JPEG Extended, which pydicom's Pillow plugin refuses
+            return stored
+        raise CorruptPixelDataError(f"The pixel data of '{name}' is truncated or corrupt and could not be decoded.") from exc
+
+
 def decode_dataset(ds: Dataset, name: str, *, frame_rescale: list[tuple[float, float]] | None = None) -> tuple[np.ndarray, dict]:
     """Decode a full dataset to float32 ``(frames, rows, cols)`` modality values.
 
@@ -234,15 +255,9 @@ def decode_dataset(ds: Dataset, name: str, *, frame_rescale: list[tuple[float, f
     Returns the array and notes (``monochrome1_inverted``, ``converted_from``, ``value_range``).
     """
     _ensure_transfer_syntax(ds)
-    check_decoder(ds, name)
     frames = number_of_frames(ds, name)
     slope, intercept = rescale_params(ds, name)
-    try:
-        stored = ds.pixel_array
-    except (MemoryError, KeyboardInterrupt):
-        raise
-    except Exception as exc:
-        raise CorruptPixelDataError(f"The pixel data of '{name}' is truncated or corrupt and could not be decoded.") from exc
+    stored = _stored_pixels(ds, name)
     notes: dict = {}
     stored, converted = _to_gray(stored, ds, name)
     if converted:
@@ -269,10 +284,14 @@ def decode_dataset(ds: Dataset, name: str, *, frame_rescale: list[tuple[float, f
 def decode_slice(path: Path, header: Dataset, *, use_gdcm: bool) -> tuple[np.ndarray, dict]:
     """One single-frame file of a series -> float32 ``(rows, cols)`` modality values."""
     rows, cols = int(header.Rows), int(header.Columns)
-    check_decoder(header, path.name)  # unknown/undecodable syntax: a clear error, not a GDCM/pydicom failure
     rescale_params(header, path.name)  # GDCM applies the rescale itself: validate it first
+    missing: MissingDecoderError | None = None
+    try:
+        check_decoder(header, path.name)
+    except MissingDecoderError as exc:  # GDCM may still decode it (JPEG Lossless): say so only if it cannot
+        missing = exc
     if use_gdcm and gdcm_eligible(header, path.name):
-        values = _decode_gdcm(path, rows, cols)
+        values = dicom_gdcm.read_modality_values(path, rows, cols)
         if values is not None:
             return values, {}
     try:
@@ -281,6 +300,8 @@ def decode_slice(path: Path, header: Dataset, *, use_gdcm: bool) -> tuple[np.nda
     except (ImageReadError, MemoryError, KeyboardInterrupt):
         raise
     except Exception as exc:  # noqa: BLE001 - e.g. a lazily converted corrupt element: this slice is corrupt
+        if missing is not None:
+            raise missing from exc
         raise CorruptPixelDataError(f"The file '{path.name}' is truncated or corrupt.") from exc
     if values3.shape[1:] != (rows, cols):
         raise CorruptPixelDataError(f"The pixel data of '{path.name}' does not match its Rows/Columns.")

@@ -27,6 +27,7 @@ from inference.io.dicom_geometry import (
     single_slice_geometry,
     stack_geometry,
 )
+from inference.io.dicom_native import read_native_slice
 from inference.io.dicom_pixels import (
     CorruptPixelDataError,
     MissingDecoderError,
@@ -157,6 +158,8 @@ def read_series(
         def job(z: int) -> dict:
             if cancel is not None and cancel.cancelled:
                 return {}
+            if read_native_slice(items[z][0], items[z][1], array[z]):
+                return {}
             values, note = decode_slice(items[z][0], items[z][1], use_gdcm=use_gdcm)
             array[z] = values
             return note
@@ -179,6 +182,8 @@ def read_series(
                         warnings.append(f"skipped corrupt file '{items[z][0].name}'")
                     done += 1
                     progress(done / n, f"Reading slice {done}/{n}")
+                    if cancel is not None:  # slices decode fast: a cancel from the callback must not wait
+                        cancel.raise_if_cancelled()
         except BaseException:
             for fut in pending:
                 fut.cancel()

@@ -51,6 +51,11 @@ class SeriesInfo:
     cols: int = 0
     series_number: int | None = None
     n_frames: int = 0
+    # Filled from a DICOMDIR's patient/study records (for a browser); empty for folder scans.
+    patient_name: str = ""
+    patient_id: str = ""
+    study_date: str = ""
+    study_description: str = ""
 
     def label(self) -> str:
         """Short human-readable name for pickers and error messages."""

@@ -3,7 +3,7 @@
 A header that claims 60000×60000 pixels per slice (or a PNG that claims 10⁹ pixels) must give the
 user one clear sentence, not a ``MemoryError`` from deep inside NumPy, nor an overcommitted
 allocation that the OS kills later. The memory budget in the settings is checked by
-``inference.memory_guard``; this is the hard floor for callers that skip the guard.
+``inference.io.memory_budget``; this is the hard floor for callers that skip the guard.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ with one sentence (catalogue in docs/dev/io.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ import SimpleITK as sitk
 from PIL import Image
 
 from inference.errors import ImageReadError, SeriesSelectionRequired, UnsupportedInputError
+from inference.io import dicomdir
 from inference.io.dicom_pixels import number_of_frames
 from inference.io.dicom_reader import read_file, read_series
 from inference.io.dicom_scan import (
@@ -34,9 +37,60 @@ from inference.io.sitk_io import ITK_SUFFIXES, read_itk_image
 from inference.io.volume import Volume
 from inference.progress import CancelToken, ProgressCallback, no_progress, scaled
 
-__all__ = ["SeriesInfo", "estimate_bytes", "list_series", "open_image"]
+__all__ = ["FileReader", "SeriesInfo", "estimate_bytes", "list_series", "open_image", "register_reader"]
 
 _DICOM_SUFFIXES = (".dcm", ".dicom", ".ima", "")
+
+
+@dataclass(frozen=True)
+class FileReader:
+    """A non-DICOM image format recognised by suffix: ``read`` decodes it, ``estimate`` reads only the header
+    (bytes of the float32 volume, for the memory budget). DICOM needs no suffix: it is the content-sniffed
+    fallback after every registered reader."""
+
+    name: str
+    suffixes: tuple[str, ...]
+    read: Callable[[Path], Volume]
+    estimate: Callable[[Path], int]
+
+
+_READERS: list[FileReader] = []
+
+
+def register_reader(reader: FileReader) -> None:
+    """Open files ending in ``reader.suffixes`` with ``reader`` (checked in registration order)."""
+    _READERS.append(reader)
+
+
+def _reader_for(suffix: str) -> FileReader | None:
+    return next((r for r in _READERS if suffix in r.suffixes), None)
+
+
+def _itk_bytes(path: Path) -> int:
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as exc:
+        raise ImageReadError(f"The file '{path.name}' could not be read as NIfTI/NRRD (it may be corrupt).") from exc
+    return int(np.prod(reader.GetSize())) * 4
+
+
+def _raster_bytes(path: Path) -> int:
+    size = raster_size(path)  # from the header: Pillow refuses huge claims before telling the size
+    if size is not None:
+        return size[0] * size[1] * 4
+    try:
+        with Image.open(path) as img:
+            return img.width * img.height * 4
+    except Image.DecompressionBombError:
+        raise ImageReadError(f"The image file '{path.name}' is too large to open (it may be corrupt).") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageReadError(f"The image file '{path.name}' is corrupt or truncated and could not be read.") from exc
+
+
+register_reader(FileReader("NIfTI / NRRD / MetaImage", ITK_SUFFIXES, read_itk_image, _itk_bytes))
+register_reader(FileReader("PNG / JPEG", RASTER_SUFFIXES, read_raster, _raster_bytes))
 
 
 def _suffix(path: Path) -> str:
@@ -77,12 +131,31 @@ def _no_image_message(folder: Path, scan: FolderScan) -> ImageReadError:
 
 
 def list_series(folder: Path) -> list[SeriesInfo]:
-    """Image series in a folder (headers only); empty when there are none."""
+    """Image series in a folder (headers only) or listed in a DICOMDIR file; empty when there are none."""
     folder = Path(folder)
     _check_exists(folder)
+    if folder.is_file() and dicomdir.is_dicomdir(folder):
+        return dicomdir.read_dicomdir(folder)
     if not folder.is_dir():
         raise ImageReadError(f"The path '{folder}' is not a folder.")
     return summarize(scan_folder(folder))
+
+
+def _open_dicomdir(path: Path, series_uid: str | None, progress: ProgressCallback,
+                   cancel: CancelToken | None) -> Volume:
+    """The chosen series of a DICOMDIR, read like a folder's series (one file: like that file alone)."""
+    info = dicomdir.choose(path, dicomdir.read_dicomdir(path), series_uid)
+    items, warnings = dicomdir.series_headers(info)
+    if not items:
+        raise ImageReadError(f"None of the files the DICOMDIR '{path.name}' lists for series {info.label()} "
+                             "could be read.")
+    if len(items) == 1:
+        volume = read_file(items[0][0], items[0][1], progress=progress, cancel=cancel)
+    else:
+        volume = read_series(items, progress=progress, cancel=cancel)
+    volume.meta["warnings"].extend(warnings)
+    volume.meta["dicomdir"] = str(path)
+    return volume
 
 
 def _open_folder(folder: Path, series_uid: str | None, progress: ProgressCallback, cancel: CancelToken | None) -> Volume:
@@ -141,16 +214,16 @@ def open_image(
     if path.is_dir():
         return _open_folder(path, series_uid, progress, cancel)
     suffix = _suffix(path)
-    if suffix in ITK_SUFFIXES:
-        volume = read_itk_image(path)
-    elif suffix in RASTER_SUFFIXES:
-        volume = read_raster(path)
-    elif has_dicom_preamble(path) or suffix in _DICOM_SUFFIXES or read_header_safe(path):
-        return _open_dicom_file(path, progress, cancel)
-    else:
+    reader = _reader_for(suffix)
+    if reader is None:
+        if has_dicom_preamble(path) and dicomdir.is_dicomdir(path):
+            return _open_dicomdir(path, series_uid, progress, cancel)
+        if has_dicom_preamble(path) or suffix in _DICOM_SUFFIXES or read_header_safe(path):
+            return _open_dicom_file(path, progress, cancel)
         raise UnsupportedInputError(
             f"The file type of '{path.name}' is not supported (use DICOM, NIfTI, NRRD, PNG or JPEG)."
         )
+    volume = reader.read(path)
     progress(1.0, f"Read {path.name}")
     return volume
 
@@ -191,26 +264,13 @@ def estimate_bytes(path: Path, *, series_uid: str | None = None) -> int:
                 raise ImageReadError(f"The folder '{path.name}' has no image series with UID '{series_uid}'.")
             return _dicom_bytes([ds for _, ds in scan.series[series_uid]])
         return max(_dicom_bytes([ds for _, ds in items]) for items in scan.series.values())
-    suffix = _suffix(path)
-    if suffix in ITK_SUFFIXES:
-        reader = sitk.ImageFileReader()
-        reader.SetFileName(str(path))
-        try:
-            reader.ReadImageInformation()
-        except RuntimeError as exc:
-            raise ImageReadError(f"The file '{path.name}' could not be read as NIfTI/NRRD (it may be corrupt).") from exc
-        return int(np.prod(reader.GetSize())) * 4
-    if suffix in RASTER_SUFFIXES:
-        size = raster_size(path)  # from the header: Pillow refuses huge claims before telling the size
-        if size is not None:
-            return size[0] * size[1] * 4
-        try:
-            with Image.open(path) as img:
-                return img.width * img.height * 4
-        except Image.DecompressionBombError:
-            raise ImageReadError(f"The image file '{path.name}' is too large to open (it may be corrupt).") from None
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise ImageReadError(f"The image file '{path.name}' is corrupt or truncated and could not be read.") from exc
+    reader = _reader_for(_suffix(path))
+    if reader is not None:
+        return reader.estimate(path)
+    if has_dicom_preamble(path) and dicomdir.is_dicomdir(path):
+        infos = dicomdir.read_dicomdir(path)
+        chosen = [dicomdir.choose(path, infos, series_uid)] if series_uid is not None else infos
+        return max(_dicom_bytes([h for _, h in dicomdir.series_headers(info)[0]]) for info in chosen)
     try:
         header = read_header(path)
     except CorruptHeaderError as exc:

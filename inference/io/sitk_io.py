@@ -94,16 +94,21 @@ def read_itk_image(path: Path) -> Volume:
     elif image.GetDimension() not in (2, 3):
         raise UnsupportedInputError(f"The file '{path.name}' is {image.GetDimension()}-D; only 2-D and 3-D images are supported.")
     spacing, origin, direction = geometry_from_sitk(image)
-    array = sitk.GetArrayFromImage(image).astype(np.float32, copy=False)
+    # One conversion straight from ITK's buffer (GetArrayFromImage would first copy it as stored, so an
+    # int16 CT briefly took 2× its own size on top of the float32 result).
+    view = sitk.GetArrayViewFromImage(image)
+    floating = np.issubdtype(view.dtype, np.floating)
+    array = view.astype(np.float32)
+    del view, image
     if array.ndim == 2:
         array = array[np.newaxis]
-    array = np.ascontiguousarray(array)
     meta: dict = {"warnings": warnings, "spacing_known": True}
     if nifti is not None and not np.all(array):  # SimpleITK turned NaN/Inf into 0: find them in the raw data
         hidden = nifti_raw.nonfinite_mask(path, nifti, gz)
         if hidden is not None and hidden.shape == array.shape:
             array[hidden] = np.nan
-    replaced = replace_nonfinite(array, path.name)
+            floating = True
+    replaced = replace_nonfinite(array, path.name) if floating else 0  # integers are always finite
     if replaced:
         meta["nonfinite_replaced"] = replaced
         warnings.append(f"{replaced} non-finite voxels replaced by the minimum value")

@@ -95,7 +95,7 @@ class Volume:
         """Content hash (pixels + geometry) used to key caches; cheap enough to call once per load."""
         digest = hashlib.sha1()
         digest.update(str((self.array.shape, self.array.dtype.str, self.spacing)).encode())
-        digest.update(np.ascontiguousarray(self.array).tobytes())
+        digest.update(np.ascontiguousarray(self.array).reshape(-1).data)  # the buffer: tobytes() copied the volume
         return digest.hexdigest()
 
     def index_to_physical(self, index_xyz: np.ndarray) -> np.ndarray:

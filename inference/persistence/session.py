@@ -73,7 +73,7 @@ class EncodedLabelmap:
 
 def encode_labelmap(labelmap: np.ndarray) -> EncodedLabelmap:
     """Compress a label map (fast zlib level 1: masks are mostly zeros)."""
-    raw = np.ascontiguousarray(labelmap, dtype=np.uint8).tobytes()
+    raw = np.ascontiguousarray(labelmap, dtype=np.uint8).reshape(-1).data  # the buffer: no tobytes() copy of the map
     return EncodedLabelmap(zlib.compress(raw, 1), tuple(int(s) for s in labelmap.shape),
                            hashlib.sha1(raw).hexdigest())
 

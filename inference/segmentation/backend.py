@@ -42,7 +42,8 @@ class Decoded:
 class SegmentationBackend(Protocol):
     """``embed`` once per slice, ``decode`` per prompt. ``model_id`` keys the embedding cache."""
 
-    model_id: str
+    @property
+    def model_id(self) -> str: ...
 
     def embed(self, slice2d: np.ndarray, window: tuple[float, float] | None) -> Embedding: ...
 

@@ -87,3 +87,41 @@ class EmbeddingCache:
         with self._lock:
             self._items.clear()
             self._bytes = 0
+
+
+class SingleFlightCache(EmbeddingCache):
+    """An embedding cache where concurrent requests for one key wait for a single computation.
+
+    Why: the viewer embeds the shown slice and its neighbours in the background while the user may
+    already prompt on one of them; the prompt then waits for that embedding instead of computing it twice.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(max_bytes)
+        self._flights: dict[CacheKey, threading.Event] = {}
+        self._flight_lock = threading.Lock()
+        self.computed = 0
+
+    def get_or_compute(self, key: CacheKey, compute: Callable[[], Embedding]) -> Embedding:
+        while True:
+            found = self.get(key)
+            if found is not None:
+                return found
+            with self._flight_lock:
+                event = self._flights.get(key)
+                owner = event is None
+                if owner:
+                    event = self._flights[key] = threading.Event()
+            assert event is not None
+            if not owner:
+                event.wait()  # the other thread finished (or failed): look again
+                continue
+            try:
+                embedding = compute()
+                self.put(key, embedding)
+                self.computed += 1
+                return embedding
+            finally:
+                with self._flight_lock:
+                    self._flights.pop(key, None)
+                event.set()

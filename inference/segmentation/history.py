@@ -1,4 +1,9 @@
-"""Undo/redo per gesture, storing only the changed voxels of the touched slices (bounded memory)."""
+"""Undo/redo per gesture, storing only the changed voxels of the touched slices (bounded memory).
+
+Each gesture also records how it changed the *origin* of the labels (made by the model, by hand, or
+both): DICOM SEG export names AI, manual and AI-corrected segments differently, and undo/redo must put
+the origin back together with the pixels.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+AI, MANUAL = "ai", "manual"
+Origins = dict[int, frozenset[str]]  # label value -> the kinds of gesture that drew it: {AI, MANUAL}
 
 
 @dataclass
@@ -39,6 +47,7 @@ class Gesture:
     diffs: list[SliceDiff] = field(default_factory=list)
     # key → (state before, state after); None means "absent"
     state: dict[Hashable, tuple[Any, Any]] = field(default_factory=dict)
+    origins: tuple[Origins, Origins] | None = None  # label origins before / after (None: unchanged)
 
     @property
     def nbytes(self) -> int:
@@ -50,12 +59,34 @@ class Gesture:
 
 
 class History:
-    """Two stacks of gestures; the oldest undo steps are dropped when ``max_bytes`` is exceeded."""
+    """Two stacks of gestures; the oldest undo steps are dropped when ``max_bytes`` is exceeded.
+
+    :attr:`origins` is the current origin of every label; :meth:`mark` announces the origin change of
+    the next pushed gesture, which then carries it (undo/redo restore it; :attr:`last` is the gesture
+    the latest undo/redo applied).
+    """
 
     def __init__(self, max_bytes: int = 256 * 1024 * 1024, max_steps: int = 200) -> None:
         self.max_bytes = max_bytes
         self._undo: deque[Gesture] = deque(maxlen=max_steps)
         self._redo: list[Gesture] = []
+        self.origins: Origins = {}
+        self.pending_origins: tuple[Origins, Origins] | None = None
+        self.last: Gesture | None = None
+
+    def mark(self, value: int, kind: str) -> None:
+        """The next gesture pushed draws label ``value`` by ``kind`` (:data:`AI` or :data:`MANUAL`)."""
+        before = dict(self.origins)
+        after = dict(before)
+        after[value] = before.get(value, frozenset()) | {kind}
+        self.pending_origins = (before, after)
+
+    def origin(self, value: int) -> str:
+        """The label's origin: AI (model gestures only), MANUAL (by hand only, or never drawn) or AI_CORRECTED."""
+        kinds = self.origins.get(value, frozenset())
+        if AI in kinds:
+            return "AI_CORRECTED" if MANUAL in kinds else "AI"
+        return "MANUAL"
 
     @property
     def can_undo(self) -> bool:
@@ -70,8 +101,12 @@ class History:
         return sum(g.nbytes for g in self._undo) + sum(g.nbytes for g in self._redo)
 
     def push(self, gesture: Gesture) -> None:
+        pending, self.pending_origins = self.pending_origins, None
         if gesture.empty:
             return
+        if pending is not None:
+            gesture.origins = pending
+            self.origins = dict(pending[1])
         self._undo.append(gesture)
         self._redo.clear()
         while len(self._undo) > 1 and self.nbytes > self.max_bytes:
@@ -79,21 +114,29 @@ class History:
 
     def pop_undo(self) -> Gesture | None:
         if not self._undo:
+            self.last = None
             return None
-        gesture = self._undo.pop()
+        self.last = gesture = self._undo.pop()
         self._redo.append(gesture)
+        if gesture.origins is not None:
+            self.origins = dict(gesture.origins[0])
         return gesture
 
     def pop_redo(self) -> Gesture | None:
         if not self._redo:
+            self.last = None
             return None
-        gesture = self._redo.pop()
+        self.last = gesture = self._redo.pop()
         self._undo.append(gesture)
+        if gesture.origins is not None:
+            self.origins = dict(gesture.origins[1])
         return gesture
 
     def clear(self) -> None:
+        """Drop the undo/redo steps (the labels' current :attr:`origins` stay)."""
         self._undo.clear()
         self._redo.clear()
+        self.last = None
 
 
 def apply_diffs(label_map: np.ndarray, gesture: Gesture, forward: bool) -> None:

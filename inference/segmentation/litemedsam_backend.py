@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from inference.memory_guard import run_with_gpu_fallback
+from inference.gpu_fallback import run_with_gpu_fallback
 from inference.models.litemedsam import (
     LiteMedSAM,
     cpu_bf16_supported,

@@ -25,10 +25,9 @@ from tests.orthanc_fixture import copy_series_with_identity
 
 
 def attach_labels(window) -> LabelsModel:  # noqa: ANN001 - MainWindow
-    """The labels model bound per image like ``SegmentationController._on_volume`` (no model backend:
-    these tests only paint and load masks)."""
-    labels = LabelsModel()
-    window.labels = labels
+    """The context's labels model bound per image like ``SegmentationController._on_volume`` (no model
+    backend: these tests only paint and load masks)."""
+    labels = window.context.labels
 
     def on_volume(volume: object) -> None:
         session = None
@@ -269,14 +268,14 @@ def test_with_the_segmentation_tools_installed(window, qtbot, tmp_path: Path, me
         backend = create_backend(Settings(device="cpu"), "litemedsam")
     except ModelLoadError as err:
         pytest.skip(f"LiteMedSAM weights not available: {err}")
-    controller = install_segmentation(window, backend=backend)
+    controller = install_segmentation(window, backend=backend).controller
     controller.neighbours = 0
     ws = install_export(window, recovery_dir=tmp_path / "recovery")
     texts = [a.text() for a in window.menu("File").actions()]
     assert texts.count("Open segmentation…") == 1
     window.open_path(DEMO_CT)
     _wait(qtbot, window)
-    labels = window.labels
+    labels = window.context.labels
     labels.add_label("Aorta")
     controller.add_box(10, (246.0, 283.0, 281.0, 314.0))  # the aorta on slice 10
     _wait(qtbot, window)

@@ -15,8 +15,9 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox, QPushButton
 
 from app.main_window import MainWindow
+from inference.gpu_fallback import GPU_FALLBACK_MESSAGE, run_with_gpu_fallback
 from inference.io.loader import list_series, open_image
-from inference.memory_guard import GPU_FALLBACK_MESSAGE, MemoryCheck, run_with_gpu_fallback
+from inference.io.memory_budget import MemoryCheck
 
 
 def _status(window: MainWindow) -> str:
@@ -117,16 +118,17 @@ def test_gpu_fallback_notice_from_a_worker_thread_reaches_the_status_bar(window:
 
 
 def test_demo_mode_deidentifies_without_saving_it(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
-    from app.launch import build_window, start_viewer, wait_idle
+    from app.launch import build_viewer, start_viewer, wait_idle
     from inference.settings import Settings, default_config_dir
 
     settings_file = default_config_dir() / "settings.json"
     Settings(deidentify_display=False, user_name="dr-test").save(settings_file)
-    _app, window = build_window()  # loads the user's settings like run_viewer
+    viewer = build_viewer()  # loads the user's settings like run_viewer
+    window = viewer.window
     qtbot.addWidget(window)
     window.error_sink = lambda message: pytest.fail(message)
     try:
-        start_viewer(window, None, demo=True)
+        start_viewer(viewer, None, demo=True)
         assert wait_idle(window, 120)
         assert window.document.volume is not None
         assert window.document.deidentify and window.info_panel.deidentify.isChecked()

@@ -118,7 +118,7 @@ def test_search_retrieve_store_and_query_back(window, qtbot, pacs: PacsSettings,
     labels = attach_labels(window)
     ws = install_export(window, recovery_dir=tmp_path / "recovery")
     window.settings.cache_dir = str(tmp_path / "cache")
-    dialog = PacsDialog(window)
+    dialog = PacsDialog(ws.pacs, window)
     qtbot.addWidget(dialog)
     assert "No PACS configured" in dialog.server.text() and not dialog.search_button.isEnabled()
     dialog.apply_settings(pacs)
@@ -201,9 +201,9 @@ def test_cancel_and_unreachable_server(window, qtbot, pacs: PacsSettings, tmp_pa
     from app.widgets.pacs_dialog import PacsDialog
 
     attach_labels(window)
-    install_export(window, recovery_dir=tmp_path / "recovery")
+    ws = install_export(window, recovery_dir=tmp_path / "recovery")
     window.settings.cache_dir = str(tmp_path / "cache")
-    dialog = PacsDialog(window)
+    dialog = PacsDialog(ws.pacs, window)
     qtbot.addWidget(dialog)
     dialog.apply_settings(pacs)
     dialog.patient_id.setText("PID-4711")

@@ -17,9 +17,10 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.launch import DEMO_CT, DEMO_CXR
 from app.main_window import MainWindow
-from app.segmentation_install import SingleFlightCache, install_segmentation
+from app.segmentation_install import SegmentationWorkspace, install_segmentation
 from app.widgets.slice_view import SliceView
 from inference.errors import ModelLoadError
+from inference.segmentation.cache import SingleFlightCache
 from inference.settings import Settings
 
 REF_MASK = DEMO_CXR.parents[1] / "lung_masks" / "16660_1_1.png"
@@ -43,9 +44,14 @@ def cache() -> SingleFlightCache:
 
 
 @pytest.fixture
-def seg(window: MainWindow, backend, cache: SingleFlightCache) -> Iterator[MainWindow]:  # noqa: ANN001
-    controller = install_segmentation(window, backend=backend, cache=cache)
-    controller.neighbours = 1
+def workspace(window: MainWindow, backend, cache: SingleFlightCache) -> SegmentationWorkspace:  # noqa: ANN001
+    ws = install_segmentation(window, backend=backend, cache=cache)
+    ws.controller.neighbours = 1
+    return ws
+
+
+@pytest.fixture
+def seg(window: MainWindow, workspace: SegmentationWorkspace) -> Iterator[MainWindow]:
     yield window
 
 
@@ -106,7 +112,7 @@ def _box(qtbot, window: MainWindow, view: SliceView, box: tuple[float, float, fl
 def test_box_drawn_with_the_mouse_shows_a_mask_undo_removes_it_redo_restores_it(
     qtbot, seg: MainWindow, backend  # noqa: ANN001
 ) -> None:
-    window, labels = seg, seg.labels
+    window, labels = seg, seg.context.labels
     _open(qtbot, window, DEMO_CXR)
     view = window.views["axial"]
     assert view.mapping.name == "image"
@@ -148,9 +154,9 @@ def test_box_drawn_with_the_mouse_shows_a_mask_undo_removes_it_redo_restores_it(
 
 
 def test_right_click_excludes_left_click_includes_and_right_drag_is_still_window_level(
-    qtbot, seg: MainWindow  # noqa: ANN001
+    qtbot, seg: MainWindow, workspace: SegmentationWorkspace  # noqa: ANN001
 ) -> None:
-    window, labels = seg, seg.labels
+    window, labels = seg, seg.context.labels
     _open(qtbot, window, DEMO_CXR)
     view = window.views["axial"]
     _box(qtbot, window, view, LUNG_BOX)
@@ -165,7 +171,7 @@ def test_right_click_excludes_left_click_includes_and_right_drag_is_still_window
     prompt = labels.session.prompt("Label 1", 0)
     assert prompt is not None and prompt.points[-1][2] is False
     assert excluded.sum() < boxed.sum(), "the exclude click did not remove anything"
-    assert window.segmentation.overlays["axial"].exclude_marks.actor.GetVisibility()
+    assert workspace.overlays["axial"].exclude_marks.actor.GetVisibility()
 
     window.actions["seg_undo"].trigger()  # back to the box alone
     assert np.array_equal(labels.mask_for("Label 1")[0].astype(bool), boxed)
@@ -175,8 +181,8 @@ def test_right_click_excludes_left_click_includes_and_right_drag_is_still_window
     (cx, cy, positive), = labels.session.prompt("Label 1", 0).points
     assert positive and abs(cx - px) < 0.5 and abs(cy - py) < 0.5
     assert included.sum() > excluded.sum(), "include kept less than exclude at the same spot"
-    assert window.segmentation.overlays["axial"].include_marks.actor.GetVisibility()
-    assert not window.segmentation.overlays["axial"].exclude_marks.actor.GetVisibility()
+    assert workspace.overlays["axial"].include_marks.actor.GetVisibility()
+    assert not workspace.overlays["axial"].exclude_marks.actor.GetVisibility()
 
     level = window.document.level
     _drag(view, (300.0, 300.0), (300.0, 420.0), Qt.MouseButton.RightButton)
@@ -184,8 +190,8 @@ def test_right_click_excludes_left_click_includes_and_right_drag_is_still_window
     assert len(labels.session.prompt("Label 1", 0).points) == 1, "a right-drag was taken as a click"
 
 
-def test_brush_eraser_origins_and_labels_never_overwrite_each_other(qtbot, seg: MainWindow) -> None:  # noqa: ANN001
-    window, labels, controller = seg, seg.labels, seg.segmentation
+def test_brush_eraser_origins_and_labels_never_overwrite_each_other(qtbot, seg: MainWindow, workspace: SegmentationWorkspace) -> None:  # noqa: ANN001
+    window, labels, controller = seg, seg.context.labels, workspace.controller
     _open(qtbot, window, DEMO_CXR)
     view = window.views["axial"]
     controller.brush_radius = 12
@@ -227,8 +233,8 @@ def test_brush_eraser_origins_and_labels_never_overwrite_each_other(qtbot, seg: 
     assert set(np.unique(lm).tolist()) <= {0, *labels.values().values()}
 
 
-def test_save_and_reopen_segmentation_as_labels(qtbot, seg: MainWindow, tmp_path: Path) -> None:  # noqa: ANN001
-    window, labels, controller = seg, seg.labels, seg.segmentation
+def test_save_and_reopen_segmentation_as_labels(qtbot, seg: MainWindow, workspace: SegmentationWorkspace, tmp_path: Path) -> None:  # noqa: ANN001
+    window, labels, controller = seg, seg.context.labels, workspace.controller
     _open(qtbot, window, DEMO_CXR)
     view = window.views["axial"]
     _box(qtbot, window, view, LUNG_BOX)
@@ -250,7 +256,7 @@ def test_save_and_reopen_segmentation_as_labels(qtbot, seg: MainWindow, tmp_path
     assert labels.names() == ["left lung", "marker"]
     assert labels.colour("marker") == (0, 200, 255)
     assert labels.origin("left lung") == "AI" and labels.origin("marker") == "MANUAL"
-    assert window.segmentation.overlays["axial"].shown
+    assert workspace.overlays["axial"].shown
 
     # A mask of another size is refused with one sentence, the labels stay.
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "small.png")
@@ -261,9 +267,9 @@ def test_save_and_reopen_segmentation_as_labels(qtbot, seg: MainWindow, tmp_path
 
 
 def test_ct_propagation_with_range_cancel_confidence_strip_and_nrrd(
-    qtbot, seg: MainWindow, tmp_path: Path, backend, monkeypatch  # noqa: ANN001
+    qtbot, seg: MainWindow, workspace: SegmentationWorkspace, tmp_path: Path, backend, monkeypatch  # noqa: ANN001
 ) -> None:
-    window, labels, controller = seg, seg.labels, seg.segmentation
+    window, labels, controller = seg, seg.context.labels, workspace.controller
     _open(qtbot, window, DEMO_CT)
     doc, view = window.document, window.views["axial"]
     assert doc.cursor[2] == 10 and view.mapping.normal_axis == 2
@@ -271,7 +277,7 @@ def test_ct_propagation_with_range_cancel_confidence_strip_and_nrrd(
     seed = labels.mask_for("Label 1")[10].astype(bool)
     assert 150 < seed.sum() < 1500, "the box did not segment the aorta"
 
-    panel = window.segmentation_panel
+    panel = workspace.panel
     panel.z_from.setValue(9)  # 1-based slice numbers in the panel: slices 8..12
     panel.z_to.setValue(13)
     panel.propagate_button.click()
@@ -316,9 +322,9 @@ def test_ct_propagation_with_range_cancel_confidence_strip_and_nrrd(
 
 
 def test_new_image_cancels_the_precompute_and_starts_a_fresh_session(
-    qtbot, seg: MainWindow, backend  # noqa: ANN001
+    qtbot, seg: MainWindow, workspace: SegmentationWorkspace, backend  # noqa: ANN001
 ) -> None:
-    window, labels, controller = seg, seg.labels, seg.segmentation
+    window, labels, controller = seg, seg.context.labels, workspace.controller
     controller.neighbours = 6  # 13 CT slices to embed: far more than the time the X-ray takes to open
     calls = backend.encoder_calls
     window.open_path(DEMO_CT)
@@ -346,7 +352,7 @@ def test_gestures_reach_the_clinical_workspace(qtbot, seg: MainWindow, tmp_path:
     from app.clinical_install import DEMO_CASE, install_clinical
     from tests.app.clinical_fakes import TinyCasePredictor
 
-    window, labels = seg, seg.labels
+    window, labels = seg, seg.context.labels
     ws = install_clinical(window, predictor_loader=TinyCasePredictor, audit_root=tmp_path / "audit")
     window.open_path(DEMO_CASE)
     _wait(qtbot, window)

@@ -91,7 +91,7 @@ def test_window_level_changes_brightness(window: MainWindow, load, ct_series_dir
     assert (doc.window, doc.level) == (1500.0, -600.0)
     lung = axial.grab_array().astype(float).mean()
     assert darker < base - 5 and lung > base + 5
-    assert window.display_panel.level.value() == -600.0
+    assert window.display_panel.level_spin.value() == -600.0
 
     # Right-drag adjusts window/level whatever the active tool: down = higher level, right = wider window.
     widget = axial.vtk_widget

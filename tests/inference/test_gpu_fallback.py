@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from inference.fusion.predictor import FusionPredictor, PatientInput
-from inference.memory_guard import GPU_FALLBACK_MESSAGE
+from inference.gpu_fallback import GPU_FALLBACK_MESSAGE
 from inference.segmentation.backend import Decoded, Embedding
 from inference.segmentation.litemedsam_backend import LiteMedSAMBackend
 

@@ -22,8 +22,8 @@ from pydicom.tag import Tag
 from inference.errors import ImageReadError, UnsupportedInputError
 from inference.io.dicom_pixels import MissingDecoderError
 from inference.io.loader import estimate_bytes, open_image
-from inference.memory_guard import MemoryBudgetExceeded, guarded_open
-from tests.robustness import dicom_builder as b
+from inference.io.memory_budget import MemoryBudgetExceeded, guarded_open
+from tests import synthetic_dicom as b
 
 
 def _no_phi(message: str) -> None:

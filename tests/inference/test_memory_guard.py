@@ -11,10 +11,11 @@ import pytest
 import SimpleITK as sitk
 import torch
 
-from inference import memory_guard as mg
+from inference import gpu_fallback as gf
+from inference.io import memory_budget as mg
 from inference.io.loader import open_image
 from inference.settings import Settings
-from tests.robustness import dicom_builder as b
+from tests import synthetic_dicom as b
 
 
 @pytest.mark.parametrize(
@@ -124,10 +125,10 @@ def test_gpu_oom_falls_back_to_cpu_with_message() -> None:
         assert x.device.type == "cpu" and next(net.parameters()).device.type == "cpu"
         return net(x)
 
-    out = mg.run_with_gpu_fallback(step, torch.ones(2, 3), model, device="cuda:0", on_message=messages.append)
+    out = gf.run_with_gpu_fallback(step, torch.ones(2, 3), model, device="cuda:0", on_message=messages.append)
     assert out.shape == (2, 1)
     assert calls == ["cuda:0", "cpu"]
-    assert messages == [mg.GPU_FALLBACK_MESSAGE]
+    assert messages == [gf.GPU_FALLBACK_MESSAGE]
 
 
 def test_legacy_oom_text_also_falls_back() -> None:
@@ -138,7 +139,7 @@ def test_legacy_oom_text_also_falls_back() -> None:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return "ok"
 
-    assert mg.run_with_gpu_fallback(step, device="cuda", on_message=seen.append) == "ok" and seen
+    assert gf.run_with_gpu_fallback(step, device="cuda", on_message=seen.append) == "ok" and seen
 
 
 def test_other_errors_propagate_unchanged() -> None:
@@ -146,7 +147,7 @@ def test_other_errors_propagate_unchanged() -> None:
         raise RuntimeError("shape mismatch")
 
     with pytest.raises(RuntimeError, match="shape mismatch"):
-        mg.run_with_gpu_fallback(step, on_message=lambda m: pytest.fail("no fallback expected"))
+        gf.run_with_gpu_fallback(step, on_message=lambda m: pytest.fail("no fallback expected"))
 
 
 @pytest.mark.gpu
@@ -160,8 +161,8 @@ def test_real_cuda_oom_falls_back() -> None:
             torch.empty(2**44, dtype=torch.uint8, device=x.device)  # 16 TB
         return float(x.sum())
 
-    assert mg.run_with_gpu_fallback(step, torch.ones(4, device="cuda"), on_message=messages.append) == 4.0
-    assert messages == [mg.GPU_FALLBACK_MESSAGE]
+    assert gf.run_with_gpu_fallback(step, torch.ones(4, device="cuda"), on_message=messages.append) == 4.0
+    assert messages == [gf.GPU_FALLBACK_MESSAGE]
 
 
 def _inputs(tmp_path: Path) -> dict[str, Path]:
@@ -193,18 +194,18 @@ def test_question_names_sizes_and_recommended_factor(tmp_path: Path) -> None:
 
 def test_gpu_log_reaches_a_message_handler() -> None:
     seen: list[str] = []
-    handler = mg.MessageHandler(seen.append)
-    mg.GPU_LOG.addHandler(handler)
+    handler = gf.MessageHandler(seen.append)
+    gf.GPU_LOG.addHandler(handler)
     try:
         def step(device: str = "cuda") -> int:
             if device != "cpu":
                 raise torch.cuda.OutOfMemoryError("CUDA out of memory.")
             return 1
 
-        assert mg.run_with_gpu_fallback(step, device="cuda") == 1
+        assert gf.run_with_gpu_fallback(step, device="cuda") == 1
     finally:
-        mg.GPU_LOG.removeHandler(handler)
-    assert seen == [mg.GPU_FALLBACK_MESSAGE]
+        gf.GPU_LOG.removeHandler(handler)
+    assert seen == [gf.GPU_FALLBACK_MESSAGE]
 
 
 def test_cli_segment_refuses_over_budget_study_in_one_line(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ import pytest
 from inference.errors import MedFusionError
 from inference.io.loader import open_image
 from inference.logging_setup import configure_logging, log_file_path, register_phi
-from tests.robustness import dicom_builder as b
+from tests import synthetic_dicom as b
 from tests.robustness.cases_dicom import patch_bytes
 
 REPO = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ import numpy as np
 from pydicom.dataelem import DataElement
 from pydicom.tag import Tag
 
-from tests.robustness import dicom_builder as b
+from tests import synthetic_dicom as b
 from tests.robustness.corpus import (
     Case,
     all_of,

@@ -9,8 +9,8 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
+from tests import synthetic_dicom as b
 from tests import synthetic_dicom as sd
-from tests.robustness import dicom_builder as b
 from tests.robustness.corpus import (
     Case,
     all_of,

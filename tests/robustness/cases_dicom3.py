@@ -10,7 +10,7 @@ from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
 from pydicom.tag import Tag
 
-from tests.robustness import dicom_builder as b
+from tests import synthetic_dicom as b
 from tests.robustness.cases_dicom import patch_bytes
 from tests.robustness.corpus import Case, either, error, read, shape_is, values_close
 

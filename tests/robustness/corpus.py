@@ -148,7 +148,7 @@ def orthonormal(vol: object) -> str | None:
 
 def error_invariants(exc: BaseException) -> str | None:
     """A user-facing error is one clear sentence, never a traceback or a header dump, and no PHI."""
-    from tests.robustness.dicom_builder import PATIENT_ID, PATIENT_NAME
+    from tests.synthetic_dicom import PATIENT_ID, PATIENT_NAME
 
     text = str(exc)
     if not text.strip():
@@ -200,7 +200,7 @@ def selftest_cases() -> list[Case]:
         return d
 
     def ok(d: Path) -> Path:
-        from tests.robustness.dicom_builder import write_single
+        from tests.synthetic_dicom import write_single
 
         return write_single(d / "ok.dcm")[0]
 

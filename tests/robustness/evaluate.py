@@ -22,7 +22,7 @@ def _action(case: Case, path: Path) -> object:
 
         return open_image(path, series_uid=case.series_uid)
     if case.action == "guarded_open":
-        from inference.memory_guard import guarded_open
+        from inference.io.memory_budget import guarded_open
         from inference.settings import Settings
 
         return guarded_open(path, Settings(), series_uid=case.series_uid)

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from inference.errors import MedFusionError
-from tests.robustness import dicom_builder as b
+from tests import synthetic_dicom as b
 from tests.robustness.corpus import error_invariants, volume_invariants
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore")]

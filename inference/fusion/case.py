@@ -160,7 +160,7 @@ class CaseBuilder:
         if key in self._embeddings:
             self._embeddings.move_to_end(key)
             return self._embeddings[key]
-        from inference.memory_guard import run_with_gpu_fallback
+        from inference.gpu_fallback import run_with_gpu_fallback
         from inference.models.litemedsam import encode
         from inference.models.preprocess import preprocess_slice
 

@@ -21,9 +21,9 @@ import numpy as np
 from inference.fusion.candidates import CandidateFitter, CandidateSpec, Encoders, OutcomeModel, auroc
 from inference.fusion.case import CaseBuilder, ImageInput, read_mask_file
 from inference.fusion.cohort import OUTCOMES, patient_labels, read_cohort, read_rows, read_severity
-from inference.fusion.cv_metrics import conformal_study, oof_probabilities, pooled_logits
+from inference.fusion.cv_metrics import calibrated, conformal_study, oof_probabilities, pooled_logits
 from inference.fusion.design import SEVERITY_TOP, ImageEncoder, PatientRecord
-from inference.fusion.nested_cv import CANDIDATES, GROUPS, OutcomeRun, run_all, select
+from inference.fusion.nested_cv import CANDIDATES, GROUPS, OutcomeRun, run_all, run_outcome, select
 from inference.fusion.outcome_model import MODALITIES, OutcomeHead, OutcomePredictor
 from inference.progress import CancelToken, ProgressCallback, no_progress
 from inference.uncertainty.calibration import TemperatureScaler
@@ -54,11 +54,17 @@ class Experiment:
     conformal_kind: dict[str, dict[str, str]] = field(default_factory=dict)  # outcome → modality → Mondrian|pooled
     inner_scores: dict[str, dict[str, float]] = field(default_factory=dict)
     severity_mae: dict[str, float] = field(default_factory=dict)
+    auto_records: list[PatientRecord] = field(default_factory=list)  # the same X-rays without supplied masks
+    auto_runs: list[OutcomeRun] = field(default_factory=list)
 
 
 def cohort_records(data: Path, builder: CaseBuilder, progress: ProgressCallback = no_progress,
-                   cancel: CancelToken | None = None) -> tuple[list[PatientRecord], np.ndarray]:
-    """Every patient of ``data/metadata.csv`` with its X-ray features (the training-only label matrix too)."""
+                   cancel: CancelToken | None = None, supplied_masks: bool = True,
+                   ) -> tuple[list[PatientRecord], np.ndarray]:
+    """Every patient of ``data/metadata.csv`` with its X-ray features (the training-only label matrix too).
+
+    ``supplied_masks=False`` ignores ``lung_masks/``: the features a user without masks gets (automatic
+    lung mask when a segmenter is installed, none otherwise)."""
     from inference.io.loader import open_image
 
     finding: dict[str, tuple[float, str]] = {}
@@ -83,7 +89,8 @@ def cohort_records(data: Path, builder: CaseBuilder, progress: ProgressCallback 
             if not path.is_file():
                 continue
             image = open_image(path).array[0]
-            mask = read_mask_file(data / "lung_masks" / f"{Path(rec.filename).stem}.png", image.shape)
+            mask = read_mask_file(data / "lung_masks" / f"{Path(rec.filename).stem}.png", image.shape) \
+                if supplied_masks else None
             images.append(ImageInput(rec.filename, rec.offset, image, mask))
             done += 1
             progress(done / max(total, 1), rec.filename)
@@ -162,6 +169,33 @@ def choose_and_fit(exp: Experiment, seeds: Sequence[int]) -> tuple[dict[str, dic
     return heads, Encoders(encoders.ehr, {SHIPPED_SET: encoders.images[SHIPPED_SET]})
 
 
+def fit_auto_heads(exp: Experiment, heads: dict[str, dict[str, OutcomeHead]], seed: int = 0) -> Encoders:
+    """The chosen 'both' and 'image' recipes once more on features made *without* the supplied lung masks
+    (what ``predict`` without ``--masks`` computes): refitted on them, calibrated on their own 5-fold
+    out-of-fold predictions (one seed: the recipe is fixed, only its calibration is estimated here).
+    Returns the encoders they read (fitted on those features too)."""
+    by_name = {c.name: c for c in CANDIDATES}
+    for k, outcome in enumerate(OUTCOMES):
+        known = ~np.isnan(exp.labels[:, k])
+        labelled = [r for r, m in zip(exp.auto_records, known, strict=True) if m]
+        unlabelled = [r for r, m in zip(exp.auto_records, known, strict=True) if not m]
+        specs = [by_name[exp.chosen[outcome][m]] for m in ("both", "image")]
+        run = run_outcome(exp.auto_records, exp.labels[:, k], outcome, exp.severity, seed,
+                          list({s.name: s for s in specs}.values()), (SHIPPED_SET,))
+        exp.auto_runs.append(run)
+        fitter = CandidateFitter(labelled, exp.labels[known, k], unlabelled, exp.severity, (SHIPPED_SET,), seed)
+        for modality, spec in zip(("both", "image"), specs, strict=True):
+            logits = run.logits[spec.name]
+            kind = exp.conformal_kind[outcome][modality]
+            probs = calibrated(logits, run.y, run.folds)
+            calibrator = (PooledConformal if kind == "pooled" else MondrianConformal)(0.1).fit(probs, run.y)
+            heads[outcome][f"{modality}/auto"] = OutcomeHead(
+                fitter.fit(spec).model, TemperatureScaler().fit(logits, run.y).temperature, calibrator,
+                auroc(logits, run.y))
+        encoders = fitter.encoders  # fitted on all patients: the same for every outcome
+    return Encoders(encoders.ehr, {SHIPPED_SET: encoders.images[SHIPPED_SET]})
+
+
 def conformal_choice(runs: Sequence[OutcomeRun], row: str, outcome: str, alpha: float = 0.1,
                      tolerance: float = 0.05) -> str:
     """'pooled' when it gives more singletons at 90 % *and* keeps each class's out-of-fold coverage within
@@ -219,8 +253,12 @@ def run(data: Path, out_dir: Path, builder: CaseBuilder, *, seeds: Sequence[int]
     if mamba_seeds:
         exp.mamba_runs = mamba_runs(exp, data, mamba_seeds, log, cancel)
     heads, encoders = choose_and_fit(exp, seeds)
+    exp.auto_records, _ = cohort_records(data, builder, progress, cancel, supplied_masks=False)
+    auto_encoders = fit_auto_heads(exp, heads, seeds[0])
+    log("heads for X-rays without supplied lung masks: fitted")
     base_rates = {o: float(np.nanmean(labels[:, k])) for k, o in enumerate(OUTCOMES)}
-    predictor = OutcomePredictor(encoders, heads, base_rates, severity_intervals(exp), MODEL_ID)
+    predictor = OutcomePredictor(encoders, heads, base_rates, severity_intervals(exp), MODEL_ID,
+                                 auto_encoders=auto_encoders)
     predictor.save(out_dir, extra={
         "n_patients": len(records), "n_labelled": {o: int((~np.isnan(labels[:, k])).sum()) for k, o in enumerate(OUTCOMES)},
         "chosen": exp.chosen, "conformal": exp.conformal_kind, "inner_auroc": exp.inner_scores,

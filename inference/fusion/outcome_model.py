@@ -30,6 +30,10 @@ from inference.uncertainty.conformal import ConformalRegressor, MondrianConforma
 
 MODEL_FILES = ("config.json", "model.json")
 MODALITIES = ("both", "ehr", "image")
+# Heads trained on X-rays whose lungs were *not* supplied (automatic mask, or none): used when no X-ray of
+# the patient came with a supplied mask, so features and calibration match what the model sees.
+AUTO_HEADS = ("both/auto", "image/auto")
+HEAD_KEYS = MODALITIES + AUTO_HEADS
 SET_ALPHAS = (0.2, 0.1, 0.05)
 FORMAT = "medfusion-outcomes-v2"
 OUTCOME_TITLES = {
@@ -122,8 +126,10 @@ class OutcomePredictor:
     """Configured once from a model folder; ``predict(record)`` per patient."""
 
     def __init__(self, encoders: Encoders, heads: dict[str, dict[str, OutcomeHead]], base_rates: dict[str, float],
-                 severity: list[ConformalRegressor | None], model_id: str, config: dict[str, Any] | None = None) -> None:
+                 severity: list[ConformalRegressor | None], model_id: str, config: dict[str, Any] | None = None,
+                 auto_encoders: Encoders | None = None) -> None:
         self.encoders = encoders
+        self.auto_encoders = auto_encoders  # fitted on X-rays without supplied masks, read by the '/auto' heads
         self.heads = heads
         self.base_rates = base_rates
         self.severity_conformal = severity
@@ -137,8 +143,8 @@ class OutcomePredictor:
         config = {"format": FORMAT, "model_id": self.model_id, "outcomes": list(self.outcomes),
                   "base_rates": self.base_rates, "set_alphas": list(SET_ALPHAS), **self.config, **(extra or {})}
         model = {
-            "encoders": {"ehr": self.encoders.ehr.to_dict(),
-                         "images": {k: v.to_dict() for k, v in self.encoders.images.items()}},
+            "encoders": _encoders_dict(self.encoders),
+            "encoders_auto": _encoders_dict(self.auto_encoders) if self.auto_encoders is not None else None,
             "heads": {o: {m: h.to_dict() for m, h in by_mod.items()} for o, by_mod in self.heads.items()},
             "severity": [r.to_dict() if r is not None else None for r in self.severity_conformal],
         }
@@ -168,53 +174,68 @@ class OutcomePredictor:
             raw = json.loads((directory / "model.json").read_text())
             if config.get("format") != FORMAT:
                 raise ValueError("format")
-            encoders = Encoders(EHREncoder.from_dict(raw["encoders"]["ehr"]),
-                                {str(k): ImageEncoder.from_dict(v) for k, v in raw["encoders"]["images"].items()})
-            heads = {str(o): {str(m): OutcomeHead.from_dict(h) for m, h in by_mod.items() if m in MODALITIES}
+            encoders = _encoders_from(raw["encoders"])
+            auto_encoders = _encoders_from(raw["encoders_auto"]) if raw.get("encoders_auto") else None
+            heads = {str(o): {str(m): OutcomeHead.from_dict(h) for m, h in by_mod.items() if m in HEAD_KEYS}
                      for o, by_mod in raw["heads"].items()}
             severity = [ConformalRegressor.from_dict(r) if r else None for r in raw["severity"]]
             base_rates = {str(k): float(v) for k, v in config["base_rates"].items()}
+            if len({frozenset(by_mod) for by_mod in heads.values()}) != 1:
+                raise ValueError("outcomes ship different sets of heads")
             for outcome, by_mod in heads.items():
-                if set(by_mod) != set(MODALITIES) or outcome not in base_rates:
+                if not set(MODALITIES) <= set(by_mod) or outcome not in base_rates:
                     raise ValueError(f"outcome {outcome} lacks a modality or base rate")
-                for head in by_mod.values():
-                    _check_encoders_cover(head.model, encoders)
-                    if not np.isfinite(head.model.logits([PatientRecord("check", {})], encoders)).all():
+                for key, head in by_mod.items():
+                    enc = auto_encoders if key in AUTO_HEADS else encoders
+                    if enc is None:
+                        raise ValueError("an '/auto' head without its encoders")
+                    _check_encoders_cover(head.model, enc)
+                    if not np.isfinite(head.model.logits([PatientRecord("check", {})], enc)).all():
                         raise ValueError("a model gives a non-finite logit")
         except (KeyError, TypeError, ValueError, IndexError, AttributeError, AssertionError) as err:
             raise ModelLoadError(f"Outcome model in {directory} does not match this version's format.") from err
         keep = {k: v for k, v in config.items() if k not in ("format", "model_id", "outcomes", "base_rates", "set_alphas")}
-        return cls(encoders, heads, base_rates, severity, str(config.get("model_id", directory.name)), keep)
+        return cls(encoders, heads, base_rates, severity, str(config.get("model_id", directory.name)), keep,
+                   auto_encoders)
 
     # ---- prediction --------------------------------------------------------------------------
     def head(self, outcome: str, modalities: str) -> OutcomeHead:
         return self.heads[outcome][modalities]
 
+    def encoders_for(self, key: str) -> Encoders:
+        """The encoders a head reads ('/auto' heads: the ones fitted without supplied masks)."""
+        return self.auto_encoders if key in AUTO_HEADS and self.auto_encoders is not None else self.encoders
+
     def effective(self, record: PatientRecord, modalities: str) -> tuple[PatientRecord, str]:
-        """The record the model sees: 'image' drops the EHR, 'ehr' drops the X-rays; no X-ray → 'ehr'."""
-        if modalities not in MODALITIES:
+        """The record the model sees and the head that reads it: 'image' drops the EHR, 'ehr' drops the
+        X-rays, no X-ray → 'ehr'; without any supplied lung mask the '/auto' head (when shipped)."""
+        if modalities not in HEAD_KEYS:
             raise ValueError(f"modalities must be one of {MODALITIES}")
-        if modalities == "image":
-            return PatientRecord(record.patient_id, {}, record.images, record.filenames, record.offsets), "image"
-        if modalities == "ehr" or not record.images:
+        base = modalities.split("/")[0]
+        if base == "ehr" or not record.images:
             return PatientRecord(record.patient_id, dict(record.ehr)), "ehr"
-        return record, "both"
+        seen = record if base == "both" else PatientRecord(record.patient_id, {}, record.images, record.filenames,
+                                                            record.offsets)
+        supplied = any(im.mask_source == "supplied" for im in record.images)
+        auto = f"{base}/auto"
+        key = auto if (modalities == auto or not supplied) and auto in self.heads[self.outcomes[0]] else base
+        return seen, key
 
     def logits(self, records: Sequence[PatientRecord], outcome: str, modalities: str = "both") -> np.ndarray:
         """Raw (uncalibrated) logits for several records, all with the given modality head."""
-        return self.head(outcome, modalities).model.logits(records, self.encoders)
+        return self.head(outcome, modalities).model.logits(records, self.encoders_for(modalities))
 
     def probability(self, record: PatientRecord, outcome: str, modalities: str = "both") -> float:
         rec, mod = self.effective(record, modalities)
         head = self.head(outcome, mod)
-        return float(head.probability(head.model.logits([rec], self.encoders))[0])
+        return float(head.probability(head.model.logits([rec], self.encoders_for(mod)))[0])
 
     def predict(self, record: PatientRecord, alpha: float = 0.1, modalities: str = "both") -> Prediction:
         rec, mod = self.effective(record, modalities)
         outcomes, shares = [], {}
         for name in self.outcomes:
             head = self.head(name, mod)
-            p = float(head.probability(head.model.logits([rec], self.encoders))[0])
+            p = float(head.probability(head.model.logits([rec], self.encoders_for(mod)))[0])
             alphas = sorted({*SET_ALPHAS, alpha})
             sets = {a: (head.conformal.predict_set(np.array([p]), alpha=a)[0] if head.conformal else frozenset({0, 1}))
                     for a in alphas}
@@ -225,13 +246,13 @@ class OutcomePredictor:
 
     def image_share(self, record: PatientRecord, outcome: str, modalities: str) -> float:
         """|logit change when the X-rays are removed| over that plus |change when the EHR is blanked|."""
-        if modalities != "both":
-            return 1.0 if modalities == "image" else 0.0
-        model = self.head(outcome, "both").model
-        full = model.logits([record], self.encoders)[0]
-        no_image = model.logits([PatientRecord(record.patient_id, dict(record.ehr))], self.encoders)[0]
+        if not modalities.startswith("both"):
+            return 1.0 if modalities.startswith("image") else 0.0
+        model, enc = self.head(outcome, modalities).model, self.encoders_for(modalities)
+        full = model.logits([record], enc)[0]
+        no_image = model.logits([PatientRecord(record.patient_id, dict(record.ehr))], enc)[0]
         no_ehr = model.logits([PatientRecord(record.patient_id, {}, record.images, record.filenames,
-                                             record.offsets)], self.encoders)[0]
+                                             record.offsets)], enc)[0]
         img, ehr = abs(full - no_image), abs(full - no_ehr)
         return float(img / (img + ehr)) if img + ehr > 1e-9 else 0.0
 
@@ -243,13 +264,13 @@ class OutcomePredictor:
             return {}
         shares = np.zeros(len(rec.images))
         for outcome in self.outcomes:
-            model = self.head(outcome, mod).model
-            full = model.logits([rec], self.encoders)[0]
+            model, enc = self.head(outcome, mod).model, self.encoders_for(mod)
+            full = model.logits([rec], enc)[0]
             for t in range(len(rec.images)):
                 keep = [i for i in range(len(rec.images)) if i != t]
                 other = PatientRecord(rec.patient_id, rec.ehr, [rec.images[i] for i in keep],
                                       [rec.filenames[i] for i in keep], [rec.offsets[i] for i in keep])
-                shares[t] += abs(full - model.logits([other], self.encoders)[0])
+                shares[t] += abs(full - model.logits([other], enc)[0])
         total = float(shares.sum())
         weights = shares / total if total > 1e-9 else np.full(len(shares), 1.0 / len(shares))
         return dict(zip(rec.filenames, weights.tolist(), strict=True))
@@ -271,6 +292,14 @@ class OutcomePredictor:
                     values[sname] = (float(estimate[j]), 0.0, top)
             out.append(SeverityPrediction(name, values))
         return out
+
+
+def _encoders_dict(encoders: Encoders) -> dict[str, Any]:
+    return {"ehr": encoders.ehr.to_dict(), "images": {k: v.to_dict() for k, v in encoders.images.items()}}
+
+
+def _encoders_from(raw: dict[str, Any]) -> Encoders:
+    return Encoders(EHREncoder.from_dict(raw["ehr"]), {str(k): ImageEncoder.from_dict(v) for k, v in raw["images"].items()})
 
 
 def _check_encoders_cover(model: OutcomeModel, encoders: Encoders) -> None:

@@ -113,10 +113,11 @@ class CaseBuilder:
 
     @classmethod
     def from_settings(cls, settings: object, cache_dir: Path | None = None) -> CaseBuilder:
-        """Cache under the settings' cache folder (the viewer's and the CLI's default)."""
+        """Cache under the settings' cache folder (the viewer's and the CLI's default). The encoder always runs
+        the exact ``fused`` engine, whatever the segmentation runtime setting: an approximate engine (int8)
+        would feed the outcome models features they were not trained on."""
         root = cache_dir or settings.resolved_cache_dir() / CACHE_FOLDER  # type: ignore[attr-defined]
-        return cls(root, device=str(getattr(settings, "device", "cpu")),
-                   encoder_runtime=str(getattr(settings, "encoder_runtime", "fused")))
+        return cls(root, device=str(getattr(settings, "device", "cpu")), encoder_runtime="fused")
 
     # ---- models, loaded on first use ---------------------------------------------------------
     @property

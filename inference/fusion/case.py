@@ -77,7 +77,11 @@ def load_auto_segmenter(device: str = "cpu") -> LungSegmenter | None:
         from inference.segmentation.cxr_lungs import load_lung_segmenter  # type: ignore[import-not-found]
     except ImportError:
         return None
-    return load_lung_segmenter(device)  # type: ignore[no-any-return]
+    try:
+        return load_lung_segmenter(device)  # type: ignore[no-any-return]
+    except MedFusionError as err:  # e.g. its weights are not installed: predict without lung features
+        log.warning("The automatic lung segmenter could not be loaded: %s", err)
+        return None
 
 
 def _encoder_loader(device: str, runtime: str) -> Callable[[], object]:

@@ -1,0 +1,65 @@
+"""The one case builder: supplied masks win, the automatic segmenter fills in, no mask means missing lung
+features; one disk cache; a mask edit re-pools without re-encoding; a broken segmenter costs only the mask."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from inference.errors import ImageReadError
+from inference.fusion.case import CaseBuilder, ImageInput
+
+
+class _FakeEncoder(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.image_encoder = torch.nn.Sequential(torch.nn.AvgPool2d(4), torch.nn.Conv2d(3, 256, 1))
+
+
+class _Segmenter:
+    def __init__(self, result: object) -> None:
+        self.result, self.calls = result, 0
+
+    def segment(self, image2d: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        if isinstance(self.result, Exception):
+            raise self.result
+        return self.result  # type: ignore[return-value]
+
+
+def _xray() -> tuple[np.ndarray, np.ndarray]:
+    img = np.full((90, 120), 200.0, np.float32)
+    lungs = np.zeros((90, 120), np.uint8)
+    lungs[10:80, 10:55] = lungs[10:80, 65:110] = 1
+    img[lungs > 0] = 60.0
+    return img, lungs
+
+
+def test_mask_sources_cache_and_reuse(tmp_path: Path) -> None:
+    img, lungs = _xray()
+    auto = lungs.copy()
+    auto[10:40] = 0  # the segmenter finds only the lower lungs
+    segmenter = _Segmenter(auto)
+    builder = CaseBuilder(tmp_path, encoder_loader=_FakeEncoder, segmenter_loader=lambda: segmenter)
+    supplied = builder.image_features(img, lungs)
+    made = builder.image_features(img, None)
+    assert supplied.mask_source == "supplied" and made.mask_source == "auto"
+    assert builder.encoder_calls == 1 and segmenter.calls == 1  # one embedding, pooled twice
+    assert made.scalar("lung_area") < supplied.scalar("lung_area")
+    again = CaseBuilder(tmp_path, encoder_loader=lambda: (_ for _ in ()).throw(AssertionError("re-encoded")),
+                        segmenter_loader=lambda: segmenter)
+    np.testing.assert_array_equal(again.image_features(img, lungs).scalars, supplied.scalars)  # from the disk cache
+    record = builder.build("p", {"age": 50.0}, [ImageInput("b.png", 3.0, img, lungs), ImageInput("a.png", 1.0, img)])
+    assert record.filenames == ["a.png", "b.png"] and [im.mask_source for im in record.images] == ["auto", "supplied"]
+
+
+def test_without_a_usable_automatic_mask_lung_features_are_missing(tmp_path: Path) -> None:
+    img, _ = _xray()
+    for segmenter in (None, _Segmenter(np.ones((5, 5), np.uint8)), _Segmenter(ImageReadError("too small"))):
+        builder = CaseBuilder(tmp_path / str(id(segmenter)), encoder_loader=_FakeEncoder,
+                              segmenter_loader=lambda s=segmenter: s)
+        features = builder.image_features(img, None)
+        assert features.mask_source == "none" and np.isnan(features.scalars).all()
+        assert np.isfinite(features.emb_inside).all()  # the embedding is pooled over the whole image instead

@@ -134,6 +134,10 @@ def install_export(window: MainWindow, recovery_dir: Path | None = None) -> Expo
     pacs = PacsController(context, controller)
     context.export, context.session = controller, session
     workspace = ExportWorkspace(controller, session, pacs)
+    from inference.pacs.retrieved import expire_retrieved
+
+    # identified series retrieved from the PACS do not outlive their policy (also applied at every retrieval)
+    expire_retrieved(context.settings.resolved_cache_dir() / "pacs", context.settings.pacs.retrieve_keep_hours)
 
     def export_segmentation() -> None:
         vol = context.document.volume

@@ -103,6 +103,7 @@ def _render(args: argparse.Namespace, offscreen: bool) -> int:
             written.append(out / "demo_xray_window.png")
     written += render_clinical(viewer, out, getattr(args, "segment", False))
     _report_pdf(viewer, out, written)
+    written += render_what_if(viewer, out)
     window.close()
     for path in written:
         print(path)
@@ -186,7 +187,37 @@ def _segment_lungs(viewer: Viewer) -> None:
     ws.controller.set_ai_mask(image.filename, mask)
 
 
-def _report_pdf(viewer: Viewer, out: Path, written: list[Path]) -> None:
+def render_what_if(viewer: Viewer, out: Path) -> list[Path]:
+    """A clinician's what-if (SpO₂ 85 → 99 %): the panels mark it, the audit logs it, the report states it."""
+    from PySide6.QtWidgets import QApplication
+
+    window, ws = viewer.window, viewer.clinical
+    name = "pO2_saturation"
+    if ws.model.case is None or ws.model.prediction is None or ws.model.ehr[name].missing:
+        return []
+    ws.controller.edit_ehr(name, 99.0)
+    ws.controller.predict()
+    _wait(window)
+    _wait(window)  # the explanation of the what-if prediction follows
+    written: list[Path] = []
+    for panel, filename in (("prediction", "clinical_whatif_prediction"), ("ehr", "clinical_whatif_ehr"),
+                            ("audit", "clinical_audit")):
+        dock = window.panels[panel]
+        dock.show()
+        dock.raise_()
+        QApplication.processEvents()
+        if panel == "audit":
+            ws.audit.refresh()
+            ws.audit.verify()
+        path = out / f"{filename}.png"
+        dock.widget().grab().save(str(path))
+        written.append(path)
+    _report_pdf(viewer, out, written, "demo_report_whatif.pdf")
+    window.panels["prediction"].raise_()
+    return written
+
+
+def _report_pdf(viewer: Viewer, out: Path, written: list[Path], name: str = "demo_report.pdf") -> None:
     """The PDF report of the demo case (key image with heat-map, predictions, audit summary)."""
     try:
         from app.controllers.report_builder import ReportInputs, build_report
@@ -203,7 +234,7 @@ def _report_pdf(viewer: Viewer, out: Path, written: list[Path]) -> None:
         notes="Demo case: the patient is part of the model's development data (in-sample prediction).",
     ))
     try:
-        path = rp.write_report(content, out / "demo_report.pdf")
+        path = rp.write_report(content, out / name)
     except Exception as exc:  # noqa: BLE001 - the screenshots still count
         print(f"warning: no PDF report ({exc})", file=sys.stderr)
         return

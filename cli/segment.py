@@ -11,6 +11,7 @@ volumes, PNG 0/255 for 2-D images).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -62,12 +63,19 @@ def run(args: argparse.Namespace) -> int:
     for _, _, lab in args.point:
         if lab not in (0.0, 1.0):
             raise InvalidPromptError("A point's label must be 1 (include) or 0 (exclude).")
+    numbers = [*(args.box or []), *(v for x, y, _ in args.point for v in (x, y))]
+    if not all(math.isfinite(v) for v in numbers):  # refused before the model loads ("nan" parses as a float)
+        raise InvalidPromptError("Box and point coordinates must be finite pixel positions (not nan or inf).")
+    if args.window is not None and not (all(math.isfinite(v) for v in args.window) and args.window[1] > 0):
+        raise InvalidPromptError("--window needs a finite level and a positive width (e.g. --window 40 400).")
     settings = Settings.load()
     if settings.memory_budget_mb > 0:  # refuse before decoding (the mask must keep the full geometry: no downsampling)
         check = check_memory(args.image, settings, series_uid=args.series_uid)
         if not check.fits:
             raise MemoryBudgetExceeded(check.message(offer_downsample=False), check)
     volume = open_image(args.image, series_uid=args.series_uid)
+    for warning in volume.meta.get("warnings", []):  # e.g. "4-D image with 3 volumes: only the first is shown"
+        print(f"warning: {warning}", file=sys.stderr)
     nz = volume.shape[0]
     if args.slice is None and nz > 1:
         raise InvalidPromptError(

@@ -30,6 +30,7 @@ def run(args: argparse.Namespace) -> int:
     from inference.fusion.experiments import write_oof_csv
     from inference.fusion.outcome_model import OutcomePredictor
     from inference.fusion.report import format_results
+    from inference.fusion.shipped import is_shipped
     from inference.settings import Settings
 
     if not (args.data / "metadata.csv").is_file():
@@ -44,8 +45,14 @@ def run(args: argparse.Namespace) -> int:
         log=lambda line: print(line, flush=True),
     )
     command = "python main.py " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["train"] else "python main.py train ..."
-    text = format_results(exp, OutcomePredictor.load(args.out), command, tuple(range(args.seeds)),
-                          tuple(range(args.mamba_seeds)))
+    if is_shipped(args.out):  # its hashes live in the code: the new files load only after they are pasted there
+        predictor = exp.predictor
+        print("The shipped model was rewritten: paste the output of `python -m inference.fusion.shipped` into "
+              "inference/fusion/shipped.py (SHIPPED_SHA256).", file=sys.stderr)
+    else:
+        predictor = OutcomePredictor.load(args.out)  # round trip through the files just written
+    assert predictor is not None
+    text = format_results(exp, predictor, command, tuple(range(args.seeds)), tuple(range(args.mamba_seeds)))
     print(text)
     if args.results:
         args.results.parent.mkdir(parents=True, exist_ok=True)

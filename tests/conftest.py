@@ -15,6 +15,16 @@ SHARED_DATA = Path(os.environ.get("MEDFUSION_SHARED_DATA", REPO.parent / "shared
 def _isolated_config_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Keep tests away from the user's ~/.medfusion (settings, recent files, logs, caches)."""
     os.environ["MEDFUSION_HOME"] = str(tmp_path_factory.mktemp("medfusion_home"))
+    # ... and away from the user's OS keyring (Settings.save stores the PACS password there when it can);
+    # tests that exercise the keyring install an in-memory backend of their own.
+    os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
+    try:
+        import keyring
+        from keyring.backends import fail
+
+        keyring.set_keyring(fail.Keyring())
+    except ImportError:
+        pass
 
 
 @pytest.fixture(scope="session")

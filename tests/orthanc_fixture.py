@@ -140,8 +140,13 @@ sys.exit(1)
 
 
 def start_orthanc(workdir: Path, username: str, password: str, http_port: int = 8042,
-                  dicom_port: int = 4242, startup_timeout: float = 30.0) -> OrthancServer:
-    """Start Orthanc with storage in ``workdir``, listening on the namespace's loopback only."""
+                  dicom_port: int = 4242, startup_timeout: float = 30.0,
+                  extra_config: dict | None = None) -> OrthancServer:
+    """Start Orthanc with storage in ``workdir``, listening on the namespace's loopback only.
+
+    ``extra_config`` is merged into the configuration (e.g. DICOM TLS). Debian 12's Orthanc 1.10.1
+    crashes (SIGSEGV) on its first HTTPS request, so HTTPS tests put a TLS proxy in front of it.
+    """
     binary, plugin = orthanc_binary(), dicomweb_plugin()
     if binary is None or plugin is None:
         raise RuntimeError("Orthanc or its DICOMweb plugin is not installed")
@@ -170,6 +175,7 @@ def start_orthanc(workdir: Path, username: str, password: str, http_port: int = 
         "HttpTimeout": 30,
         "ConcurrentJobs": 1,
         "SaveJobs": False,
+        **(extra_config or {}),
     }
     config_path = workdir / "orthanc.json"
     config_path.write_text(json.dumps(config, indent=1))

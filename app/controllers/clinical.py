@@ -8,7 +8,6 @@ change (mask edit with Dice AI vs final, EHR what-if, TENT, reset, prediction be
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +26,8 @@ from app.model.clinical import (
 from app.workers import TaskRunner
 from inference.audit.log import AuditLog
 from inference.audit.metrics import dice
+from inference.audit.naming import audit_path
+from inference.clinical.base_rates import base_rates_for
 from inference.errors import ModelLoadError
 from inference.progress import CancelToken, ProgressCallback
 from inference.settings import Settings, default_config_dir
@@ -68,9 +69,8 @@ class ClinicalHost(Protocol):
 
 
 def audit_path_for(case: ClinicalCase, root: Path | None = None) -> Path:
-    """One log per study: ``<config dir>/audit/<patient>-<folder hash>.jsonl`` (never inside the data)."""
-    digest = hashlib.sha256(str(case.folder.resolve()).encode()).hexdigest()[:10]
-    return (root or default_config_dir() / "audit") / f"patient{case.patient_id}-{digest}.jsonl"
+    """One log per study: ``<config dir>/audit/study-<hash>.jsonl`` (never inside the data; no patient ID)."""
+    return audit_path(root or default_config_dir() / "audit", case.patient_id, case.folder)
 
 
 class ClinicalController:
@@ -105,6 +105,7 @@ class ClinicalController:
     def predictor(self) -> CasePredictor:
         if self._predictor is None:
             self._predictor = self._loader()
+            self.model.base_rates = base_rates_for(self._predictor)
         return self._predictor
 
     def predictor_available(self) -> bool:
@@ -223,6 +224,7 @@ class ClinicalController:
 
     def _predicted(self, state: PredictionState, before: dict | None) -> None:
         edits = {k: v.value for k, v in self.model.ehr.items() if v.edited}
+        self.model.base_rates = base_rates_for(self.predictor)  # shown beside each probability
         self.model.set_prediction(state)
         patient = self.model.case.patient_id if self.model.case is not None else ""
         self._audit(self.predictor.actor, "prediction", f"patient {patient}", {

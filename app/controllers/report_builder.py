@@ -16,6 +16,10 @@ from typing import Any
 import numpy as np
 
 from app.model.label_stats import label_counts
+from inference.clinical.formatting import field_value, format_percent, recorded_text
+from inference.clinical.ranges import check_value
+from inference.clinical.terms import actor_label, field_label, method_label, outcome_label
+from inference.clinical.wording import outcome_words
 from inference.export import report as rp
 from inference.export.labels import SegmentLabel
 from inference.io.volume import StudyInfo, Volume
@@ -43,7 +47,11 @@ class ReportInputs:
 
 def model_card_summary(path: Path = MODEL_CARD, name: str = "MedFusion-Mamba outcome predictor",
                        version: str = "") -> rp.ModelSummary | None:
-    """First paragraph of "What it is" and the "Intended use" bullets of the model card, as plain text."""
+    """The card's title, first paragraph of "What it is" and the "Intended use" bullets, as plain text.
+
+    A first paragraph that introduces a table or list ends on a colon; the report does not show the
+    table, so the sentence is closed with a full stop instead of dangling.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except OSError:
@@ -57,15 +65,22 @@ def model_card_summary(path: Path = MODEL_CARD, name: str = "MedFusion-Mamba out
         md = re.sub(r"[`*]", "", md)
         return re.sub(r"\s+", " ", md).strip()
 
-    what = section("What it is").split("\n\n")[0]
+    title = re.search(r"^# (?:Model card:\s*)?(.+)$", text, flags=re.M)
+    if title:  # "MedFusion-Mamba outcome predictor (`resources/models/fusion/`)" → without the path
+        name = plain(re.sub(r"\s*\(`[^`]*`\)\s*$", "", title.group(1))) or name
+    what = plain(section("What it is").split("\n\n")[0])
+    if what.endswith(":"):
+        what = what[:-1].rstrip() + "."
     use = " ".join(plain(line.lstrip("- ")) for line in section("Intended use").splitlines() if line.strip())
-    return rp.ModelSummary(name=name, version=version or "unknown", card_summary=plain(what), intended_use=use)
+    return rp.ModelSummary(name=name, version=version or "unknown", card_summary=what, intended_use=use)
 
 
 def _measurements(labelmap: np.ndarray, labels: list[SegmentLabel], volume: Volume,
                   z: int) -> list[rp.StructureMeasurement]:
-    """Volume (3-D) and area on the key slice ``z`` (2-D: the image) per label present in the mask."""
+    """Volume (3-D) and area on the key slice ``z`` (2-D: the image) per label present in the mask;
+    in pixels / voxels when the file has no pixel spacing (a JPEG or PNG X-ray)."""
     sx, sy, sz = (float(s) for s in volume.spacing)
+    calibrated = bool(volume.meta.get("spacing_known", True))
     counts = label_counts(labelmap)
     on_slice = np.bincount(labelmap[z].ravel(), minlength=256)
     rows = []
@@ -73,33 +88,100 @@ def _measurements(labelmap: np.ndarray, labels: list[SegmentLabel], volume: Volu
         n = int(counts[lab.value]) if 0 < lab.value < 256 else 0
         if n == 0:
             continue
-        if volume.is_2d:
-            rows.append(rp.StructureMeasurement(lab.name, None, n * sx * sy, lab.algorithm_type))
+        m = rp.StructureMeasurement(lab.name, source=lab.algorithm_type)
+        pixels = n if volume.is_2d else int(on_slice[lab.value])
+        if calibrated:
+            m.area_mm2 = pixels * sx * sy or None
         else:
-            area = float(on_slice[lab.value]) * sx * sy
-            rows.append(rp.StructureMeasurement(lab.name, n * sx * sy * sz / 1000.0, area or None, lab.algorithm_type))
+            m.area_pixels = pixels or None
+        if not volume.is_2d:
+            if calibrated:
+                m.volume_ml = n * sx * sy * sz / 1000.0
+            else:
+                m.volume_voxels = n
+        rows.append(m)
     return rows
 
 
-def _prediction_rows(prediction: Any) -> list[rp.PredictionRow]:
+def _image_days(model: Any, with_names: bool = True) -> dict[str, str]:
+    """X-ray file → 'day 0 X-ray 2 of 2 (name.jpg)': the day, which one when a day has several, the file."""
+    images = list(getattr(getattr(model, "case", None), "images", []))
+    out = {}
+    for im in images:
+        same_day = [other.filename for other in images if other.offset == im.offset]
+        text = f"day {im.offset:g} X-ray"
+        if len(same_day) > 1:
+            text += f" {same_day.index(im.filename) + 1} of {len(same_day)}"
+        out[im.filename] = text + (f" ({im.filename})" if with_names else "")
+    return out
+
+
+def _prediction_rows(prediction: Any, base_rates: dict[str, Any], days: dict[str, str]) -> list[rp.PredictionRow]:
+    """Outcomes under their clinical names, with the plain-word answer and the cohort base rate."""
     if prediction is None:
         return []
     rows = []
     for name, res in prediction.outcomes.items():
         labels = ["yes" if c == 1 else "no" for c in sorted(res.prediction_set, reverse=True)]
-        rows.append(rp.PredictionRow(name, float(res.probability), labels, None, float(prediction.alpha)))
+        rate = base_rates.get(name)
+        words = outcome_words(name, float(res.probability), res.prediction_set, float(prediction.alpha), rate)
+        rows.append(rp.PredictionRow(
+            outcome_label(name), float(res.probability), labels, None, float(prediction.alpha),
+            answer=words.answer[:1].upper() + words.answer[1:],
+            base_rate=format_percent(rate.rate) if rate is not None else "unknown", note=words.note))
     for image, (value, low, high) in getattr(prediction, "severity", {}).items():
-        rows.append(rp.PredictionRow(f"severity score ({image})", float(value), None, (float(low), float(high)),
-                                     float(prediction.alpha)))
+        when = days.get(image, image)
+        rows.append(rp.PredictionRow(
+            when[:1].upper() + when[1:], float(value), None, (float(low), float(high)), float(prediction.alpha),
+            value_text=f"{float(value):.1f} of 8", answer=f"between {float(low):.1f} and {float(high):.1f}",
+            group="Lung involvement score per X-ray (geographic extent, 0\u20138)"))
     return rows
 
 
-def audit_summary(audit: Any) -> rp.AuditSummary | None:
+def _edit_authors(audit: Any) -> dict[str, str]:
+    """Field → who made its latest what-if edit (from the audit log)."""
+    if audit is None:
+        return {}
+    try:
+        entries = audit.entries()
+    except Exception:  # noqa: BLE001 - an unreadable log must not stop the report
+        return {}
+    return {str(e.get("target")): actor_label(str(e.get("actor", ""))) for e in entries if e.get("action") == "ehr_edit"}
+
+
+def clinical_rows(model: Any, audit: Any) -> tuple[list[rp.ClinicalValueRow], list[str]]:
+    """The EHR values the model was given (flags from the shared ranges) and one line per what-if edit."""
+    ehr = getattr(model, "ehr", None) or {}
+    authors = _edit_authors(audit)
+    rows, edits = [], []
+    for name, v in ehr.items():
+        f = v.field
+        check = check_value(name, v.value)
+        flag = check.short()
+        if check.level in ("critical", "implausible"):
+            flag = f"{flag}: {check.reason}"
+        if v.edited:
+            flag = f"{flag} \u00b7 what-if ({recorded_text(name, v.original)})".strip(" \u00b7")
+            before = field_value(name, v.original, with_unit=False) if v.original is not None else "missing"
+            who = authors.get(name, "the user")
+            edits.append(f"{field_label(name)} edited {before} \u2192 {field_value(name, v.value)} by {who} (what-if)")
+        reference = f"{f.normal[0]:g}\u2013{f.normal[1]:g} {f.unit}".strip() if f.normal else ""
+        rows.append(rp.ClinicalValueRow(field_label(name), field_value(name, v.value), reference, flag, v.edited))
+    return rows, edits
+
+
+def audit_summary(audit: Any, days: dict[str, str] | None = None) -> rp.AuditSummary | None:
     """Counts of AI and human changes, Dice of AI vs final mask per structure, chain verification."""
     if audit is None:
         return None
     entries = audit.entries()
-    dices = {e["target"]: e["details"].get("dice_ai_vs_final") for e in entries if e["action"] == "mask_edit"}
+    days = days or {}
+
+    def mask_name(target: str) -> str:  # an X-ray's lung mask is named by its day, as in the panels
+        return f"Lung mask, {days[target]}" if target in days else target
+
+    dices = {mask_name(e["target"]): e["details"].get("dice_ai_vs_final")
+             for e in entries if e["action"] == "mask_edit"}
     return rp.AuditSummary(
         ai_changes=sum(str(e["actor"]).startswith("AI:") for e in entries),
         human_changes=sum(str(e["actor"]).startswith("user:") for e in entries),
@@ -128,13 +210,17 @@ def build_report(inputs: ReportInputs) -> rp.ReportContent:
         candidate = explanation.heatmaps.get(image.filename)
         if candidate is not None and np.shape(candidate) == vol.shape[1:]:
             heat = candidate
+    days = _image_days(model, with_names=not inputs.deidentified)
     parts = [f"slice {z + 1} of {vol.shape[0]} (areas are on this slice)" if not vol.is_2d else "image"]
     if image is not None and vol.is_2d:
-        parts = [f"Day {image.offset:g}"]
+        label = days.get(image.filename, f"day {image.offset:g} X-ray")
+        parts = [label[:1].upper() + label[1:]]
     if mask2d is not None:
         parts.append("mask outlines")
     if heat is not None and explanation is not None:
-        parts.append(f"explanation heat-map ({explanation.method}, {explanation.outcome})")
+        parts.append(f"explanation heat-map ({method_label(explanation.method)}, "
+                     f"{outcome_label(explanation.outcome)})"
+                     + (" \u2014 out of date: inputs changed after it was computed" if explanation.stale else ""))
     key = rp.KeyImage(rp.render_overlay(vol.array[z], inputs.window, mask2d, heat, colours=colours or None),
                       ", ".join(parts))
     measurements = []
@@ -142,12 +228,21 @@ def build_report(inputs: ReportInputs) -> rp.ReportContent:
         measurements = _measurements(inputs.labelmap, inputs.labels, vol, z)
     prediction = getattr(model, "prediction", None) if model is not None else None
     summary = None
+    values: list[rp.ClinicalValueRow] = []
+    what_if: list[str] = []
     if prediction is not None:
         summary = model_card_summary(version=getattr(prediction, "model_version", ""))
+        values, what_if = clinical_rows(model, inputs.audit)
+    rates = getattr(model, "base_rates", None) or {}
+    stale = ""
+    if prediction is not None and getattr(prediction, "stale", False):
+        reasons = "; ".join(getattr(prediction, "stale_reasons", []))
+        stale = f"Out of date: the inputs changed after this prediction ({reasons}); it was not re-run."
     return rp.ReportContent(
         study=inputs.study, deidentified=inputs.deidentified, title=inputs.title, key_images=[key],
-        measurements=measurements, predictions=_prediction_rows(prediction), model=summary,
-        audit=audit_summary(inputs.audit), author=inputs.author, notes=inputs.notes)
+        measurements=measurements, clinical_values=values, what_if=what_if, prediction_note=stale,
+        predictions=_prediction_rows(prediction, rates, days), model=summary,
+        audit=audit_summary(inputs.audit, days), author=inputs.author, notes=inputs.notes)
 
 
 def write_viewer_report(inputs: ReportInputs, path: Path) -> Path:

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import threading
-import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
@@ -33,7 +31,9 @@ from inference.persistence import (
     Autosaver,
     SessionError,
     SessionState,
+    archive_file,
     check_image,
+    claim_recovery,
     find_recovery,
     load_session,
 )
@@ -244,11 +244,14 @@ class SessionController(QObject):
     def open_session(self, path: Path) -> bool:
         """File > Open session: reopen the image, then put masks, EHR edits and predictions back."""
         try:
-            state = load_session(Path(path))
+            state = load_session(Path(path), max_bytes=self._max_bytes())
         except MedFusionError as err:
             self.context.show_error(err)
             return False
         return self.restore(state)
+
+    def _max_bytes(self) -> int:
+        return max(int(self.context.settings.memory_budget_mb), 1) * 2**20
 
     def restore(self, state: SessionState) -> bool:
         """Open the session's image (asynchronously); :meth:`_apply` runs once it has loaded."""
@@ -322,15 +325,27 @@ class SessionController(QObject):
         return find_recovery(self.recovery_dir)
 
     def offer_restore(self) -> bool:
-        """On start: if the last run did not exit cleanly, ask whether to restore its work."""
-        path = self.recovery_file()
-        if path is None:
+        """On start: if a viewer that is no longer running left work behind, ask whether to restore it.
+
+        Live windows' files are never offered; a file that cannot be read is quarantined (never blocks start).
+        """
+        claim = claim_recovery(self.recovery_dir)
+        if claim is None:
             return False
         try:
-            state = load_session(path)
-        except SessionError as err:
-            self._archive(path, "damaged")
-            self.context.show_status(str(err))
+            return self._offer(claim.path)
+        finally:
+            claim.release()
+
+    def _offer(self, path: Path) -> bool:
+        try:
+            state = load_session(path, max_bytes=self._max_bytes())
+        except Exception as err:  # noqa: BLE001 - SessionError expected; anything else must not stop start-up
+            if not isinstance(err, SessionError):
+                log.exception("unreadable recovery file")
+            self._archive(path, "damaged", self.archive_dir / "quarantine")
+            self.context.show_status(f"{err if isinstance(err, SessionError) else 'The recovery file is damaged.'} "
+                                    f"It was moved to {self.archive_dir / 'quarantine'}.")
             return False
         from PySide6.QtWidgets import QMessageBox
 
@@ -342,23 +357,14 @@ class SessionController(QObject):
             f"If you choose No, it is kept in {self.archive_dir} and can be opened with File > Open session.",
             QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.Yes)
         if answer == QMessageBox.StandardButton.Yes:
+            self._archive(path, "recovered")  # this window's own recovery file takes over from here
             return self.restore(state)
         self._archive(path, "declined")
         return False
 
-    def _archive(self, path: Path, why: str) -> Path | None:
+    def _archive(self, path: Path, why: str, folder: Path | None = None) -> Path | None:
         """Move a recovery file into ``sessions/`` (keeping the newest few) instead of deleting work."""
-        try:
-            self.archive_dir.mkdir(parents=True, exist_ok=True)
-            target = self.archive_dir / f"{why}-{time.strftime('%Y%m%d-%H%M%S')}.mfsession"
-            os.replace(path, target)
-            old = sorted(self.archive_dir.glob("*.mfsession"), key=lambda p: p.stat().st_mtime)
-            for stale in old[:-KEEP_ARCHIVED]:
-                stale.unlink(missing_ok=True)
-            return target
-        except OSError as exc:
-            log.warning("could not archive %s: %s", path, exc)
-            return None
+        return archive_file(path, folder or self.archive_dir, why, keep=KEEP_ARCHIVED)
 
     def clean_exit(self) -> None:
         """Normal close: flush pending changes, then archive the recovery file (no restore offer next time)."""

@@ -14,14 +14,13 @@ from pathlib import Path
 import numpy as np
 from psygnal import Signal
 
+from inference.clinical.base_rates import BaseRate
+from inference.clinical.ranges import EHR_RANGES, RangeCheck, check_value
+from inference.clinical.terms import OUTCOME_LABELS
+from inference.clinical.wording import outcome_words
 from inference.errors import EHRDataError
 
-OUTCOMES: dict[str, str] = {
-    "went_icu": "ICU admission",
-    "intubated": "Intubation",
-    "death": "Death",
-    "needed_supplemental_O2": "Supplemental oxygen",
-}
+OUTCOMES: dict[str, str] = OUTCOME_LABELS  # the one name table (inference.clinical.terms)
 
 
 @dataclass(frozen=True)
@@ -35,15 +34,8 @@ class EHRField:
     numeric: bool = True
 
 
-EHR_FIELDS: tuple[EHRField, ...] = (
-    EHRField("age", "Age", "years"),
-    EHRField("sex", "Sex", numeric=False),
-    EHRField("temperature", "Temperature", "°C", (36.1, 37.8)),
-    EHRField("pO2_saturation", "SpO₂", "%", (95.0, 100.0)),
-    EHRField("leukocyte_count", "Leukocytes", "×10⁹/L", (4.0, 11.0)),
-    EHRField("neutrophil_count", "Neutrophils", "×10⁹/L", (1.8, 7.7)),
-    EHRField("lymphocyte_count", "Lymphocytes", "×10⁹/L", (1.0, 4.8)),
-)
+# labels, units and ranges come from the Qt-free table in inference.clinical (critical/implausible too)
+EHR_FIELDS: tuple[EHRField, ...] = tuple(EHRField(r.name, r.label, r.unit, r.normal, r.numeric) for r in EHR_RANGES)
 FIELDS_BY_NAME = {f.name: f for f in EHR_FIELDS}
 
 
@@ -68,6 +60,11 @@ class EHRValue:
         lo, hi = self.field.normal
         v = float(self.value)  # type: ignore[arg-type]
         return "high" if v > hi else "low" if v < lo else ""
+
+    @property
+    def check(self) -> RangeCheck:
+        """Reference / critical / implausible classification (:mod:`inference.clinical.ranges`)."""
+        return check_value(self.field.name, self.value)
 
     def text(self) -> str:
         if self.missing:
@@ -174,17 +171,9 @@ class OutcomeResult:
     def uncertain(self) -> bool:
         return len(self.prediction_set) == 2
 
-    def words(self, alpha: float) -> str:
-        """Plain words, e.g. 'ICU admission: likely; 90 % set {yes}'."""
-        label = OUTCOMES.get(self.name, self.name)
-        p = self.probability
-        verdict = "likely" if p >= 0.7 else "possible" if p >= 0.3 else "unlikely"
-        names = ", ".join("yes" if c == 1 else "no" for c in sorted(self.prediction_set, reverse=True))
-        level = round(100 * (1 - alpha))
-        if not self.prediction_set:
-            return f"{label}: atypical case — the model's answer does not fit either outcome at {level} %"
-        tail = " — uncertain" if self.uncertain else ""
-        return f"{label}: {verdict}; {level} % set {{{names}}}{tail}"
+    def words(self, alpha: float, base_rate: BaseRate | None = None) -> str:
+        """Plain words, e.g. 'ICU admission: the model cannot decide at 90 % confidence'."""
+        return outcome_words(self.name, self.probability, self.prediction_set, alpha, base_rate).line()
 
 
 @dataclass
@@ -241,6 +230,7 @@ class ClinicalModel:
         self.prediction: PredictionState | None = None
         self.explanation: ExplanationResult | None = None
         self.selected: CaseImage | None = None
+        self.base_rates: dict[str, BaseRate] = {}  # training-cohort prevalence per outcome; {} = unknown
 
     # ---- case --------------------------------------------------------------------------------
     def set_case(self, case: ClinicalCase | None) -> None:

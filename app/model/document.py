@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from psygnal import Signal
 
+from inference.clinical.formatting import format_pixel_value
 from inference.io.volume import StudyInfo, Volume
 
 
@@ -165,12 +166,9 @@ class Document:
         if not vol.is_2d:
             mm = vol.index_to_physical(np.array(ijk, dtype=float))
             parts.append(f"LPS ({mm[0]:.1f}, {mm[1]:.1f}, {mm[2]:.1f}) mm")
-        parts.append(f"{_format_value(value)} {vol.units or 'intensity'}".rstrip())
+        parts.append(format_pixel_value(value, vol.units, vol.modality) if vol.units or vol.modality == "CT"
+                     else f"{format_pixel_value(value)} intensity")
         if self.overlay is not None:
             ov = float(self.overlay.array[z, y, x])
-            parts.append(f"overlay {_format_value(ov)} {self.overlay.units}".rstrip())
+            parts.append(f"overlay {format_pixel_value(ov, self.overlay.units, self.overlay.modality)}")
         return "   ".join(parts)
-
-
-def _format_value(value: float) -> str:
-    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.2f}"

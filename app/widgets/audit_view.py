@@ -1,15 +1,25 @@
-"""Audit log viewer: every AI output and human change for this study, chain check and export."""
+"""Audit log viewer: every AI output and human change for this study, in words, with the raw entry.
+
+The table reads like a case history (date and time, who, what was done on what, and what changed in a
+sentence: :mod:`inference.audit.describe`), in columns that fit a side panel without a horizontal scroll; the hash-chained JSON entry of the selected row is in the detail pane
+below (and in each row's tooltip), so nothing is hidden. 'Verify chain' re-checks the log; 'Export…'
+writes CSV or JSON.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
+    QPlainTextEdit,
     QPushButton,
+    QSplitter,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -18,24 +28,57 @@ from PySide6.QtWidgets import (
 
 from app.controllers.clinical import ClinicalController
 from app.model.clinical import ClinicalModel
+from inference.audit.describe import AuditRow, describe_entry
 
-COLUMNS = ("#", "time (UTC)", "who", "what", "on", "details")
+COLUMNS = ("#", "When (UTC)", "Who", "What")
+SUMMARY_COLUMN = 3
+WHO_WIDTH = 120
+
+
+def what_text(row: AuditRow) -> str:
+    """'What-if edit · SpO₂' on the first line, what changed in words below."""
+    head = f"{row.action} \u00b7 {row.target}" if row.target else row.action
+    return f"{head}\n{row.summary}" if row.summary else head
 
 
 class AuditView(QWidget):
-    """Read-only table of the log; 'Verify' re-checks the hash chain; 'Export…' writes CSV or JSON."""
+    """Read-only table of the log, newest first; selecting a row shows its raw entry below."""
 
     def __init__(self, model: ClinicalModel, controller: ClinicalController, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("audit_view")
         self.controller = controller
+        self.rows: list[AuditRow] = []
         layout = QVBoxLayout(self)
+        splitter = QSplitter(Qt.Orientation.Vertical, self)
         self.table = QTableWidget(0, len(COLUMNS), self)
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QTableWidget.SelectionMode.SingleSelection)
+        self.table.setWordWrap(True)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        header = self.table.horizontalHeader()  # fits the dock: date over time, who wraps, 'what' stretches
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Interactive)
+        header.resizeSection(2, WHO_WIDTH)
+        header.setSectionResizeMode(SUMMARY_COLUMN, QHeaderView.ResizeMode.Stretch)
+        header.sectionResized.connect(lambda *_a: self.table.resizeRowsToContents())  # wrap anew on resize
         self.table.verticalHeader().hide()
-        layout.addWidget(self.table, 1)
+        self.table.setStyleSheet("QTableWidget::item { padding: 3px 4px; }")
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.itemSelectionChanged.connect(self._show_detail)
+        splitter.addWidget(self.table)
+        self.detail = QPlainTextEdit(self)
+        self.detail.setObjectName("audit_detail")
+        self.detail.setReadOnly(True)
+        self.detail.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.detail.setPlaceholderText("Select an entry to see the stored record (JSON, with its hash).")
+        splitter.addWidget(self.detail)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 1)
+        layout.addWidget(splitter, 1)
         row = QHBoxLayout()
         self.verify_button = QPushButton("Verify chain", self)
         self.verify_button.clicked.connect(self.verify)
@@ -53,16 +96,23 @@ class AuditView(QWidget):
     def refresh(self) -> None:
         log = self.controller.audit
         entries = log.entries() if log is not None and log.path.exists() else []
-        self.table.setRowCount(len(entries))
-        for r, e in enumerate(reversed(entries)):  # newest first
-            details = json.dumps(e.get("details", {}), ensure_ascii=False, default=str)
-            cells = (str(e["seq"]), e["timestamp"][11:19], e["actor"], e["action"].replace("_", " "),
-                     e.get("target", ""), details)
+        self.rows = [describe_entry(e) for e in reversed(entries)]  # newest first
+        self.table.setRowCount(len(self.rows))
+        for r, row in enumerate(self.rows):
+            cells = (str(row.seq), row.time.replace(" ", "\n", 1), row.who, what_text(row))
             for c, text in enumerate(cells):
                 item = QTableWidgetItem(text)
-                item.setToolTip(text if c == 5 else f"hash {e['hash'][:16]}…")
+                item.setToolTip(row.raw if c == SUMMARY_COLUMN else text.replace("\n", " "))
+                if c == 0:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop)
                 self.table.setItem(r, c, item)
-        self.table.resizeColumnsToContents()
+        self.table.resizeRowsToContents()
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        selected = self.table.selectionModel().selectedRows() if self.table.selectionModel() else []
+        index = selected[0].row() if selected else -1
+        self.detail.setPlainText(self.rows[index].raw if 0 <= index < len(self.rows) else "")
 
     def verify(self) -> bool:
         log = self.controller.audit

@@ -1,18 +1,41 @@
-"""EHR panel: presentation values with units, reference ranges and flags (editable what-if), and a timeline."""
+"""EHR panel: presentation values with units, reference ranges and flags (editable what-if), and a timeline.
+
+Flags have three grades from the shared table (:mod:`inference.clinical.ranges`): outside the reference
+range, critical (act now) and implausible (check the entry before trusting it — or the prediction).
+A what-if edit is marked in the row with the recorded value beside it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QShowEvent
 from PySide6.QtWidgets import QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
 
 from app.controllers.clinical import ClinicalController
-from app.model.clinical import EHR_FIELDS, ClinicalModel
+from app.model.clinical import EHR_FIELDS, ClinicalModel, EHRValue
+from app.widgets.lab_chart import draw_lab_timeline, labs_with_values
 from app.widgets.lazy_figure import LazyFigure
+from inference.clinical.formatting import field_value, recorded_text
+from inference.clinical.ranges import consistency_warnings
 
-COLUMNS = ("Value", "Unit", "Normal", "Flag")
+COLUMNS = ("Value", "Unit", "Reference", "Flag")
+#: level -> (value colour, flag colour, flag background or None): worse grades get a filled flag cell
+LEVEL_STYLE: dict[str, tuple[str, str, str | None]] = {
+    "abnormal": ("#ff9f8f", "#ff9f8f", None),
+    "critical": ("#ff6b6b", "#ffffff", "#9b1c1c"),
+    "implausible": ("#e2b8ff", "#1a1a1a", "#d291ff"),
+}
+EDITED_BACKGROUND = "#4d3f00"
+
+
+def flag_text(value: EHRValue) -> str:
+    """'‼ critical low', '⚠ implausible', '↓ low' …, plus '· what-if (recorded 85 %)' for an edit."""
+    text = value.check.short()
+    if value.edited:
+        text = f"{text} \u00b7 what-if ({recorded_text(value.field.name, value.original)})".strip(" \u00b7")
+    return text
 
 
 class EHRPanel(QWidget):
@@ -27,6 +50,7 @@ class EHRPanel(QWidget):
         self.deidentified = deidentified
         self.model, self.controller = model, controller
         self._filling = False
+        self._chart_pending = False
         layout = QVBoxLayout(self)
         self.header = QLabel("No case open.", self)
         self.header.setWordWrap(True)
@@ -39,13 +63,18 @@ class EHRPanel(QWidget):
         self.table.itemChanged.connect(self._on_item)
         self.table.setMinimumHeight(32 + 30 * len(EHR_FIELDS))
         layout.addWidget(self.table)
+        self.warning = QLabel(self)
+        self.warning.setObjectName("ehr_warning")
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet("background:#4a2a6a;color:white;padding:4px;border-radius:3px")
+        self.warning.hide()
+        layout.addWidget(self.warning)
         self.revert = QPushButton("Undo what-if edits", self)
         self.revert.clicked.connect(self._revert)
         layout.addWidget(self.revert)
         self.chart = LazyFigure(figsize=(3.6, 2.4), dpi=90, facecolor="#2b2b2b", min_height=170, parent=self)
         layout.addWidget(self.chart, 1)
         model.ehr_changed.connect(self.refresh_table)
-        model.case_changed.connect(lambda _c: self._plot())
         self.refresh_table()
 
     def _revert(self) -> None:
@@ -83,54 +112,66 @@ class EHRPanel(QWidget):
         edited = False
         for row, f in enumerate(EHR_FIELDS):
             v = self.model.ehr.get(f.name)
-            text = v.text() if v else ""
-            flag = ("↑ high" if v.flag == "high" else "↓ low" if v.flag == "low" else "") if v else ""
-            if v and v.edited:
-                flag = (flag + " · edited").strip(" ·")
-                edited = True
-            normal = f"{f.normal[0]:g}–{f.normal[1]:g}" if f.normal else ""
-            for col, cell in enumerate((text, f.unit, normal, flag)):
+            check = v.check if v else None
+            edited = edited or bool(v and v.edited)
+            normal = f"{f.normal[0]:g}\u2013{f.normal[1]:g}" if f.normal else ""
+            cells = (v.text() if v else "", f.unit, normal, flag_text(v) if v else "")
+            for col, cell in enumerate(cells):
                 item = QTableWidgetItem(cell)
                 if col:
                     item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                tips = []
                 if v and v.missing and col == 0:
                     item.setForeground(QBrush(QColor("#888888")))
-                    item.setToolTip("Not recorded: the model is told this value is missing (never guessed)")
-                if v and v.flag and col in (0, 3):
-                    item.setForeground(QBrush(QColor("#ff7b72")))
+                    tips.append("Not recorded: the model is told this value is missing (never guessed)")
+                if check is not None and check.level in LEVEL_STYLE and col in (0, 3):
+                    value_fg, flag_fg, flag_bg = LEVEL_STYLE[check.level]
+                    item.setForeground(QBrush(QColor(value_fg if col == 0 else flag_fg)))
+                    if check.level != "abnormal":
+                        font = item.font()
+                        font.setBold(True)
+                        item.setFont(font)
+                    if flag_bg is not None and col == 3:
+                        item.setBackground(QBrush(QColor(flag_bg)))
+                    tips.append(check.reason[:1].upper() + check.reason[1:] + ".")
+                if v and v.edited and col == 0:
+                    item.setBackground(QBrush(QColor(EDITED_BACKGROUND)))
                 if v and v.edited and col in (0, 3):
-                    item.setBackground(QBrush(QColor("#5a4a00")))
-                    item.setToolTip(f"What-if edit; recorded value: {v.original if v.original is not None else 'missing'}")
+                    tips.append(f"What-if edit: the prediction uses this value; the patient's record says "
+                                f"{field_value(f.name, v.original)}.")
+                if tips:
+                    item.setToolTip("\n".join(tips))
                 self.table.setItem(row, col, item)
+        label = self.table.verticalHeaderItem
+        for row, f in enumerate(EHR_FIELDS):
+            v = self.model.ehr.get(f.name)
+            header = label(row)
+            if header is not None:
+                header.setText(f.label + (" \u270e" if v and v.edited else ""))
         self.table.resizeColumnsToContents()
         self.revert.setEnabled(edited)
+        warnings = consistency_warnings(self.model.ehr_inputs()) if self.model.case else []
+        implausible = [v.field.label for v in self.model.ehr.values() if v.check.level == "implausible"]
+        if implausible:
+            warnings.insert(0, f"Implausible value{'s' if len(implausible) > 1 else ''}: {', '.join(implausible)}"
+                            " \u2014 check the entry and unit; the prediction uses it as entered.")
+        self.warning.setText("\n".join(warnings))
+        self.warning.setVisible(bool(warnings))
         self._filling = False
+        self._plot()
 
     def _plot(self) -> None:
         if self.model.case is None and not self.chart.created:
             return  # nothing to chart yet: matplotlib stays unloaded
-        fig = self.chart.figure
-        fig.clear()
-        ax = fig.add_subplot(111)
-        ax.set_facecolor("#2b2b2b")
-        case = self.model.case
-        if case is not None:
-            for im in case.images:
-                ax.axvline(im.offset, color="#5bc0de", lw=1, alpha=0.6)
-            for f in EHR_FIELDS[2:]:
-                pts = sorted((day, v) for day, vals in case.visits.items() if (v := vals.get(f.name)) is not None)
-                if pts and f.normal:
-                    lo, hi = f.normal
-                    scaled = [(d, (v - lo) / (hi - lo)) for d, v in pts]  # 0..1 = normal range
-                    ax.plot([d for d, _ in scaled], [s for _, s in scaled], "o-", ms=4, label=f"{f.label} {pts[-1][1]:g}")
-            ax.axhspan(0, 1, color="#3c763d", alpha=0.25)
-            days = [im.offset for im in case.images]
-            ax.set_xlim(min(days) - 0.5, max(days) + 0.5)
-            if ax.get_legend_handles_labels()[0]:
-                ax.legend(fontsize=7, loc="upper right", facecolor="#2b2b2b", labelcolor="#e0e0e0")
-        ax.set_title("Labs over time (green band = normal range); blue lines = X-rays", color="#e0e0e0", fontsize=8)
-        ax.set_xlabel("day", color="#e0e0e0", fontsize=8)
-        ax.set_yticks([0, 1], ["low", "high"])
-        ax.tick_params(colors="#e0e0e0", labelsize=7)
-        fig.subplots_adjust(left=0.12, right=0.97, top=0.88, bottom=0.2)
-        self.chart.canvas.draw_idle()
+        n = len(labs_with_values(self.model.case))
+        self.chart.setMinimumHeight(60 + 95 * max(n, 1))
+        draw_lab_timeline(self.chart.figure, self.model.case, self.model.ehr)
+        self._chart_pending = not self.chart.isVisible()
+        if not self._chart_pending:  # a hidden canvas has no size yet: draw when it is shown
+            self.chart.canvas.draw_idle()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        super().showEvent(event)
+        if self._chart_pending and self.chart.created:
+            self._chart_pending = False
+            self.chart.canvas.draw_idle()

@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QFormLayout, QLabel, QVBoxLayout, QWidget
 
 from app.model.document import Document
+from inference.clinical.formatting import iso_date
 
 _FIELDS = (
     ("Patient", "patient_name"),
@@ -90,6 +91,8 @@ class InfoPanel(QWidget):
             )
             if key == "modality" and vol is not None:
                 text = text or vol.modality
+            if key in ("study_date", "patient_birth_date"):
+                text = iso_date(text)
             self.values[label].setText(text or "—")
         if vol is None:
             self.values["Size"].setText("—")
@@ -100,6 +103,8 @@ class InfoPanel(QWidget):
         self.values["Size"].setText(f"{x} × {y}" + (f" × {z}" if z > 1 else ""))
         self.values["Spacing"].setText(
             " × ".join(f"{s:.3g}" for s in vol.spacing[: 2 if vol.is_2d else 3]) + " mm"
+            if vol.meta.get("spacing_known", True)
+            else "unknown (the file has no pixel spacing; sizes are in pixels)"
         )
         attribution = attribution_for(vol.source)
         self.attribution.setText(f"Data: {attribution}" if attribution else "")

@@ -1,4 +1,9 @@
-"""Prediction panel: each outcome in plain words with its calibrated probability and conformal set."""
+"""Prediction panel: each outcome in plain words, its calibrated probability beside the cohort base rate.
+
+The conformal set is turned into an answer ("the model cannot decide", "yes", "no"); the set itself is
+in the tooltip. A "yes" with a probability under 50 % (or "no" over 50 %) always carries its reason, and
+what-if values the prediction used are listed above it.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,8 @@ from PySide6.QtWidgets import (
 
 from app.controllers.clinical import ClinicalController
 from app.model.clinical import OUTCOMES, ClinicalModel, PredictionState
+from inference.clinical.formatting import field_value, recorded_text
+from inference.clinical.wording import outcome_words
 
 LEVELS = (0.20, 0.10, 0.05)  # α for 80 / 90 / 95 %
 TENT_WARNING = (
@@ -43,6 +50,12 @@ class PredictionPanel(QWidget):
         self.stale_label.setStyleSheet("background:#8a5a00;color:white;padding:4px;border-radius:3px")
         self.stale_label.hide()
         layout.addWidget(self.stale_label)
+        self.whatif_label = QLabel("", self)
+        self.whatif_label.setObjectName("whatif_note")
+        self.whatif_label.setWordWrap(True)
+        self.whatif_label.setStyleSheet("background:#5a4a00;color:white;padding:4px;border-radius:3px")
+        self.whatif_label.hide()
+        layout.addWidget(self.whatif_label)
         self.lines = QLabel("No prediction yet: press <b>Predict</b>.", self)
         self.lines.setObjectName("prediction_lines")
         self.lines.setWordWrap(True)
@@ -96,6 +109,7 @@ class PredictionPanel(QWidget):
         model.prediction_changed.connect(self._show)
         model.stale_changed.connect(lambda _s: self._show(model.prediction))
         model.case_changed.connect(lambda _c: self._on_case())
+        model.ehr_changed.connect(self._show_whatif)
 
     @staticmethod
     def _level_index(alpha: float) -> int:
@@ -165,28 +179,47 @@ class PredictionPanel(QWidget):
     def text(self) -> str:
         return self.lines.text()
 
+    def _show_whatif(self) -> None:
+        edits = [v for v in self.model.ehr.values() if v.edited]
+        text = "; ".join(f"{v.field.label} {field_value(v.field.name, v.value)} ({recorded_text(v.field.name, v.original)})" for v in edits)
+        self.whatif_label.setText(f"What-if values, not the patient's record: {text}." if edits else "")
+        self.whatif_label.setVisible(bool(edits))
+
     def _show(self, state: PredictionState | None) -> None:
+        self._show_whatif()
         if state is None:
             self.lines.setText("No prediction yet: press <b>Predict</b>.")
+            self.lines.setToolTip("")
             self.stale_label.hide()
             return
-        parts = []
+        rates = self.model.base_rates
+        parts, tips = [], []
         for name in OUTCOMES:
             res = state.outcomes.get(name)
             if res is None:
                 continue
-            words = res.words(state.alpha)
-            color = "#ffb347" if res.uncertain or not res.prediction_set else "#e8e8e8"
-            line = f"<b style='color:{color}'>{words}</b><br>&nbsp;&nbsp;probability {100 * res.probability:.0f} %"
+            rate = rates.get(name)
+            words = outcome_words(name, res.probability, res.prediction_set, state.alpha, rate)
+            color = "#ffb347" if words.undecided or words.abstain else "#e8e8e8"
+            head = (f"{words.label}: {words.answer}" if words.abstain
+                    else f"{words.label}: {words.answer} <small>({words.level})</small>")
+            body = (f"probability {words.probability} &middot; "
+                    f"<span style='color:#9aa4b2'>{words.base_rate}</span>")
             if state.without_tent and name in state.without_tent:
-                line += f" (without adaptation {100 * state.without_tent[name].probability:.0f} %)"
-            parts.append(line)
+                body += f" (without adaptation {100 * state.without_tent[name].probability:.0f} %)"
+            if words.note:
+                body += f"<br><i style='color:#ffd27f'>{words.note}</i>"
+            parts.append(f"<p style='margin:0 0 6px 0'><b style='color:{color}'>{head}</b>"
+                         f"<div style='margin-left:12px'>{body}</div></p>")
+            tips.append(f"{words.label}: {words.technical}; base rate "
+                        + (rate.describe() if rate is not None else "unknown"))
         if state.gate is not None:
-            parts.append(f"<small>Driven by: image {100 * state.gate:.0f} % · clinical data "
-                         f"{100 * (1 - state.gate):.0f} %</small>")
+            parts.append(f"<p style='margin:0'><small>Driven by: image {100 * state.gate:.0f} % · clinical data "
+                         f"{100 * (1 - state.gate):.0f} %</small></p>")
         if state.tent:
-            parts.append("<small style='color:#ffb347'>Adapted to this case (TENT).</small>")
-        self.lines.setText("<br>".join(parts))
+            parts.append("<p style='margin:0'><small style='color:#ffb347'>Adapted to this case (TENT).</small></p>")
+        self.lines.setText("".join(parts))
+        self.lines.setToolTip("\n".join(tips))
         if state.stale:
             self.stale_label.setText("Out of date — inputs changed since this prediction ("
                                      + "; ".join(state.stale_reasons) + "). Press Predict to update.")

@@ -2,34 +2,30 @@
 
 Why reportlab + numpy overlays: the core must not depend on Qt, so key images are composed here
 (:func:`render_overlay`) or by the caller as RGB arrays, and the PDF is laid out with reportlab's
-platypus. Fonts are the Bitstream Vera TTFs shipped with reportlab (Latin-1 names render; no system
-font needed). Every page carries the "Research use only — not for diagnostic use" notice.
+platypus. The font is the DejaVu Sans that matplotlib ships (SpO₂, ×10⁹/L, arrows and warning signs
+render; no system font needed), falling back to reportlab's Vera with sub/superscript markup. Tables
+have fixed column widths that add up to the text width and wrap their cells, so nothing runs off the
+page. Every page carries the "Research use only — not for diagnostic use" notice.
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 from matplotlib import colormaps
-from PIL import Image as PILImage
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
-from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import cm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
-from reportlab.platypus import Image, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+from reportlab.platypus import SimpleDocTemplate
 from scipy import ndimage
 
 from inference.errors import MedFusionError
 from inference.io.volume import StudyInfo
 
-__all__ = ["NOTICE", "AuditSummary", "KeyImage", "ModelSummary", "PredictionRow", "ReportContent",
-           "StructureMeasurement", "render_overlay", "write_report"]
+__all__ = ["NOTICE", "AuditSummary", "ClinicalValueRow", "KeyImage", "ModelSummary", "PredictionRow",
+           "ReportContent", "StructureMeasurement", "render_overlay", "write_report"]
 
 NOTICE = "Research use only \u2014 not for diagnostic use"
 DEFAULT_COLOURS: dict[int, tuple[int, int, int]] = {1: (255, 40, 40), 2: (40, 200, 40), 3: (60, 120, 255),
@@ -44,19 +40,41 @@ class KeyImage:
 
 @dataclass
 class StructureMeasurement:
+    """Sizes in physical units; ``area_pixels`` / ``volume_voxels`` when the pixel spacing is unknown."""
+
     name: str
     volume_ml: float | None = None
     area_mm2: float | None = None
     source: str = ""  # AI | MANUAL | AI-corrected
+    area_pixels: int | None = None
+    volume_voxels: int | None = None
 
 
 @dataclass
 class PredictionRow:
+    """One outcome; ``answer``/``note``/``base_rate`` are the plain words (see inference.clinical.wording)."""
+
     outcome: str
     probability: float
     conformal_set: list[str] | None = None  # classification: labels in the set
     interval: tuple[float, float] | None = None  # regression: [low, high]
     alpha: float = 0.1
+    answer: str = ""  # "the model cannot decide", "yes", …
+    base_rate: str = ""  # "59 %", "unknown"; "" = not applicable (scores)
+    note: str = ""  # why a "yes" goes with a probability under 50 %, …
+    value_text: str = ""  # how to print the value when not a probability ("4.2 of 8")
+    group: str = ""  # rows with a group (e.g. a per-image score) get their own table under that title
+
+
+@dataclass
+class ClinicalValueRow:
+    """A clinical value the model used; ``edited``: a what-if value, not the patient's record."""
+
+    name: str
+    value: str
+    reference: str = ""
+    flag: str = ""
+    edited: bool = False
 
 
 @dataclass
@@ -85,7 +103,10 @@ class ReportContent:
     title: str = "MedFusion Viewer report"
     key_images: list[KeyImage] = field(default_factory=list)
     measurements: list[StructureMeasurement] = field(default_factory=list)
+    clinical_values: list[ClinicalValueRow] = field(default_factory=list)
+    what_if: list[str] = field(default_factory=list)  # "SpO₂ edited 85 → 99 % by dr.k (what-if)"
     predictions: list[PredictionRow] = field(default_factory=list)
+    prediction_note: str = ""  # e.g. "Out of date: the inputs changed after this prediction …"
     model: ModelSummary | None = None
     audit: AuditSummary | None = None
     author: str = ""
@@ -136,121 +157,13 @@ def render_overlay(slice2d: np.ndarray, window: tuple[float, float] | None = Non
     return (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def _fonts() -> tuple[str, str]:
-    import reportlab
-
-    folder = Path(reportlab.__file__).parent / "fonts"
-    try:
-        if "Vera" not in pdfmetrics.getRegisteredFontNames():
-            pdfmetrics.registerFont(TTFont("Vera", str(folder / "Vera.ttf")))
-            pdfmetrics.registerFont(TTFont("VeraBd", str(folder / "VeraBd.ttf")))
-        return "Vera", "VeraBd"
-    except Exception:  # noqa: BLE001 - fall back to the PDF base fonts
-        return "Helvetica", "Helvetica-Bold"
-
-
-def _image_flowable(image: np.ndarray, width: float) -> Image:
-    array = np.asarray(image)
-    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
-        raise MedFusionError("Key images must be RGB uint8 arrays of shape (H, W, 3).")
-    buffer = io.BytesIO()
-    PILImage.fromarray(array).save(buffer, format="PNG")
-    buffer.seek(0)
-    height = width * array.shape[0] / array.shape[1]
-    return Image(buffer, width=width, height=height)
-
-
-def _fmt(value: float | None, digits: int = 1) -> str:
-    return "\u2013" if value is None else f"{value:.{digits}f}"
-
-
-def _conformal(row: PredictionRow) -> str:
-    if row.conformal_set is not None:
-        return "{" + ", ".join(row.conformal_set) + "}" if row.conformal_set else "{} (abstain)"
-    if row.interval is not None:
-        return f"[{row.interval[0]:.3g}, {row.interval[1]:.3g}]"
-    return "\u2013"
-
-
-def _table(rows: list[list[str]], font: str, bold: str, widths: list[float] | None = None) -> Table:
-    table = Table(rows, colWidths=widths, hAlign="LEFT")
-    table.setStyle(TableStyle([
-        ("FONT", (0, 0), (-1, -1), font, 9), ("FONT", (0, 0), (-1, 0), bold, 9),
-        ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dde4ee")),
-        ("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#8896aa")), ("VALIGN", (0, 0), (-1, -1), "TOP")]))
-    return table
-
-
 def write_report(content: ReportContent, path: Path) -> Path:
     """Lay out ``content`` as an A4 PDF at ``path`` (written to a temp name, then renamed)."""
-    font, bold = _fonts()
-    styles = getSampleStyleSheet()
-    body = ParagraphStyle("body", parent=styles["BodyText"], fontName=font, fontSize=9, leading=12)
-    h1 = ParagraphStyle("h1", parent=styles["Heading1"], fontName=bold, fontSize=16)
-    h2 = ParagraphStyle("h2", parent=styles["Heading2"], fontName=bold, fontSize=12, spaceBefore=8,
-                        keepWithNext=1)
-    notice = ParagraphStyle("notice", parent=body, fontName=bold, fontSize=11, textColor=colors.white,
-                            backColor=colors.HexColor("#b00020"), borderPadding=5, alignment=1)
+    from inference.export.report_layout import ReportLayout, build_story
 
-    def esc(text: str) -> str:
-        return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-    story: list = [Paragraph(esc(content.title), h1), Paragraph(NOTICE, notice), Spacer(1, 0.4 * cm)]
-    info = content.study.deidentified() if content.deidentified else content.study
-    header = [["Patient", esc(info.patient_name.replace("^", " ")) or "\u2013", "Patient ID", info.patient_id or "\u2013"],
-              ["Study date", info.study_date or "\u2013", "Modality", info.modality or "\u2013"],
-              ["Study", esc(info.study_description) or "\u2013", "Series", esc(info.series_description) or "\u2013"]]
-    if content.deidentified:
-        header.append(["De-identified", "yes (PS3.15 basic profile)", "", ""])
-    header.append(["Generated", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "By", esc(content.author) or "\u2013"])
-    story.append(_table(header, font, font, [3 * cm, 6 * cm, 3 * cm, 5 * cm]))
-    if content.key_images:
-        story.append(Paragraph("Key images", h2))
-        cells = [[_image_flowable(k.image, 8.2 * cm), Paragraph(esc(k.caption), body)] for k in content.key_images]
-        pairs = []
-        for i in range(0, len(cells), 2):
-            row = cells[i:i + 2]
-            pairs.append([c[0] for c in row] + [""] * (2 - len(row)))
-            pairs.append([c[1] for c in row] + [""] * (2 - len(row)))
-        story.append(Table(pairs, colWidths=[8.6 * cm, 8.6 * cm], hAlign="LEFT"))
-    if content.measurements:
-        story.append(Paragraph("Volumes and areas", h2))
-        rows = [["Structure", "Volume (ml)", "Area (mm\u00b2)", "Source"]]
-        rows += [[esc(m.name), _fmt(m.volume_ml, 2), _fmt(m.area_mm2, 1), m.source or "\u2013"]
-                 for m in content.measurements]
-        story.append(_table(rows, font, bold))
-    if content.predictions:
-        story.append(Paragraph("Predictions", h2))
-        rows = [["Outcome", "Probability", "Conformal set / interval", "Coverage"]]
-        rows += [[esc(p.outcome), f"{p.probability:.2f}", _conformal(p), f"{1 - p.alpha:.0%} (alpha = {p.alpha:g})"]
-                 for p in content.predictions]
-        story.append(_table(rows, font, bold))
-        story.append(Paragraph("Conformal sets contain the true outcome with the stated probability on data like "
-                               "the calibration cohort; a set with both outcomes means the model cannot decide.",
-                               body))
-    if content.model is not None:
-        m = content.model
-        story.append(Paragraph("Model", h2))
-        story.append(Paragraph(f"<b>{esc(m.name)}</b> version {esc(m.version)}", body))
-        for label, text in (("Summary", m.card_summary), ("Intended use", m.intended_use)):
-            if text:
-                story.append(Paragraph(f"{label}: {esc(text)}", body))
-        if m.metrics:
-            story.append(Paragraph("Validation: " + ", ".join(f"{k} {v:.3f}" for k, v in m.metrics.items()), body))
-    if content.audit is not None:
-        a = content.audit
-        story.append(Paragraph("Audit summary", h2))
-        rows = [["AI changes", "Human changes", "Audit log"],
-                [str(a.ai_changes), str(a.human_changes),
-                 {True: "verified", False: "TAMPERED / broken", None: "not checked"}[a.log_verified]]]
-        story.append(_table(rows, font, bold))
-        if a.dice_ai_vs_final:
-            dice_rows = [["Structure", "Dice AI vs final"]] + [[esc(k), f"{v:.3f}"] for k, v in a.dice_ai_vs_final.items()]
-            story.append(Spacer(1, 0.2 * cm))
-            story.append(_table(dice_rows, font, bold))
-    if content.notes:
-        story.append(Paragraph("Notes", h2))
-        story.append(Paragraph(esc(content.notes), body))
+    lay = ReportLayout()
+    story = build_story(content, lay)
+    bold = lay.bold
 
     def footer(canvas, doc) -> None:  # type: ignore[no-untyped-def]
         canvas.saveState()

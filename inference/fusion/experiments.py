@@ -56,6 +56,7 @@ class Experiment:
     severity_mae: dict[str, float] = field(default_factory=dict)
     auto_records: list[PatientRecord] = field(default_factory=list)  # the same X-rays without supplied masks
     auto_runs: list[OutcomeRun] = field(default_factory=list)
+    predictor: OutcomePredictor | None = None  # what was saved to the model folder
 
 
 def cohort_records(data: Path, builder: CaseBuilder, progress: ProgressCallback = no_progress,
@@ -265,6 +266,7 @@ def run(data: Path, out_dir: Path, builder: CaseBuilder, *, seeds: Sequence[int]
         "severity_mae": exp.severity_mae,
         "feature_version": "cxr-lung-v2", "encoder_id": builder.encoder_id, "alpha_default": 0.1,
     })
+    exp.predictor = predictor
     if figures is not None:
         write_reliability(exp, figures)
     return exp

@@ -2,8 +2,9 @@
 
 A model folder holds ``config.json`` (ids, outcomes, what was chosen and why), ``model.json`` (fitted
 encoders, per-outcome models as coefficients / tree tables, temperatures, conformal calibration scores,
-severity regressor intervals) and ``manifest.json`` (sha256 of both). Nothing is pickled: every number is
-read from JSON and checked, because every file is untrusted.
+severity regressor intervals) and ``manifest.json`` (sha256 of both; the shipped folder is checked against
+the values built into ``inference.fusion.shipped`` instead). Nothing is pickled: every number is read from
+JSON and checked, because every file is untrusted.
 
 Per outcome and modality ('both', 'ehr', 'image') there is one :class:`OutcomeModel`, a temperature and a
 conformal calibrator (Mondrian or pooled, chosen in training). ``predict`` returns calibrated
@@ -12,7 +13,6 @@ probabilities, conformal sets at 80/90/95 % and the training prevalence (``base_
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Sequence
@@ -26,9 +26,9 @@ from scipy.special import expit
 from inference.errors import ModelLoadError
 from inference.fusion.candidates import Encoders, OutcomeModel
 from inference.fusion.design import SEVERITY_NAMES, SEVERITY_TOP, EHREncoder, ImageEncoder, PatientRecord
+from inference.fusion.shipped import MODEL_FILES, sha256_of, verify_files
 from inference.uncertainty.conformal import ConformalRegressor, MondrianConformal, conformal_from_dict
 
-MODEL_FILES = ("config.json", "model.json")
 MODALITIES = ("both", "ehr", "image")
 # Heads trained on X-rays whose lungs were *not* supplied (automatic mask, or none): used when no X-ray of
 # the patient came with a supplied mask, so features and calibration match what the model sees.
@@ -40,14 +40,6 @@ OUTCOME_TITLES = {
     "went_icu": "ICU admission", "intubated": "Intubation", "death": "Death",
     "needed_supplemental_O2": "Supplemental oxygen",
 }
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -154,21 +146,11 @@ class OutcomePredictor:
         (directory / "manifest.json").write_text(json.dumps(manifest, indent=2))
 
     @classmethod
-    def load(cls, directory: Path, expected: dict[str, str] | None = None) -> OutcomePredictor:
-        """Verify every file's sha256 (against ``expected`` when given, else the manifest), then parse."""
+    def load(cls, directory: Path) -> OutcomePredictor:
+        """Verify every file's sha256 (the shipped folder against the values built into
+        ``inference.fusion.shipped``, any other folder against its manifest), then parse and check."""
         directory = Path(directory)
-        if expected is None:
-            try:
-                expected = json.loads((directory / "manifest.json").read_text())
-            except (OSError, ValueError) as err:
-                raise ModelLoadError(f"Outcome model folder {directory} has no readable manifest.json.") from err
-        for name in MODEL_FILES:
-            path = directory / name
-            if not path.is_file():
-                raise ModelLoadError(f"Outcome model file {name} is missing from {directory}.")
-            if not isinstance(expected, dict) or sha256_of(path) != expected.get(name):
-                raise ModelLoadError(f"Outcome model file {name} does not match its expected sha256 "
-                                     "(corrupted or edited); reinstall the model.")
+        verify_files(directory, MODEL_FILES, "Outcome model")
         try:
             config = json.loads((directory / "config.json").read_text())
             raw = json.loads((directory / "model.json").read_text())

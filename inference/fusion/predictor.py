@@ -1,14 +1,19 @@
-"""The shipped fusion predictor: load a model directory (sha256-verified), predict one patient.
+"""The MedFusion-Mamba predictor: load a model directory (sha256-verified), predict one patient.
+
+Kept as a candidate architecture (its nested-CV row is in ``docs/results.md``); the shipped model is the
+JSON :class:`inference.fusion.outcome_model.OutcomePredictor`.
 
 A model directory holds ``model.pt`` (state dict), ``config.json`` (model config + EHR normaliser),
 ``calibration.json`` (temperature per head, Mondrian conformal calibration scores per outcome, severity
-conformal residuals) and ``manifest.json`` (sha256 of each file). Loading refuses a directory whose files
-do not match their manifest, so a half-copied or edited model is never used.
+conformal residuals) and ``manifest.json`` (sha256 of each file). The shipped model is checked against
+the sha256 values in the package code (``inference.fusion.shipped``: a manifest next to the files is
+rewritten as easily as the files); a model trained into another folder is checked against its own
+manifest (a half-copied or corrupted model is never used). The error says which check failed. The
+shipped folder holds the outcome predictor's files, so this loader refuses it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,11 +26,13 @@ from inference.errors import ModelLoadError
 from inference.fusion.cohort import OUTCOMES, ImageRecord, Patient
 from inference.fusion.dataset import Batch, EHRNormaliser, make_batch
 from inference.fusion.model import FusionConfig, MedFusionModel
+from inference.fusion.shipped import sha256_of, verify_files
 from inference.fusion.tent import tent_adapt
 from inference.memory_guard import run_with_gpu_fallback
 from inference.uncertainty.calibration import TemperatureScaler
 from inference.uncertainty.conformal import ConformalRegressor, MondrianConformal
 
+# The MedFusion-Mamba model's files (a candidate architecture; the shipped model is the JSON outcome predictor).
 MODEL_FILES = ("model.pt", "config.json", "calibration.json")
 OUTCOME_TITLES = {
     "went_icu": "ICU admission",
@@ -34,14 +41,6 @@ OUTCOME_TITLES = {
     "needed_supplemental_O2": "Supplemental oxygen",
 }
 SEVERITY_RANGES = {"geographic_extent": 8.0, "opacity": 6.0}
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -117,17 +116,7 @@ class FusionPredictor:
     @classmethod
     def load(cls, directory: Path) -> FusionPredictor:
         directory = Path(directory)
-        try:
-            manifest = json.loads((directory / "manifest.json").read_text())
-        except (OSError, ValueError) as err:
-            raise ModelLoadError(f"Fusion model folder {directory} has no readable manifest.json.") from err
-        for name in MODEL_FILES:
-            path = directory / name
-            if not path.is_file():
-                raise ModelLoadError(f"Fusion model file {name} is missing from {directory}.")
-            if sha256_of(path) != manifest.get(name):
-                raise ModelLoadError(f"Fusion model file {name} does not match its sha256 in manifest.json "
-                                     "(corrupted or edited); reinstall the model.")
+        verify_files(directory, MODEL_FILES, "Fusion model")
         try:
             config_raw = json.loads((directory / "config.json").read_text())
             calib = json.loads((directory / "calibration.json").read_text())

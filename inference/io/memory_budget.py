@@ -40,6 +40,7 @@ class MemoryCheck:
     budget_bytes: int
     factor: int | None  # 1 = fits; k>1 = fits when every axis is subsampled by k; None = hopeless
     is_2d: bool = False
+    decoded_whole: bool = False  # PNG/JPEG: the reader decodes everything first, so downsampling cannot help
 
     @property
     def fits(self) -> bool:
@@ -49,6 +50,8 @@ class MemoryCheck:
         """One sentence for the user; ``offer_downsample=False`` where nothing can load it downsampled (CLI)."""
         need, budget = _human(self.needed_bytes), _human(self.budget_bytes)
         base = f"'{self.name}' needs about {need} of memory, more than the memory budget of {budget}"
+        if self.decoded_whole:
+            return f"{base}; it has to be decoded whole, so raise memory_budget_mb in the settings to open it."
         if self.factor is None:
             return f"{base}; it is too large to open, even downsampled (the header may be wrong)."
         if not offer_downsample:
@@ -94,11 +97,17 @@ def downsample_factor(needed: int, budget: int, *, is_2d: bool = False) -> int |
 def check_memory(path: Path, settings: Settings | int, *, series_uid: str | None = None) -> MemoryCheck:
     """Estimate (headers only) the memory a study needs and compare it with the budget."""
     from inference.io.loader import estimate_bytes
+    from inference.io.raster import RASTER_SUFFIXES, raster_decode_bytes
 
     path = Path(path)
     needed = int(estimate_bytes(path, series_uid=series_uid))
     budget = budget_bytes(settings)
     is_2d = _is_2d(path)
+    if path.is_file() and path.suffix.lower() in RASTER_SUFFIXES:
+        # decoding a PNG/JPEG needs several times its float32 result, all at once (a 13000² RGB PNG: 2.7 GB)
+        needed = max(needed, raster_decode_bytes(path) or 0)
+        factor = 1 if needed <= budget else None
+        return MemoryCheck(path.name, needed, budget, factor, is_2d, decoded_whole=factor is None)
     return MemoryCheck(path.name, needed, budget, downsample_factor(needed, budget, is_2d=is_2d), is_2d)
 
 

@@ -3,7 +3,10 @@
 Why a wrapper around ``dicomweb-client``: the UI needs plain result rows, progress + cancel while a
 series downloads, files on disk that :func:`inference.io.loader.open_image` can read, and one clear
 sentence instead of a ``requests`` traceback when the server is down, refuses the credentials or is
-slow. Address and credentials come from :class:`inference.settings.PacsSettings`.
+slow. Address and credentials come from :class:`inference.settings.PacsSettings`. TLS is verified
+(system store or the configured CA bundle, ``inference.pacs.transport``); a password is not sent over
+plain http:// to another machine unless the user agreed; retrieved series land in owner-only folders
+whose names the server cannot steer, expired by ``retrieve_keep_hours`` (``inference.pacs.retrieved``).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from inference.pacs.common import (
     series_from_dataset,
     study_from_dataset,
 )
+from inference.pacs.retrieved import expire_retrieved, safe_name, series_folder, write_private
+from inference.pacs.transport import check_password_transport, client_cert, requests_verify, tls_failure
 from inference.progress import CancelToken, ProgressCallback, no_progress
 from inference.settings import PacsSettings
 
@@ -49,6 +54,15 @@ class _QidoSession(requests.Session):
     practice.
     """
 
+    pinned_verify: bool | str = True
+
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[no-untyped-def,override]
+        """A configured CA bundle wins over ``REQUESTS_CA_BUNDLE`` (requests lets the environment win)."""
+        settings = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if isinstance(self.pinned_verify, str):
+            settings["verify"] = self.pinned_verify
+        return settings
+
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         if request.url and "?" in request.url:
             base, _, query = request.url.partition("?")
@@ -65,7 +79,11 @@ class DicomWebClient:
         if not settings.dicomweb_url:
             raise PacsError("No DICOMweb server is configured; set its address in Settings > PACS.")
         self.url = settings.dicomweb_url.rstrip("/")
+        if settings.username:
+            check_password_transport(settings)
         session = _QidoSession()
+        session.verify = session.pinned_verify = requests_verify(settings)
+        session.cert = client_cert(settings)
         if settings.username:
             session.auth = (settings.username, settings.password)
         self._client = DICOMwebClient(self.url, session=session, timeout=timeout)
@@ -73,10 +91,13 @@ class DicomWebClient:
         # connection is reported); the user can press retry instead.
         self._client.set_http_retry_params(retry=False)
         self.timeout = timeout
+        self.keep_hours = settings.retrieve_keep_hours
 
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         try:
             return fn()
+        except requests.exceptions.SSLError as exc:  # before ConnectionError, its base class
+            raise tls_failure(exc, self.url) from exc
         except requests.exceptions.ConnectTimeout as exc:
             raise PacsError(f"The PACS at {self.url} did not answer within {self.timeout:g} s.") from exc
         except requests.exceptions.ConnectionError as exc:
@@ -127,12 +148,14 @@ class DicomWebClient:
 
         Instances are fetched one by one so progress is exact and cancel takes effect between files;
         a cancelled download removes its partial files. Returns the folder to pass to ``open_image``.
+        Folders and files are owner-only; series downloaded more than ``retrieve_keep_hours`` ago
+        are deleted first; UIDs that are not valid DICOM UIDs never become paths (hashed instead).
         """
         uids = self._instance_uids(study_uid, series_uid)
         if not uids:
             raise PacsError("The PACS holds no images for this series.")
-        folder = Path(dest_dir) / series_uid
-        folder.mkdir(parents=True, exist_ok=True)
+        expire_retrieved(Path(dest_dir), self.keep_hours)
+        folder = series_folder(Path(dest_dir), series_uid)
         written: list[Path] = []
         try:
             for i, sop_uid in enumerate(uids):
@@ -141,8 +164,8 @@ class DicomWebClient:
                 ds = self._call("retrieve an image", partial(
                     self._client.retrieve_instance, study_uid, series_uid, sop_uid,
                     media_types=(("application/dicom", "*"),)))
-                path = folder / f"{sop_uid}.dcm"
-                ds.save_as(path, enforce_file_format=True)
+                path = folder / f"{safe_name(sop_uid)}.dcm"
+                write_private(path, lambda fh, ds=ds: ds.save_as(fh, enforce_file_format=True))
                 written.append(path)
                 progress((i + 1) / len(uids), f"Retrieved {i + 1} of {len(uids)} images")
         except Cancelled:

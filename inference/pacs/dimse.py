@@ -2,7 +2,9 @@
 
 Each call opens its own association (PACS often drop idle ones) with timeouts, and turns
 rejection/abort/failure statuses into one :class:`PacsError` sentence. Host, port and AE titles
-come from :class:`inference.settings.PacsSettings`.
+come from :class:`inference.settings.PacsSettings`; with ``dimse_tls`` the association runs over
+verified DICOM TLS (``inference.pacs.transport``), and a failed handshake is explained (certificate
+not trusted, or no TLS on that port) instead of "cannot connect".
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pynetdicom import AE, Association
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind, Verification  # type: ignore[attr-defined]
 
 from inference.pacs.common import PacsError, StudySummary, date_range_value, study_from_dataset
+from inference.pacs.transport import probe_tls, ssl_context
 from inference.progress import CancelToken, ProgressCallback, no_progress
 from inference.settings import PacsSettings
 
@@ -41,12 +44,17 @@ class DimseClient:
 
     def _associate(self, ae: AE) -> Association:
         s = self.settings
-        assoc = ae.associate(s.dimse_host, int(s.dimse_port), ae_title=s.dimse_called_aet)
+        tls_args = (ssl_context(s), s.dimse_host) if s.dimse_tls else None
+        assoc = ae.associate(s.dimse_host, int(s.dimse_port), ae_title=s.dimse_called_aet, tls_args=tls_args)
         if assoc.is_established:
             return assoc
         where = f"{s.dimse_host}:{s.dimse_port} (AE {s.dimse_called_aet})"
         if assoc.is_rejected:
             raise PacsError(f"The DICOM node at {where} rejected the connection; check the AE titles.")
+        if s.dimse_tls:
+            reason = probe_tls(s.dimse_host, int(s.dimse_port), s, self.timeout)
+            if reason is not None:
+                raise reason
         raise PacsError(f"Cannot connect to the DICOM node at {where}; check the address and that it is running.")
 
     def echo(self) -> None:

@@ -24,18 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from inference.errors import MedFusionError
 from inference.export.labels import SegmentLabel
+from inference.persistence.session_schema import MAX_STATE_BYTES, SessionError, checked_fields, labelmap_meta
 
 __all__ = ["FORMAT_VERSION", "SessionError", "SessionState", "atomic_write_bytes", "check_image",
-           "encode_labelmap", "load_session", "save_session"]
+           "default_max_bytes", "encode_labelmap", "load_session", "save_session"]
 
 FORMAT_VERSION = 1
 SUFFIX = ".mfsession"
-
-
-class SessionError(MedFusionError):
-    """A session file is missing, damaged or from an incompatible version."""
 
 
 @dataclass
@@ -128,35 +124,65 @@ def save_session(state: SessionState, path: Path) -> Path:
     return path
 
 
-def load_session(path: Path) -> SessionState:
-    """Read a session file; damaged or foreign files raise :class:`SessionError`."""
+def default_max_bytes() -> int:
+    """The default memory budget (callers with Settings pass their own budget)."""
+    from inference.settings import Settings
+
+    return max(int(Settings().memory_budget_mb), 1) * 2**20
+
+
+def load_session(path: Path, *, max_bytes: int | None = None) -> SessionState:
+    """Read a session file; damaged, foreign or crafted files raise :class:`SessionError` (nothing else).
+
+    ``max_bytes`` (default: the default memory budget) bounds the label map; its size is checked from
+    the header before anything is decompressed, and decompression stops at that size.
+    """
     path = Path(path)
+    limit = default_max_bytes() if max_bytes is None else int(max_bytes)
     try:
         with zipfile.ZipFile(path) as zf:
-            header = json.loads(zf.read("state.json"))
-            blob = zf.read("labelmap.zlib") if "labelmap" in header else None
+            state_info = zf.getinfo("state.json")
+            if state_info.file_size > MAX_STATE_BYTES:
+                raise SessionError(f"The session file '{path.name}' is damaged (its state.json is implausibly large).")
+            header = json.loads(zf.read(state_info))
+            fields_ = checked_fields(header, path.name)
+            blob = None
+            if "labelmap" in header:
+                shape, sha1 = labelmap_meta(header["labelmap"], path.name, limit)
+                info = zf.getinfo("labelmap.zlib")
+                # written ZIP_STORED by us; a deflated member is how a 2 KB file claims gigabytes
+                if info.compress_type != zipfile.ZIP_STORED or info.file_size > limit:
+                    raise SessionError(f"The masks in session file '{path.name}' are not stored the way this "
+                                       "program writes them; the file was not written by MedFusion Viewer.")
+                blob = zf.read(info)
     except FileNotFoundError as exc:
         raise SessionError(f"The session file '{path.name}' does not exist.") from exc
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+    except SessionError:
+        raise
+    except (OSError, KeyError, ValueError, RecursionError, zipfile.BadZipFile, NotImplementedError,
+            EOFError) as exc:
         raise SessionError(f"The session file '{path.name}' is damaged and cannot be opened.") from exc
     if not isinstance(header, dict) or header.get("format") != FORMAT_VERSION:
         raise SessionError(f"The session file '{path.name}' was written by an incompatible version.")
     labelmap = None
     if blob is not None:
-        meta = header["labelmap"]
-        try:
-            raw = zlib.decompress(blob)
-        except zlib.error as exc:
-            raise SessionError(f"The masks in session file '{path.name}' are damaged.") from exc
-        if hashlib.sha1(raw).hexdigest() != meta["sha1"]:
-            raise SessionError(f"The masks in session file '{path.name}' are damaged (checksum mismatch).")
-        labelmap = np.frombuffer(raw, dtype=np.uint8).reshape(meta["shape"]).copy()
-    return SessionState(
-        image_source=header.get("image_source", ""), image_signature=header.get("image_signature", ""),
-        labelmap=labelmap, labels=[SegmentLabel.from_dict(d) for d in header.get("labels", [])],
-        prompts=list(header.get("prompts", [])), ehr_edits=dict(header.get("ehr_edits", {})),
-        audit_log_path=header.get("audit_log_path", ""), predictions=list(header.get("predictions", [])),
-        gesture=int(header.get("gesture", 0)), saved_at=header.get("saved_at", ""))
+        labelmap = _decompress_labelmap(blob, shape, sha1, path.name)
+    return SessionState(labelmap=labelmap, **fields_)
+
+
+def _decompress_labelmap(blob: bytes, shape: tuple[int, int, int], sha1: str, name: str) -> np.ndarray:
+    """Exactly ``prod(shape)`` bytes out of the zlib stream, never more (bounded output)."""
+    n = shape[0] * shape[1] * shape[2]
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(blob, n + 1)
+    except zlib.error as exc:
+        raise SessionError(f"The masks in session file '{name}' are damaged.") from exc
+    if len(raw) != n or not inflater.eof or inflater.unconsumed_tail:
+        raise SessionError(f"The masks in session file '{name}' are damaged (wrong size).")
+    if hashlib.sha1(raw).hexdigest() != sha1:
+        raise SessionError(f"The masks in session file '{name}' are damaged (checksum mismatch).")
+    return np.frombuffer(bytearray(raw), dtype=np.uint8).reshape(shape)
 
 
 def check_image(state: SessionState, signature: str, shape: tuple[int, ...]) -> None:

@@ -20,6 +20,7 @@ from inference.errors import ModelLoadError
 from inference.models.preprocess import PERCENTILES, PreprocessInfo, to_uint8_range
 from inference.progress import CancelToken
 from inference.segmentation.backend import Box, Decoded, Embedding, Point, stability_score
+from inference.segmentation.hydra_guard import check_targets, check_yaml_file
 from inference.settings import Settings, default_config_dir
 
 # Same post-processing overrides as sam2.build_sam.build_sam2_video_predictor.
@@ -53,13 +54,24 @@ def build_sam2_model(config: Any, checkpoint: Path | None, device: torch.device 
         path = Path(config)
         if not path.is_file():
             raise ModelLoadError(f"MedSAM2 config file not found: {path}.")
-        cfg = OmegaConf.load(path)
+        check_yaml_file(path)
+        try:
+            cfg = OmegaConf.load(path)
+        except Exception as err:  # noqa: BLE001 - YAML and OmegaConf raise many error types
+            raise ModelLoadError(f"The MedSAM2 config {path.name} is not a readable YAML file.") from err
     else:
         cfg = config
-    cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([o.lstrip("+") for o in _OVERRIDES]))
-    OmegaConf.resolve(cfg)
     try:
-        model = instantiate(cfg.model, _recursive_=True)
+        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([o.lstrip("+") for o in _OVERRIDES]))
+        plain = OmegaConf.to_container(cfg, resolve=True)
+    except Exception as err:  # noqa: BLE001 - bad interpolations, wrong node types, deep nesting
+        raise ModelLoadError(f"The MedSAM2 config could not be read ({type(err).__name__}).") from err
+    # Hydra imports and calls every _target_: only SAM2's own model classes may be named (before anything runs)
+    check_targets(plain)
+    if not isinstance(plain, dict) or not isinstance(plain.get("model"), dict):
+        raise ModelLoadError("The MedSAM2 config has no 'model' section.")
+    try:
+        model = instantiate(OmegaConf.create(plain["model"]), _recursive_=True)
     except Exception as err:  # noqa: BLE001 - a bad YAML surfaces as many error types
         raise ModelLoadError(f"The MedSAM2 config could not be instantiated ({type(err).__name__}).") from err
     if checkpoint is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -63,6 +64,8 @@ def check_box(shape: tuple[int, ...], box: Sequence[float]) -> Box:
     """Order the corners, clip to the image; reject boxes outside it or thinner than a pixel."""
     if len(box) != 4:
         raise InvalidPromptError("A box needs four numbers: x0 y0 x1 y1.")
+    if not all(math.isfinite(float(v)) for v in box):
+        raise InvalidPromptError(f"A box needs four finite pixel coordinates, not {' '.join(f'{float(v):g}' for v in box)}.")
     x0, x1 = sorted((float(box[0]), float(box[2])))
     y0, y1 = sorted((float(box[1]), float(box[3])))
     h, w = shape
@@ -76,5 +79,7 @@ def check_box(shape: tuple[int, ...], box: Sequence[float]) -> Box:
 
 def check_point(shape: tuple[int, ...], x: float, y: float) -> None:
     h, w = shape
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise InvalidPromptError(f"A point needs finite pixel coordinates, not ({x:g}, {y:g}).")
     if not (0 <= x <= w - 1 and 0 <= y <= h - 1):
         raise InvalidPromptError(f"Point ({x:g}, {y:g}) lies outside the {w}×{h} image.")

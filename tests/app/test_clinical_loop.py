@@ -61,7 +61,8 @@ def test_whole_loop_on_demo_case(window, workspace, qtbot, seg_backend) -> None:
     _wait(qtbot, window)  # the explanation follows the prediction
     pred = model.prediction
     assert pred is not None and not pred.stale and set(pred.outcomes) >= {"went_icu", "death"}
-    assert "set {" in workspace.prediction.text() or "atypical" in workspace.prediction.text()
+    panel_text = workspace.prediction.text()
+    assert "set {" not in panel_text and ("confidence" in panel_text or "unusual case" in panel_text)
     assert model.explanation is not None and first.filename in model.explanation.heatmaps
     assert workspace.overlay.actor.GetVisibility()
     workspace.explanation.show_box.setChecked(False)
@@ -110,7 +111,7 @@ def test_ehr_what_if_reset_and_tour(window, workspace, qtbot, monkeypatch) -> No
     row = list(model.ehr).index("pO2_saturation")
     workspace.ehr.table.item(row, 0).setText("97")
     assert model.ehr["pO2_saturation"].edited and model.ehr["pO2_saturation"].flag == ""
-    assert "edited" in workspace.ehr.table.item(row, 3).text()
+    assert "what-if (recorded 85 %)" in workspace.ehr.table.item(row, 3).text()
     assert model.prediction.stale
     ctl.predict(explain=False)
     _wait(qtbot, window)

@@ -45,10 +45,11 @@ def test_ehr_flags_edits_and_stale() -> None:
 
 
 def test_plain_words() -> None:
-    assert OutcomeResult("went_icu", 0.82, frozenset({1})).words(0.1) == "ICU admission: likely; 90 % set {yes}"
+    assert OutcomeResult("went_icu", 0.82, frozenset({1})).words(0.1) == "ICU admission: yes at 90 % confidence"
     both = OutcomeResult("death", 0.5, frozenset({0, 1}))
-    assert both.uncertain and both.words(0.05) == "Death: possible; 95 % set {yes, no} — uncertain"
-    assert "atypical" in OutcomeResult("intubated", 0.1, frozenset()).words(0.2)
+    assert both.uncertain and both.words(0.05) == "Death: the model cannot decide at 95 % confidence"
+    assert "{" not in both.words(0.05)
+    assert "unusual case" in OutcomeResult("intubated", 0.1, frozenset()).words(0.2)
 
 
 def test_bad_case_folders(tmp_path: Path) -> None:

@@ -201,7 +201,7 @@ def _pdf_text_and_pixels(pdf: Path, tmp_path: Path) -> tuple[str, np.ndarray]:
         pytest.skip("poppler-utils (pdftotext/pdftoppm) not installed")
     text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
                           check=True).stdout
-    subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "page")],
+    subprocess.run(["pdftoppm", "-png", "-r", "100", "-f", "1", "-l", "1", str(pdf), str(tmp_path / "page")],
                    check=True)
     page = next(tmp_path.glob("page*.png"))
     return text, np.asarray(Image.open(page).convert("RGB")).astype(int)
@@ -247,8 +247,10 @@ def test_pdf_report_of_the_clinical_case(window, qtbot, tmp_path: Path, messages
     text, pixels = _pdf_text_and_pixels(tmp_path / "case_report.pdf", tmp_path)
     flat = " ".join(text.split())
     assert "not for diagnostic use" in flat and "ANONYMOUS" in flat
-    for outcome in ws_clin.model.prediction.outcomes:
-        assert outcome in flat
+    from inference.clinical.terms import outcome_label
+
+    for outcome in ws_clin.model.prediction.outcomes:  # clinical names, never the model's keys
+        assert outcome_label(outcome) in flat and outcome not in flat
     assert "MedFusion-Mamba" in flat and "Research and teaching" in flat  # model card summary
     assert "explanation heat-map" in flat
     r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]

@@ -103,7 +103,9 @@ def test_crash_restore_offer_yes_and_no(viewer, qtbot, load, ct_series_dir: Path
     # decline: nothing is restored, the work is archived (not deleted) and not offered again
     declined = tmp_path / "declined"
     declined.mkdir()
-    shutil.copy(crashed / ws.session.autosaver.path.name, declined / ws.session.autosaver.path.name)
+    assert not (crashed / ws.session.autosaver.path.name).exists()  # restored: moved to sessions/, not offered again
+    assert len(list(ws2.session.archive_dir.glob("recovered-*.mfsession"))) == 1
+    shutil.copy(ws.session.autosaver.path, declined / ws.session.autosaver.path.name)
     monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
     win3, labels3, ws3 = _second_window(qtbot, tmp_path, declined)
     assert not ws3.session.offer_restore()

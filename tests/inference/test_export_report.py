@@ -13,6 +13,7 @@ from PIL import Image
 from inference.errors import MedFusionError
 from inference.export.report import (
     AuditSummary,
+    ClinicalValueRow,
     KeyImage,
     ModelSummary,
     PredictionRow,
@@ -79,9 +80,9 @@ def _text(pdf: Path) -> str:
 def test_report_pages_render_with_text_and_images(ct_slice: np.ndarray, tmp_path: Path) -> None:
     pdf = write_report(_content(ct_slice, deidentified=False), tmp_path / "report.pdf")
     text = _text(pdf)
-    for expected in ("Research use only", "not for diagnostic use", "DOE JANE", "PID-4711", "went_icu", "0.42",
-                     "{Y, N}", "[3.1, 12.4]", "90% (alpha = 0.1)", "FusionNet", "2.3.1", "1432.25", "812.5",
-                     "AI changes", "0.913", "verified", "Slice 10: liver"):
+    for expected in ("Research use only", "not for diagnostic use", "DOE JANE", "PID-4711", "2022-12-08",
+                     "went_icu", "42 %", "90 % set {Y, N}", "80 % interval 3.1\u201312.4", "FusionNet", "2.3.1",
+                     "1,432.25 ml", "812.5 mm\u00b2", "AI outputs", "0.913", "verified", "Slice 10: liver"):
         assert expected in text, expected
     subprocess.run(["pdftoppm", "-r", "40", "-png", str(pdf), str(tmp_path / "page")], check=True)
     pages = sorted(tmp_path.glob("page*.png"))
@@ -107,3 +108,54 @@ def test_bad_key_image_is_a_clear_error(ct_slice: np.ndarray, tmp_path: Path) ->
     with pytest.raises(MedFusionError, match="RGB uint8"):
         write_report(content, tmp_path / "bad.pdf")
     assert not (tmp_path / "bad.pdf").exists()
+
+
+def _clinical_content(ct_slice: np.ndarray) -> ReportContent:
+    long_name = "Lung involvement score (geographic extent, 0\u20138), day 12, " + "x" * 60 + "_image_0001.jpg"
+    key = render_overlay(ct_slice, (40, 400))
+    return ReportContent(
+        study=StudyInfo(patient_name="DOE^JANE", study_date="20221208", modality="DX"), key_images=[KeyImage(key)],
+        measurements=[StructureMeasurement("Brush region on the X-ray", source="MANUAL", area_pixels=5592)],
+        clinical_values=[ClinicalValueRow("SpO\u2082", "99 %", "95\u2013100 %", "what-if (recorded 85 %)", True),
+                         ClinicalValueRow("Lymphocytes", "0.4 \u00d710\u2079/L", "1\u20134.8 \u00d710\u2079/L",
+                                          "\u203c critical low: below the critical limit 0.5 \u00d710\u2079/L")],
+        what_if=["SpO\u2082 edited 85 \u2192 99 % by dr.k (what-if)"],
+        predictions=[PredictionRow("ICU admission", 0.41, ["yes"], alpha=0.1, answer="Yes", base_rate="59 %",
+                                   note="'Yes' although the probability is 41 %: in the calibration cohort, patients "
+                                        "without ICU admission rarely scored this high, so 'no' is ruled out."),
+                     PredictionRow("Supplemental O\u2082", 0.72, ["yes", "no"], alpha=0.1,
+                                   answer="The model cannot decide", base_rate="unknown"),
+                     PredictionRow(long_name, 4.2, None, (0.2, 8.0), 0.1, value_text="4.2 of 8",
+                                   answer="between 0.2 and 8.0"),
+                     PredictionRow("Day 3 X-ray", 5.9, None, (2.0, 8.0), 0.1, value_text="5.9 of 8",
+                                   answer="between 2.0 and 8.0", group="Lung involvement score per X-ray")],
+        model=ModelSummary("MedFusion-Mamba outcome predictor", "medfusion-cxr-v1", "A small model.", "Research."))
+
+
+@needs_poppler
+def test_clinical_report_states_edits_fits_the_page_and_says_pixels(ct_slice: np.ndarray, tmp_path: Path) -> None:
+    """Issue 15 defect 3: what-if edits stated, clinical names, tables within the text width, pixels."""
+    from reportlab.platypus import Table
+
+    from inference.export.report_layout import TEXT_WIDTH, ReportLayout, build_story
+
+    content = _clinical_content(ct_slice)
+    for flowable in build_story(content, ReportLayout()):
+        if isinstance(flowable, Table):
+            width, _ = flowable.wrap(TEXT_WIDTH, 10_000)
+            assert width <= TEXT_WIDTH + 0.5
+    pdf = write_report(content, tmp_path / "clinical.pdf")
+    flat = " ".join(_text(pdf).split())
+    for expected in ("SpO\u2082 edited 85 \u2192 99 % by dr.k (what-if)", "not the patient's record",
+                     "what-if (recorded 85 %)", "Cohort base rate", "59 %", "The model cannot decide",
+                     "rarely scored this high", "5,592 pixels", "no pixel spacing", "\u00d710\u2079/L",
+                     "\u203c critical low", "4.2 of 8", "2022-12-08", "Lung involvement score per X-ray",
+                     "Day 3 X-ray 5.9 of 8 between 2.0 and 8.0"):
+        assert expected in flat, expected
+    assert "mm\u00b2" not in flat.replace("not mm\u00b2", "")  # an uncalibrated image never gets mm²
+    subprocess.run(["pdftoppm", "-r", "50", "-png", str(pdf), str(tmp_path / "page")], check=True)
+    for page in sorted(tmp_path.glob("page*.png")):
+        pixels = np.asarray(Image.open(page).convert("L")).astype(int)
+        margin = int(round(1.2 / 2.54 * 50))  # the outer 1.2 cm on the right, above the footer
+        right = pixels[: -2 * margin, -margin:]
+        assert (right < 200).sum() == 0, f"{page.name}: something runs into the right margin"

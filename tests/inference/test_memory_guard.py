@@ -180,8 +180,13 @@ def _inputs(tmp_path: Path) -> dict[str, Path]:
 
 def test_estimate_matches_what_open_image_allocates(tmp_path: Path) -> None:
     """The guard's numbers are only as good as the estimate: it must equal the loaded float32 size."""
+    from inference.io.loader import estimate_bytes
+
     for name, path in _inputs(tmp_path).items():
-        assert mg.check_memory(path, Settings()).needed_bytes == open_image(path).array.nbytes, name
+        nbytes = open_image(path).array.nbytes
+        assert estimate_bytes(path) == nbytes, name
+        needed = mg.check_memory(path, Settings()).needed_bytes  # PNG/JPEG: the decoding peak, several times more
+        assert needed == nbytes if name != "png" else needed >= 4 * nbytes, name
 
 
 def test_question_names_sizes_and_recommended_factor(tmp_path: Path) -> None:

@@ -121,12 +121,16 @@ def test_autosaver_reuses_mask_and_clears(tmp_path: Path) -> None:
     saver.save(state)
     state.prompts.append({"z": 9})
     saver.save(state, labelmap_changed=False)  # a prompt-only gesture
+    assert saver.restore() is None and find_recovery(tmp_path / "rec") is None  # its own file is live
+    assert saver._lock is not None
+    saver._lock.release()  # as if the process had died (the OS drops its lock)
     restored = saver.restore()
     assert restored is not None and restored.prompts[-1] == {"z": 9}
     np.testing.assert_array_equal(restored.labelmap, state.labelmap)
-    (tmp_path / "rec" / ".recovery.mfsession.abc.tmp").write_bytes(b"half")  # left by a crash mid-write
+    half = tmp_path / "rec" / f".{saver.path.name}.abc.tmp"
+    half.write_bytes(b"half")  # left by a crash mid-write
     assert find_recovery(tmp_path / "rec") == saver.path
-    assert not (tmp_path / "rec" / ".recovery.mfsession.abc.tmp").exists()
+    assert not half.exists()
     saver.clear()
     assert find_recovery(tmp_path / "rec") is None
 

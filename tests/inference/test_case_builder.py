@@ -63,3 +63,25 @@ def test_without_a_usable_automatic_mask_lung_features_are_missing(tmp_path: Pat
         features = builder.image_features(img, None)
         assert features.mask_source == "none" and np.isnan(features.scalars).all()
         assert np.isfinite(features.emb_inside).all()  # the embedding is pooled over the whole image instead
+
+
+def test_automatic_masks_are_kept_on_disk_per_segmenter(tmp_path: Path) -> None:
+    """A rerun (predict again, the viewer re-opening a case) neither re-segments nor re-encodes; another
+    segmenter (new id) segments again; a corrupt cache entry is replaced, not trusted."""
+    img, lungs = _xray()
+    first = _Segmenter(lungs)
+    CaseBuilder(tmp_path, encoder_loader=_FakeEncoder, segmenter_loader=lambda: first).image_features(img, None)
+    refusing = _Segmenter(AssertionError("segmented again"))
+    again = CaseBuilder(tmp_path, encoder_loader=lambda: (_ for _ in ()).throw(AssertionError("re-encoded")),
+                        segmenter_loader=lambda: refusing)
+    mask, source = again.lung_mask(img)
+    assert source == "auto" and np.array_equal(mask, lungs > 0) and refusing.calls == 0
+    other = _Segmenter(lungs[::-1].copy())
+    other.model_id = "another-lung-model"  # type: ignore[attr-defined]
+    mask, _ = CaseBuilder(tmp_path, encoder_loader=_FakeEncoder, segmenter_loader=lambda: other).lung_mask(img)
+    assert other.calls == 1 and np.array_equal(mask, lungs[::-1] > 0)
+    for entry in tmp_path.glob("lungs-*.npz"):
+        entry.write_bytes(b"not an npz")
+    fresh = _Segmenter(lungs)
+    mask, _ = CaseBuilder(tmp_path, encoder_loader=_FakeEncoder, segmenter_loader=lambda: fresh).lung_mask(img)
+    assert fresh.calls == 1 and np.array_equal(mask, lungs > 0)

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from app.clinical_install import ClinicalWorkspace
     from app.export_install import ExportWorkspace
     from app.segmentation_install import SegmentationWorkspace
+    from app.view_modes_install import ViewModesWorkspace
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_CT = REPO_ROOT / "resources" / "demo" / "ct"
@@ -39,6 +40,7 @@ class Viewer:
     segmentation: SegmentationWorkspace
     clinical: ClinicalWorkspace
     export: ExportWorkspace
+    view_modes: ViewModesWorkspace
 
 
 def build_viewer(settings: Settings | None = None) -> Viewer:
@@ -46,11 +48,13 @@ def build_viewer(settings: Settings | None = None) -> Viewer:
     from app.clinical_install import install_clinical  # clinician workspace (panels, case opening)
     from app.export_install import install_export  # export, PACS, sessions, crash recovery
     from app.segmentation_install import install_segmentation  # box/point/brush tools, labels panel
+    from app.view_modes_install import install_view_modes  # layouts, invert, flip/rotate, slab, cine
 
     app = create_application()
     install_excepthook()
     window = MainWindow(settings if settings is not None else Settings.load())
-    return Viewer(app, window, install_segmentation(window), install_clinical(window), install_export(window))
+    return Viewer(app, window, install_segmentation(window), install_clinical(window), install_export(window),
+                  install_view_modes(window))
 
 
 def wait_idle(window: MainWindow, timeout_s: float = 120.0) -> bool:

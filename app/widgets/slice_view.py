@@ -7,12 +7,14 @@ own interactor so all behaviour is ours: see :mod:`app.tools` for the mouse map.
 
 Extension points for later helpers: ``add_image_layer`` (e.g. a label map as another image slice),
 ``add_prop`` (rubber bands, contours), the ``slice_changed``/``geometry_changed`` signals, and
-``display_to_index``/``index_to_world`` to convert coordinates.
+``display_to_index``/``index_to_world`` to convert coordinates. Display modes (``app/view_modes_install.py``)
+use ``set_display_transform`` (flip/rotate), ``plane_source`` (thick slab) and ``set_mode_text``.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
@@ -27,20 +29,17 @@ from vtkmodules.vtkRenderingCore import (
 )
 from vtkmodules.vtkRenderingImage import vtkImageStack
 
+from app.model.display_transform import IDENTITY, DisplayTransform
 from app.model.document import Document
-from app.rendering.planes import ORIENTATIONS, PlaneMapping, plane_mapping
+from app.rendering.display_transform import transformed
+from app.rendering.planes import PlaneMapping, plane_mapping, plane_normal_to
+from app.rendering.slice_camera import fit_camera, pan_camera
 from app.rendering.slice_props import PLANE_COLOURS, Crosshair, ViewText, image_slice
 from app.rendering.vtk_image import grab_render_window, hot_lut, image_2d
 from app.tools import PanTool, SliceEvent, ToolRegistry, WindowLevelTool, ZoomTool
 
-_SLICE_KEYS = {
-    Qt.Key.Key_Up: 1,
-    Qt.Key.Key_Down: -1,
-    Qt.Key.Key_Right: 1,
-    Qt.Key.Key_Left: -1,
-    Qt.Key.Key_PageUp: 5,
-    Qt.Key.Key_PageDown: -5,
-}
+_SLICE_KEYS = {Qt.Key.Key_Up: 1, Qt.Key.Key_Down: -1, Qt.Key.Key_Right: 1, Qt.Key.Key_Left: -1,
+               Qt.Key.Key_PageUp: 5, Qt.Key.Key_PageDown: -5}
 
 
 class SliceView(QWidget):
@@ -59,16 +58,17 @@ class SliceView(QWidget):
         self.setObjectName(f"slice_view_{orientation}")
         self.mapping: PlaneMapping = plane_mapping(orientation, np.eye(3))
         self.display_spacing: tuple[float, float] = (1.0, 1.0)
+        self.display_transform: DisplayTransform = IDENTITY  # the user's flip/rotation (display only)
+        # (mapping, array, slice) -> plane as drawn; None: the plain slice. Set for thick slabs.
+        self.plane_source: Callable[[PlaneMapping, np.ndarray, int], np.ndarray] | None = None
+        self.mode_text = ""  # display modes under the title ("MIP 10 mm", "inverted", …)
         self._plane_shape: tuple[int, int] = (0, 0)
         self._slice_index = -1
         self._user_camera = False
         self._drag: tuple[Qt.MouseButton, object] | None = None
         self._right_click: tuple[float, float] | None = None  # right press a tool may take as a click
-        self._builtin_wl, self._builtin_pan, self._builtin_zoom = (
-            WindowLevelTool(document),
-            PanTool(document),
-            ZoomTool(document),
-        )
+        self._builtin_wl, self._builtin_pan, self._builtin_zoom = (WindowLevelTool(document), PanTool(document),
+                                                                   ZoomTool(document))
         self.crosshair_visible = True
         # Renders are coalesced: one volume change fires ~10 prop updates per view, each asking for a
         # render; a zero-delay timer turns them into one render per event-loop turn (first slice sooner).
@@ -172,49 +172,69 @@ class SliceView(QWidget):
         self.refresh()
 
     def pan_pixels(self, dx: float, dy: float) -> None:
-        camera = self.renderer.GetActiveCamera()
-        per_pixel = 2.0 * camera.GetParallelScale() / max(self.vtk_widget.height(), 1)
-        fx, fy, fz = camera.GetFocalPoint()
-        px, py, pz = camera.GetPosition()
-        mx, my = -dx * per_pixel, dy * per_pixel
-        camera.SetFocalPoint(fx + mx, fy + my, fz)
-        camera.SetPosition(px + mx, py + my, pz)
+        pan_camera(self.renderer.GetActiveCamera(), dx, dy, self.vtk_widget.height())
         self._user_camera = True
         self.refresh()
 
     def reset_camera(self) -> None:
         """Fit the whole image in the view, centred."""
-        rows, cols = self._plane_shape
-        if rows == 0:
+        if self._plane_shape[0] == 0:
             return
-        w_mm, h_mm = cols * self.display_spacing[0], rows * self.display_spacing[1]
-        cx, cy = (cols - 1) * self.display_spacing[0] / 2, (rows - 1) * self.display_spacing[1] / 2
-        camera = self.renderer.GetActiveCamera()
-        camera.SetFocalPoint(cx, cy, 0.0)
-        camera.SetPosition(cx, cy, 1000.0)
-        camera.SetViewUp(0.0, 1.0, 0.0)
-        aspect = max(self.vtk_widget.width(), 1) / max(self.vtk_widget.height(), 1)
-        camera.SetParallelScale(max(h_mm / 2, w_mm / 2 / aspect) * 1.03)
-        self.renderer.ResetCameraClippingRange(-1e4, 1e4, -1e4, 1e4, -10, 10)
+        fit_camera(self.renderer, self._plane_shape, self.display_spacing,
+                   (self.vtk_widget.width(), self.vtk_widget.height()))
         self._user_camera = False
         self._update_annotations()
         self.refresh()
 
+    def set_display_transform(self, transform: DisplayTransform) -> None:
+        """Flip/rotate the display (never the data): mapping, letters and layers follow; the view refits."""
+        if transform != self.display_transform:
+            self.display_transform = transform
+            self._apply_mapping()
+            self._update_slice(force=True)
+            self.reset_camera()
+            self.geometry_changed.emit()
+
+    def corner_text(self, corner: int) -> str:
+        """The text in ``corner`` (0 lower-left, 1 lower-right, 2 upper-left: plane and slice, 3 upper-right)."""
+        return str(self._text.corners.GetText(corner) or "")
+
+    def set_mode_text(self, text: str) -> None:
+        if text != self.mode_text:
+            self.mode_text = text
+            self._update_annotations()
+            self.refresh()
+
+    def redraw(self) -> None:
+        """Extract the shown plane again (e.g. after ``plane_source``'s settings changed)."""
+        self._update_slice(force=True)
+
     # --- document reactions --------------------------------------------------------------------
-    def _on_volume(self, volume: object) -> None:
+    def _apply_mapping(self) -> None:
         vol = self.document.volume
         name = "image" if vol is not None and vol.is_2d else self.orientation
-        self.mapping = plane_mapping(name, vol.direction if vol is not None else np.eye(3))
+        base = plane_mapping(name, vol.direction if vol is not None else np.eye(3))
+        self.mapping = transformed(base, self.display_transform)
         if vol is not None:
             spacing = vol.spacing
             self.display_spacing = (float(spacing[self.mapping.h_axis]), float(spacing[self.mapping.v_axis]))
+        self._text.set_letters(self.mapping.edge_letters)
+
+    def _plane(self, array: np.ndarray, index: int) -> np.ndarray:
+        source = self.plane_source
+        return source(self.mapping, array, index) if source is not None else self.mapping.slice_2d(array, index)
+
+    def _on_volume(self, volume: object) -> None:
+        vol = self.document.volume
+        self.display_transform = IDENTITY  # a new image starts in the canonical orientation
+        self._apply_mapping()
+        if vol is not None:
             n = self.document.shape_xyz[self.mapping.normal_axis]
             self.slider.blockSignals(True)
             self.slider.setRange(0, max(n - 1, 0))
             self.slider.blockSignals(False)
             self.slider.setVisible(n > 1)
         self._slice_index = -1
-        self._text.set_letters(self.mapping.edge_letters)
         self._on_window_level(self.document.window, self.document.level)
         self._update_slice(force=True)
         self.reset_camera()
@@ -247,13 +267,13 @@ class SliceView(QWidget):
         index = self.document.cursor[self.mapping.normal_axis]
         if force or index != self._slice_index:
             self._slice_index = index
-            plane = self.mapping.slice_2d(vol.array, index)
+            plane = self._plane(vol.array, index)
             self._plane_shape = plane.shape
             self.base_slice.GetMapper().SetInputData(image_2d(plane, self.display_spacing))
             self.base_slice.VisibilityOn()
             overlay = self.document.overlay
             if overlay is not None:
-                ov_plane = self.mapping.slice_2d(overlay.array, index)
+                ov_plane = self._plane(overlay.array, index)
                 self.overlay_slice.GetMapper().SetInputData(image_2d(ov_plane, self.display_spacing))
                 self._on_overlay_display()
             self.overlay_slice.SetVisibility(overlay is not None)
@@ -271,11 +291,7 @@ class SliceView(QWidget):
         if not self.crosshair_visible or vol is None or self.mapping.name == "image" or rows == 0:
             self._crosshair.hide()
             return
-        # The vertical line is the plane normal to the horizontal index axis, and vice versa.
-        owners = [
-            next((o for o in ORIENTATIONS if plane_mapping(o, vol.direction).normal_axis == axis), "axial")
-            for axis in (self.mapping.h_axis, self.mapping.v_axis)
-        ]
+        owners = [plane_normal_to(axis, vol.direction) for axis in (self.mapping.h_axis, self.mapping.v_axis)]
         extent = ((cols - 1) * self.display_spacing[0], (rows - 1) * self.display_spacing[1])
         centre = self.index_to_world(np.asarray(self.document.cursor, float))
         self._crosshair.place(centre, extent, (PLANE_COLOURS[owners[0]], PLANE_COLOURS[owners[1]]))
@@ -292,14 +308,14 @@ class SliceView(QWidget):
         title = "Image" if self.mapping.name == "image" else self.mapping.name.capitalize()
         n = self.document.shape_xyz[self.mapping.normal_axis]
         slice_text = f"  {self._slice_index + 1}/{n}" if n > 1 else ""
-        self._text.set_corner(2, f"{title}{slice_text}")
+        self._text.set_corner(2, f"{title}{slice_text}" + (f"\n{self.mode_text}" if self.mode_text else ""))
         self._text.set_corner(0, f"W {self.document.window:.0f}  L {self.document.level:.0f}")
         info = self.document.study_info()
         self._text.set_corner(3, f"{info.modality or vol.modality}  {info.series_description}".strip())
-        # Magnification: screen pixels per image pixel along the horizontal axis.
+        # Magnification: screen pixels per image pixel along the finer in-plane axis (rotation-proof).
         scale = self.renderer.GetActiveCamera().GetParallelScale()
         screen_per_mm = self.vtk_widget.height() / max(2.0 * scale, 1e-6)
-        self._text.set_corner(1, f"{screen_per_mm * self.display_spacing[0] * 100:.0f}%")
+        self._text.set_corner(1, f"{screen_per_mm * min(self.display_spacing) * 100:.0f}%")
 
     # --- input ---------------------------------------------------------------------------------
     def _on_slider(self, value: int) -> None:

@@ -88,13 +88,13 @@ def load_auto_segmenter(device: str = "cpu", encoder: object | None = None) -> L
     """The automatic CXR lung segmenter, or None when this build has none (lung features are then missing).
     ``encoder``: the builder's loaded LiteMedSAM model, reused so a second encoder is not loaded."""
     try:
-        from inference.segmentation.cxr_lungs import load_lung_segmenter  # type: ignore[import-not-found]
+        from inference.segmentation.cxr_lungs import load_lung_segmenter
         from inference.segmentation.litemedsam_backend import LiteMedSAMBackend
     except ImportError:
         return None
     try:
         backend = LiteMedSAMBackend(encoder) if encoder is not None else None  # type: ignore[arg-type]
-        return load_lung_segmenter(device, backend=backend)  # type: ignore[no-any-return]
+        return load_lung_segmenter(device, backend=backend)
     except MedFusionError as err:  # e.g. its weights are not installed: predict without lung features
         log.warning("The automatic lung segmenter could not be loaded: %s", err)
         return None
@@ -245,7 +245,7 @@ class CaseBuilder:
 
         from inference.models.preprocess import preprocess_slice
         from inference.segmentation.backend import Embedding
-        from inference.segmentation.cxr_lungs import check_image  # type: ignore[import-not-found]
+        from inference.segmentation.cxr_lungs import check_image
 
         checked = check_image(image)  # the segmenter's own input checks (size, aspect, blank)
         _, info = preprocess_slice(checked, None)
@@ -258,7 +258,7 @@ class CaseBuilder:
             return None
         model_id = str(getattr(segmenter, "model_id", type(segmenter).__name__))
         try:  # the shipped weights' digest too: retrained weights under the same id segment again
-            from inference.models.registry import cxr_lungs_file  # type: ignore[attr-defined]
+            from inference.models.registry import cxr_lungs_file
 
             shipped = cxr_lungs_file()
             if shipped.model_id == model_id:

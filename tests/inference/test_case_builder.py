@@ -85,3 +85,44 @@ def test_automatic_masks_are_kept_on_disk_per_segmenter(tmp_path: Path) -> None:
     fresh = _Segmenter(lungs)
     mask, _ = CaseBuilder(tmp_path, encoder_loader=_FakeEncoder, segmenter_loader=lambda: fresh).lung_mask(img)
     assert fresh.calls == 1 and np.array_equal(mask, lungs > 0)
+
+
+class _EmbeddingSegmenter:
+    """Reads an embedding like ``cxr_lungs.LungSegmenter``; ``segment`` (its own encoder pass) must not run."""
+
+    model_id = "fake-lungs"
+
+    def __init__(self, lungs: np.ndarray) -> None:
+        self.lungs, self.seen = lungs, []
+
+    def segment(self, image2d: np.ndarray) -> np.ndarray:
+        raise AssertionError("encoded a second time")
+
+    def labels(self, embedding: object) -> np.ndarray:
+        self.seen.append(embedding)
+        return self.lungs
+
+
+def test_segmenter_reads_the_builders_embedding(tmp_path: Path) -> None:
+    img, lungs = _xray()
+    segmenter = _EmbeddingSegmenter(lungs * 2)  # side labels 1/2: any non-zero is lung
+    builder = CaseBuilder(tmp_path, encoder_loader=_FakeEncoder, segmenter_loader=lambda: segmenter)
+    features = builder.image_features(img, None)
+    assert features.mask_source == "auto" and builder.encoder_calls == 1
+    (embedding,) = segmenter.seen
+    assert tuple(embedding.features.shape) == (1, 256, 64, 64)  # type: ignore[attr-defined]
+    assert tuple(embedding.info.original_size) == img.shape  # type: ignore[attr-defined]
+    too_small = np.zeros((40, 40), np.float32)
+    too_small[10:30] = 1.0
+    assert builder.lung_mask(too_small) == (None, "none")  # the segmenter's own input checks still apply
+
+
+def test_the_real_segmenter_gives_the_same_mask_through_the_builder(cxr_dir: Path, tmp_path: Path) -> None:
+    """What training, ``predict`` and the viewer compute without a mask is exactly ``cxr_lungs.segment``."""
+    from inference.io.loader import open_image
+
+    image = open_image(next(p for p in sorted((cxr_dir / "images").iterdir()) if p.suffix == ".png")).array[0]
+    builder = CaseBuilder(tmp_path)
+    mask, source = builder.lung_mask(image)
+    assert source == "auto" and builder.encoder_calls == 1
+    assert np.array_equal(mask, np.asarray(builder.segmenter.segment(image)) > 0)  # type: ignore[union-attr]

@@ -9,9 +9,12 @@ any feature, and holds everything features share:
   clinical case: patient, EHR, predictions) — all Qt-free, observable with psygnal signals;
 - the services: :attr:`runner` (background work), :attr:`settings`, :attr:`loader`, :attr:`host`
   (messages and the questions only the UI can ask);
-- the registries of what varies: :attr:`openers` (who opens a dropped/chosen path);
+- the registries of what varies: :attr:`openers` (who opens a dropped/chosen path),
+  :attr:`session_sections` (what a feature adds to saved sessions) and :attr:`report_sections` (the
+  tables it adds to the PDF report);
 - the controllers features offer each other (:attr:`segmentation`, :attr:`clinical`, :attr:`export`,
-  :attr:`session`): ``None`` until that feature is installed, read at the moment they are used.
+  :attr:`session`, :attr:`browser`, :attr:`cohort`, :attr:`comparison`): ``None`` until that feature is
+  installed, read at the moment they are used.
 
 See ``docs/dev/architecture.md`` for how a feature plugs in.
 """
@@ -22,7 +25,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from psygnal import Signal
 
@@ -31,6 +34,7 @@ from app.model.clinical import ClinicalModel
 from app.model.document import Document
 from app.model.labels import LabelsModel
 from app.workers import TaskRunner
+from inference.export.report_sections import ReportSection
 from inference.io.memory_budget import MemoryCheck
 from inference.settings import Settings
 
@@ -38,8 +42,11 @@ if TYPE_CHECKING:
     from PySide6.QtWidgets import QWidget
 
     from app.controllers.clinical import ClinicalController
+    from app.controllers.cohort import CohortController
+    from app.controllers.comparison import ComparisonController
     from app.controllers.export import ExportController
     from app.controllers.segmentation import SegmentationController
+    from app.controllers.series_browser import SeriesBrowserController
     from app.controllers.session_io import SessionController
 
 log = logging.getLogger("medfusion.app")
@@ -73,6 +80,24 @@ class FileOpener:
     open: Callable[[Path], object]  # may raise MedFusionError: shown as one sentence
 
 
+@dataclass(frozen=True)
+class SessionSection:
+    """A feature's part of saved sessions (and of the crash-recovery file).
+
+    ``save()`` returns JSON-able data (None: nothing to save); ``restore(data)`` puts it back once the
+    session's image has loaded, and raises :class:`~inference.errors.MedFusionError` for data it refuses
+    (the data comes from a file: validate it). The feature asks ``context.session.note_change(False)``
+    after its own gestures so the recovery file follows them.
+    """
+
+    name: str
+    save: Callable[[], Any]
+    restore: Callable[[Any], None]
+
+
+ReportSectionProvider = Callable[[], ReportSection | None]
+
+
 class OpenerRegistry:
     """Who opens a path: the first registered :class:`FileOpener` that accepts it, else the image loader.
 
@@ -83,10 +108,13 @@ class OpenerRegistry:
     def __init__(self) -> None:
         self._openers: list[FileOpener] = []
 
-    def register(self, opener: FileOpener) -> None:
+    def register(self, opener: FileOpener, *, before: str | None = None) -> None:
+        """Add ``opener`` last, or ahead of the opener named ``before`` (a narrower kind of the same path,
+        e.g. a cohort folder before the clinical case folder it also looks like)."""
         if any(o.name == opener.name for o in self._openers):
             raise ValueError(f"a file opener named {opener.name!r} is already registered")
-        self._openers.append(opener)
+        names = self.names()
+        self._openers.insert(names.index(before) if before in names else len(names), opener)
 
     def find(self, path: Path) -> FileOpener | None:
         return next((o for o in self._openers if o.accepts(path)), None)
@@ -111,10 +139,15 @@ class AppContext:
         self.case = ClinicalModel()  # filled by the clinical feature when a case folder is opened
         self.loader = LoadController(self.document, runner, settings, host, settings_path)
         self.openers = OpenerRegistry()
+        self.session_sections: dict[str, SessionSection] = {}  # name → a feature's part of the session
+        self.report_sections: list[ReportSectionProvider] = []  # each gives a table for the PDF report
         self.segmentation: SegmentationController | None = None
         self.clinical: ClinicalController | None = None
         self.export: ExportController | None = None
         self.session: SessionController | None = None
+        self.browser: SeriesBrowserController | None = None
+        self.cohort: CohortController | None = None
+        self.comparison: ComparisonController | None = None
 
     # ---- opening ---------------------------------------------------------------------------------
     def open_path(self, path: str | Path, series_uid: str | None = None) -> int:
@@ -131,6 +164,10 @@ class AppContext:
         except Exception as err:  # noqa: BLE001 - shown as one sentence
             self.host.show_error(err)
         return 0
+
+    def collect_report_sections(self) -> list[ReportSection]:
+        """The features' report tables now (providers returning None are left out)."""
+        return [section for provider in self.report_sections if (section := provider()) is not None]
 
     # ---- messages and settings -------------------------------------------------------------------
     def show_error(self, error: BaseException) -> None:

@@ -21,10 +21,15 @@ from app.main_window import MainWindow
 from inference.settings import Settings
 
 if TYPE_CHECKING:
+    from app.auto_lungs_install import AutoLungsWorkspace
+    from app.browser_install import BrowserWorkspace
     from app.clinical_install import ClinicalWorkspace
+    from app.comparison_install import ComparisonWorkspace
     from app.export_install import ExportWorkspace
+    from app.measurements_install import MeasurementsWorkspace
     from app.segmentation_install import SegmentationWorkspace
     from app.view_modes_install import ViewModesWorkspace
+    from app.widgets.tag_viewer import TagViewer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_CT = REPO_ROOT / "resources" / "demo" / "ct"
@@ -41,20 +46,33 @@ class Viewer:
     clinical: ClinicalWorkspace
     export: ExportWorkspace
     view_modes: ViewModesWorkspace
+    measurements: MeasurementsWorkspace
+    tags: TagViewer
+    browser: BrowserWorkspace
+    comparison: ComparisonWorkspace
+    auto_lungs: AutoLungsWorkspace
 
 
 def build_viewer(settings: Settings | None = None) -> Viewer:
     """The main window with every feature installed (settings: the user's file unless given)."""
+    from app.auto_lungs_install import install_auto_lungs  # Segmentation > Segment lungs (automatic)
+    from app.browser_install import install_browser  # series browser, cohort patient list
     from app.clinical_install import install_clinical  # clinician workspace (panels, case opening)
+    from app.comparison_install import install_comparison  # current vs prior side by side, synced
     from app.export_install import install_export  # export, PACS, sessions, crash recovery
+    from app.measurements_install import install_measurements  # ruler, angle, ROI, axes, arrows; panel
     from app.segmentation_install import install_segmentation  # box/point/brush tools, labels panel
+    from app.tag_viewer_install import install_tag_viewer  # DICOM tags of the slice on screen
     from app.view_modes_install import install_view_modes  # layouts, invert, flip/rotate, slab, cine
 
     app = create_application()
     install_excepthook()
     window = MainWindow(settings if settings is not None else Settings.load())
     return Viewer(app, window, install_segmentation(window), install_clinical(window), install_export(window),
-                  install_view_modes(window))
+                  install_view_modes(window), measurements=install_measurements(window),
+                  tags=install_tag_viewer(window), browser=install_browser(window),
+                  comparison=install_comparison(window),
+                  auto_lungs=install_auto_lungs(window))
 
 
 def wait_idle(window: MainWindow, timeout_s: float = 120.0) -> bool:

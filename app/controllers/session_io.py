@@ -210,10 +210,13 @@ class SessionController(QObject):
         state = SessionState(image_source=str(volume.source), image_signature=self._image_signature(volume) if with_signature else "",
                              labelmap=snap.labelmap if snap is not None else None,
                              labels=snap.labels if snap is not None else [], prompts=prompts, gesture=self.gesture)
+        state.sections = {name: data for name, section in self.context.session_sections.items()
+                          if (data := section.save()) is not None}  # features' parts (e.g. measurements)
         model, controller = self._case(), self.context.clinical
         if model is not None and model.case is not None:
             state.ehr_edits = {
                 "case_folder": str(model.case.folder),
+                "patient_id": model.case.patient_id if model.case.cohort else "",  # one patient of a cohort
                 "image": model.selected.filename if model.selected is not None else "",
                 "values": {k: v.value for k, v in model.ehr.items() if v.edited},
             }
@@ -266,7 +269,16 @@ class SessionController(QObject):
         if not case_folder and volume is not None and str(volume.source) == state.image_source:
             self._apply(volume)  # already open
             return True
-        self.context.open_path(target)
+        patient = str(state.ehr_edits.get("patient_id") or "") if state.ehr_edits else ""
+        if case_folder and patient and self.context.clinical is not None:
+            try:  # one patient of a cohort folder: opening the folder itself would list the cohort
+                self.context.clinical.open_case(target, patient)
+            except MedFusionError as err:
+                self._pending = None
+                self.context.show_error(err)
+                return False
+        else:
+            self.context.open_path(target)
         case, controller = self._case(), self.context.clinical
         image = state.ehr_edits.get("image") if state.ehr_edits else None
         if case is not None and controller is not None and image and case.selected is not None \
@@ -301,6 +313,9 @@ class SessionController(QObject):
                 restore_labels(self.context.labels, state.labelmap, state.labels)
             if case is not None and state.predictions:
                 self._restore_predictions(case, state.predictions)
+            for name, data in state.sections.items():  # sections of features not installed are ignored
+                if name in self.context.session_sections:
+                    self.context.session_sections[name].restore(data)
         except MedFusionError as err:
             self.context.show_error(err)
             return

@@ -22,6 +22,7 @@ from reportlab.platypus import SimpleDocTemplate
 from scipy import ndimage
 
 from inference.errors import MedFusionError
+from inference.export.report_sections import ReportSection
 from inference.io.volume import StudyInfo
 
 __all__ = ["NOTICE", "AuditSummary", "ClinicalValueRow", "KeyImage", "ModelSummary", "PredictionRow",
@@ -111,6 +112,7 @@ class ReportContent:
     audit: AuditSummary | None = None
     author: str = ""
     notes: str = ""
+    sections: list[ReportSection] = field(default_factory=list)  # features' tables (e.g. measurements)
 
 
 def _window(slice2d: np.ndarray, window: tuple[float, float] | None) -> np.ndarray:

@@ -249,7 +249,9 @@ def test_mip_on_the_lung_ct_draws_the_numpy_projection(
 
 def _left_drag(view: SliceView) -> None:
     widget = view.vtk_widget
-    start, end = QPoint(widget.width() // 3, widget.height() // 3), QPoint(widget.width() // 2, widget.height() // 2)
+    # ends off the image centre: the cursor starts there, so a drag ending there would look like no move
+    w, h = widget.width(), widget.height()
+    start, end = QPoint(w // 3, h // 3), QPoint(2 * w // 3, 2 * h // 3)
     QTest.mousePress(widget, Qt.MouseButton.LeftButton, pos=start)
     QTest.mouseMove(widget, end)
     QTest.mouseRelease(widget, Qt.MouseButton.LeftButton, pos=end)
@@ -294,9 +296,13 @@ def test_left_drag_binding_switches_behaviour_and_survives_a_reload(
 
 
 def test_every_shortcut_is_used_once(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+    from app.browser_install import install_browser
     from app.clinical_install import install_clinical
+    from app.comparison_install import install_comparison
     from app.export_install import install_export
+    from app.measurements_install import install_measurements
     from app.segmentation_install import install_segmentation
+    from app.tag_viewer_install import install_tag_viewer
     from tests.app.clinical_fakes import TinyCasePredictor
 
     window = MainWindow(Settings(), settings_path=tmp_path / "settings.json")
@@ -305,11 +311,16 @@ def test_every_shortcut_is_used_once(qtbot, tmp_path: Path) -> None:  # noqa: AN
     install_clinical(window, predictor_loader=TinyCasePredictor, audit_root=tmp_path / "audit")
     install_export(window, recovery_dir=tmp_path / "recovery")
     install_view_modes(window)
+    install_measurements(window)
+    install_tag_viewer(window)
+    install_browser(window)
+    install_comparison(window)
     owners: dict[str, list[str]] = {}
     for name, action in window.actions.items():
         for sequence in action.shortcuts():
             owners.setdefault(sequence.toString(QKeySequence.SequenceFormat.PortableText), []).append(name)
     clashes = {key: names for key, names in owners.items() if len(names) > 1}
     assert not clashes
-    for key in ("I", "H", "V", "S", "Space", "Shift+R", "Ctrl+1", "Ctrl+4"):
+    for key in ("I", "H", "V", "S", "Space", "Shift+R", "Ctrl+1", "Ctrl+4", "M", "A", "O", "L", "T", "Del",
+                "Ctrl+Alt+Z", "Ctrl+I", "Ctrl+Shift+C", "Ctrl+Shift+Y"):
         assert key in owners

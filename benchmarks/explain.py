@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     from inference.fusion.cohort import read_cohort
     from inference.fusion.service import OutcomeService
     from inference.io.loader import open_image
+    from inference.segmentation.cxr_lungs_shared import load_shared_lung_segmenter
     from inference.settings import Settings
 
     patient = read_cohort(DEMO_CASE / "metadata.csv")[0]
@@ -44,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         mask = read_mask_file(DEMO_CASE / "lung_masks" / f"{Path(rec.filename).stem}.png", pixels.shape)
         images.append(ImageInput(rec.filename, rec.offset, pixels, mask))
     with tempfile.TemporaryDirectory() as tmp:
-        service = OutcomeService.load(MODEL_DIR, Settings(device="cpu", cache_dir=tmp))
+        service = OutcomeService.load(MODEL_DIR, Settings(device="cpu", cache_dir=tmp),
+                                      lung_segmenter=load_shared_lung_segmenter)
         t0 = time.perf_counter()
         service.predict(patient.patient_id, patient.ehr, images)
         first_predict = time.perf_counter() - t0

@@ -23,6 +23,7 @@ from inference.fusion.case import CaseBuilder, ImageInput, read_mask_file
 from inference.fusion.cohort import Patient, read_cohort
 from inference.fusion.outcome_model import OutcomePredictor
 from inference.io.loader import open_image
+from inference.segmentation.cxr_lungs_shared import load_shared_lung_segmenter
 
 CXR = REPO.parent / "shared" / "data" / "cxr"
 MODEL = REPO / "resources" / "models" / "fusion"
@@ -54,12 +55,12 @@ def main(argv: list[str] | None = None) -> int:
     patients = [p for p in read_cohort(CXR / "metadata.csv") if p.images][: args.patients]
     n_images = sum(len(p.images) for p in patients)
     with tempfile.TemporaryDirectory() as cache:
-        builder = CaseBuilder(Path(cache))
+        builder = CaseBuilder(Path(cache), lung_segmenter=load_shared_lung_segmenter)
         t0 = time.perf_counter()
         _ = builder.encoder
         load_encoder = time.perf_counter() - t0
         uncached = [predict_patient(predictor, builder, p) for p in patients]
-        builder = CaseBuilder(Path(cache))  # a fresh process' view: only the disk cache is warm
+        builder = CaseBuilder(Path(cache), lung_segmenter=load_shared_lung_segmenter)  # a fresh process' view: only the disk cache is warm
         cached = [predict_patient(predictor, builder, p) for p in patients]
 
     def row(name: str, values: list[float]) -> str:

@@ -83,8 +83,9 @@ def run(args: argparse.Namespace) -> int:
     builder = None
     if args.modalities != "ehr":
         from inference.fusion.case import CaseBuilder
+        from inference.segmentation.cxr_lungs_shared import load_shared_lung_segmenter
 
-        builder = CaseBuilder.from_settings(Settings.load(), args.cache)
+        builder = CaseBuilder.from_settings(Settings.load(), args.cache, lung_segmenter=load_shared_lung_segmenter)
     columns = ["patientid"] + [f"{p}_{o}" for o in predictor.outcomes for p in ("p", "set")] + ["error"]
     out_handle, out = _open_writer(args.out, columns)
     sev_handle, sev = _open_writer(args.severity_out, SEVERITY_COLUMNS) if args.severity_out else (None, None)

@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from inference.fusion.outcome_model import OutcomePredictor
     from inference.fusion.report import format_results
     from inference.fusion.shipped import is_shipped
+    from inference.segmentation.cxr_lungs_shared import load_shared_lung_segmenter
     from inference.settings import Settings
 
     if not (args.data / "metadata.csv").is_file():
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     if args.seeds < 1:
         raise MedFusionError("--seeds must be at least 1.")
     torch.set_num_threads(2)
-    builder = CaseBuilder.from_settings(Settings.load(), args.cache)
+    builder = CaseBuilder.from_settings(Settings.load(), args.cache, lung_segmenter=load_shared_lung_segmenter)
     exp = run_experiment(
         args.data, args.out, builder, seeds=tuple(range(args.seeds)), mamba_seeds=tuple(range(args.mamba_seeds)),
         figures=args.figures, progress=lambda f, m: print(f"\rfeatures {f:5.1%}", end="", file=sys.stderr),

@@ -42,8 +42,9 @@ class FusionCaseAdapter:
     @classmethod
     def load(cls, model_dir: Path, settings: Settings) -> FusionCaseAdapter:
         from inference.fusion.service import OutcomeService
+        from inference.segmentation.cxr_lungs_shared import load_shared_lung_segmenter
 
-        return cls(OutcomeService.load(model_dir, settings), model_dir)
+        return cls(OutcomeService.load(model_dir, settings, lung_segmenter=load_shared_lung_segmenter), model_dir)
 
     def _inputs(self, case: ClinicalCase, ehr: dict, masks: dict[str, np.ndarray],
                 cancel: CancelToken | None) -> tuple[dict, list]:

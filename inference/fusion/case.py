@@ -3,11 +3,15 @@
 Used by ``main.py predict``, the viewer, ``benchmarks/predict.py`` and the training experiment, so the
 four paths compute identical features from one on-disk cache (``<cache dir>/fusion_features``).
 
-Lung masks: a supplied mask wins; otherwise the automatic CXR lung segmenter
-(``inference.segmentation.cxr_lungs``) makes one from the embedding the features use (one encoder pass
-per X-ray) and it is kept on disk beside the features; without either, lung features are missing (NaN)
+Lung masks: a supplied mask wins; otherwise the automatic CXR lung segmenter makes one from the embedding
+the features use (one encoder pass per X-ray) and it is kept on disk beside the features; without either,
+lung features are missing (NaN)
 and the embedding is pooled over the whole image. The cache key holds the image content, the mask (or
 the segmenter's id), the encoder id and the feature version, so a mask edit re-computes only that image.
+
+The segmenter is passed in (``lung_segmenter``: the CLI and the app give
+``inference.segmentation.cxr_lungs_shared.load_shared_lung_segmenter``): the fusion and segmentation
+packages are independent layers and never import each other.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -33,21 +37,25 @@ CACHE_FOLDER = "fusion_features"
 
 
 class LungSegmenter(Protocol):
-    """What the builder needs from the automatic lung segmenter (``inference.segmentation.cxr_lungs``)."""
+    """What the builder needs from an automatic lung segmenter: a label map (0 = background) of the image."""
 
     def segment(self, image2d: np.ndarray) -> np.ndarray: ...
 
 
 @runtime_checkable
 class EmbeddingLungSegmenter(Protocol):
-    """A segmenter that reads a LiteMedSAM embedding (``cxr_lungs.LungSegmenter``): the builder hands it the
-    embedding it computes for the features anyway, so an X-ray without a mask is encoded once, not twice."""
+    """A segmenter that reads the builder's LiteMedSAM embedding (``cxr_lungs_shared.SharedEmbeddingLungs``):
+    the builder computes it for the features anyway, so an X-ray without a mask is encoded once, not twice."""
 
     model_id: str
 
     def segment(self, image2d: np.ndarray) -> np.ndarray: ...
 
-    def labels(self, embedding: Any) -> np.ndarray: ...
+    def labels_from_embedding(self, image2d: np.ndarray, embed: Callable[[np.ndarray], np.ndarray]) -> np.ndarray: ...
+
+
+# (device, the builder's loaded encoder) → the segmenter, or None when it cannot be loaded
+SegmenterFactory = Callable[[str, object], "LungSegmenter | None"]
 
 
 @dataclass
@@ -84,22 +92,6 @@ class ImageInput:
     mask: np.ndarray | None = None
 
 
-def load_auto_segmenter(device: str = "cpu", encoder: object | None = None) -> LungSegmenter | None:
-    """The automatic CXR lung segmenter, or None when this build has none (lung features are then missing).
-    ``encoder``: the builder's loaded LiteMedSAM model, reused so a second encoder is not loaded."""
-    try:
-        from inference.segmentation.cxr_lungs import load_lung_segmenter
-        from inference.segmentation.litemedsam_backend import LiteMedSAMBackend
-    except ImportError:
-        return None
-    try:
-        backend = LiteMedSAMBackend(encoder) if encoder is not None else None  # type: ignore[arg-type]
-        return load_lung_segmenter(device, backend=backend)
-    except MedFusionError as err:  # e.g. its weights are not installed: predict without lung features
-        log.warning("The automatic lung segmenter could not be loaded: %s", err)
-        return None
-
-
 def _encoder_loader(device: str, runtime: str) -> Callable[[], object]:
     def load() -> object:
         from inference.models.device import select_device
@@ -115,13 +107,19 @@ class CaseBuilder:
     def __init__(
         self, cache_dir: Path | None, *, device: str = "cpu", encoder_runtime: str = "fused",
         encoder_loader: Callable[[], object] | None = None,
-        segmenter_loader: Callable[[], LungSegmenter | None] | None = None, memory_items: int = 8,
+        segmenter_loader: Callable[[], LungSegmenter | None] | None = None,
+        lung_segmenter: SegmenterFactory | None = None, memory_items: int = 8,
     ) -> None:
+        """``lung_segmenter(device, encoder)`` makes the automatic segmenter on first need, sharing this
+        builder's encoder (``segmenter_loader``: a ready-made loader instead, e.g. in tests); with neither,
+        X-rays without a supplied mask get no lung features."""
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         if self.cache_dir is not None:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
         self._load_encoder = encoder_loader or _encoder_loader(device, encoder_runtime)
-        self._load_segmenter = segmenter_loader or (lambda: load_auto_segmenter(device, self.encoder))
+        if segmenter_loader is None and lung_segmenter is not None:
+            segmenter_loader = lambda: lung_segmenter(device, self.encoder)  # noqa: E731 - needs self.encoder
+        self._load_segmenter: Callable[[], LungSegmenter | None] = segmenter_loader or (lambda: None)
         self._encoder: object | None = None
         self._segmenter: LungSegmenter | None = None
         self._segmenter_loaded = False
@@ -132,12 +130,15 @@ class CaseBuilder:
         self.on_message: Callable[[str], None] | None = None  # hears a GPU-out-of-memory → CPU fallback
 
     @classmethod
-    def from_settings(cls, settings: object, cache_dir: Path | None = None) -> CaseBuilder:
+    def from_settings(cls, settings: object, cache_dir: Path | None = None, *,
+                      lung_segmenter: SegmenterFactory | None) -> CaseBuilder:
         """Cache under the settings' cache folder (the viewer's and the CLI's default). The encoder always runs
         the exact ``fused`` engine, whatever the segmentation runtime setting: an approximate engine (int8)
-        would feed the outcome models features they were not trained on."""
+        would feed the outcome models features they were not trained on. ``lung_segmenter`` is required (None
+        only on purpose): the shipped models were trained with the automatic lungs of X-rays without a mask."""
         root = cache_dir or settings.resolved_cache_dir() / CACHE_FOLDER  # type: ignore[attr-defined]
-        return cls(root, device=str(getattr(settings, "device", "cpu")), encoder_runtime="fused")
+        return cls(root, device=str(getattr(settings, "device", "cpu")), encoder_runtime="fused",
+                   lung_segmenter=lung_segmenter)
 
     # ---- models, loaded on first use ---------------------------------------------------------
     @property
@@ -239,32 +240,14 @@ class CaseBuilder:
 
     def _segment(self, segmenter: LungSegmenter, image: np.ndarray) -> np.ndarray:
         """Label map of the automatic segmenter; from the builder's own embedding when it can read one."""
-        if not isinstance(segmenter, EmbeddingLungSegmenter):
-            return segmenter.segment(np.asarray(image, np.float32))
-        import torch
-
-        from inference.models.preprocess import preprocess_slice
-        from inference.segmentation.backend import Embedding
-        from inference.segmentation.cxr_lungs import check_image
-
-        checked = check_image(image)  # the segmenter's own input checks (size, aspect, blank)
-        _, info = preprocess_slice(checked, None)
-        features = torch.from_numpy(np.ascontiguousarray(self.embedding(checked)))[None]
-        embedding = Embedding(features, info, self.encoder_id, features.numel() * features.element_size())
-        return np.asarray(segmenter.labels(embedding))
+        if isinstance(segmenter, EmbeddingLungSegmenter):
+            return np.asarray(segmenter.labels_from_embedding(np.asarray(image, np.float32), self.embedding))
+        return segmenter.segment(np.asarray(image, np.float32))
 
     def _auto_mask_path(self, key: str, segmenter: LungSegmenter) -> Path | None:
         if self.cache_dir is None:
             return None
-        model_id = str(getattr(segmenter, "model_id", type(segmenter).__name__))
-        try:  # the shipped weights' digest too: retrained weights under the same id segment again
-            from inference.models.registry import cxr_lungs_file
-
-            shipped = cxr_lungs_file()
-            if shipped.model_id == model_id:
-                model_id += f"|{shipped.sha256}"
-        except ImportError:
-            pass
+        model_id = str(getattr(segmenter, "model_id", type(segmenter).__name__))  # holds the weights' digest
         name = hashlib.sha256(f"auto-lungs|{model_id}|{key}".encode()).hexdigest()[:40]
         return self.cache_dir / f"lungs-{name}.npz"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from inference.explain.anatomy import LungAttribution, lung_occlusion, restrict_to_lungs
-from inference.fusion.case import CaseBuilder, ImageInput
+from inference.fusion.case import CaseBuilder, ImageInput, SegmenterFactory
 from inference.fusion.cohort import NUMERIC_FIELDS
 from inference.fusion.design import PatientRecord
 from inference.fusion.outcome_model import OutcomePredictor, Prediction
@@ -46,8 +46,12 @@ class OutcomeService:
         self.builder = builder
 
     @classmethod
-    def load(cls, model_dir: Path, settings: object, cache_dir: Path | None = None) -> OutcomeService:
-        return cls(OutcomePredictor.load(model_dir), CaseBuilder.from_settings(settings, cache_dir))
+    def load(cls, model_dir: Path, settings: object, cache_dir: Path | None = None, *,
+             lung_segmenter: SegmenterFactory | None) -> OutcomeService:
+        """``lung_segmenter``: see :meth:`CaseBuilder.from_settings` (the app passes
+        ``inference.segmentation.cxr_lungs_shared.load_shared_lung_segmenter``)."""
+        return cls(OutcomePredictor.load(model_dir),
+                   CaseBuilder.from_settings(settings, cache_dir, lung_segmenter=lung_segmenter))
 
     @property
     def base_rates(self) -> dict[str, float]:

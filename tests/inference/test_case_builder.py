@@ -88,7 +88,8 @@ def test_automatic_masks_are_kept_on_disk_per_segmenter(tmp_path: Path) -> None:
 
 
 class _EmbeddingSegmenter:
-    """Reads an embedding like ``cxr_lungs.LungSegmenter``; ``segment`` (its own encoder pass) must not run."""
+    """Reads the builder's embedding like ``cxr_lungs_shared.SharedEmbeddingLungs``; ``segment`` (its own
+    encoder pass) must not run."""
 
     model_id = "fake-lungs"
 
@@ -98,8 +99,8 @@ class _EmbeddingSegmenter:
     def segment(self, image2d: np.ndarray) -> np.ndarray:
         raise AssertionError("encoded a second time")
 
-    def labels(self, embedding: object) -> np.ndarray:
-        self.seen.append(embedding)
+    def labels_from_embedding(self, image2d: np.ndarray, embed) -> np.ndarray:  # type: ignore[no-untyped-def]
+        self.seen.append(embed(image2d))
         return self.lungs
 
 
@@ -110,19 +111,26 @@ def test_segmenter_reads_the_builders_embedding(tmp_path: Path) -> None:
     features = builder.image_features(img, None)
     assert features.mask_source == "auto" and builder.encoder_calls == 1
     (embedding,) = segmenter.seen
-    assert tuple(embedding.features.shape) == (1, 256, 64, 64)  # type: ignore[attr-defined]
-    assert tuple(embedding.info.original_size) == img.shape  # type: ignore[attr-defined]
-    too_small = np.zeros((40, 40), np.float32)
-    too_small[10:30] = 1.0
-    assert builder.lung_mask(too_small) == (None, "none")  # the segmenter's own input checks still apply
+    assert embedding.shape == (256, 64, 64)
+
+
+def test_without_a_segmenter_factory_there_are_no_automatic_masks(tmp_path: Path) -> None:
+    img, _ = _xray()
+    assert CaseBuilder(tmp_path, encoder_loader=_FakeEncoder).lung_mask(img) == (None, "none")
 
 
 def test_the_real_segmenter_gives_the_same_mask_through_the_builder(cxr_dir: Path, tmp_path: Path) -> None:
-    """What training, ``predict`` and the viewer compute without a mask is exactly ``cxr_lungs.segment``."""
+    """What training, ``predict`` and the viewer compute without a mask is exactly ``cxr_lungs.segment``, from
+    one encoder pass; an image the lung head cannot read gets no mask (and is not encoded for it)."""
     from inference.io.loader import open_image
+    from inference.segmentation.cxr_lungs_shared import load_shared_lung_segmenter
+    from inference.settings import Settings
 
     image = open_image(next(p for p in sorted((cxr_dir / "images").iterdir()) if p.suffix == ".png")).array[0]
-    builder = CaseBuilder(tmp_path)
+    builder = CaseBuilder.from_settings(Settings(device="cpu"), tmp_path, lung_segmenter=load_shared_lung_segmenter)
     mask, source = builder.lung_mask(image)
     assert source == "auto" and builder.encoder_calls == 1
     assert np.array_equal(mask, np.asarray(builder.segmenter.segment(image)) > 0)  # type: ignore[union-attr]
+    too_small = np.zeros((40, 40), np.float32)
+    too_small[10:30] = 1.0
+    assert builder.lung_mask(too_small) == (None, "none") and builder.encoder_calls == 1  # checked, not encoded

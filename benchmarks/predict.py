@@ -1,9 +1,10 @@
-"""Fusion prediction speed per patient (CPU) → the "Fusion prediction" section of docs/performance.md.
+"""Outcome prediction speed per patient (CPU) → the "Fusion prediction" section of docs/performance.md.
 
 ``python -m benchmarks predict [--threads 2] [--patients 8] [--model DIR] [--no-write]``. Times the
-shipped model on the first patients of ``shared/data/cxr`` (those with images), as ``main.py predict``
-runs them: image → LiteMedSAM features (uncached: encoder runs; cached: .npz read) → FusionPredictor
-(calibrated probabilities, conformal sets, severity intervals). Model loading is timed separately.
+shipped model on the first patients of ``shared/data/cxr`` as ``main.py predict`` runs them: X-ray (+ lung
+mask) → the one :class:`CaseBuilder` (uncached: LiteMedSAM encoder + lung features; cached: one .npz read)
+→ :class:`OutcomePredictor` (calibrated probabilities, conformal sets, severity intervals). Model
+loading is timed separately.
 """
 
 from __future__ import annotations
@@ -18,25 +19,25 @@ from pathlib import Path
 import torch
 
 from benchmarks import REPO, publish, record_headline
+from inference.fusion.case import CaseBuilder, ImageInput, read_mask_file
 from inference.fusion.cohort import Patient, read_cohort
-from inference.fusion.features import FeatureExtractor, load_image_and_mask
-from inference.fusion.predictor import FusionPredictor, PatientInput
-from inference.models.litemedsam import load_litemedsam
+from inference.fusion.outcome_model import OutcomePredictor
+from inference.io.loader import open_image
+from inference.segmentation.cxr_lungs_shared import load_shared_lung_segmenter
 
 CXR = REPO.parent / "shared" / "data" / "cxr"
 MODEL = REPO / "resources" / "models" / "fusion"
 
 
-def predict_patient(predictor: FusionPredictor, extractor: FeatureExtractor, patient: Patient,
-                    tent: bool = False) -> float:
-    """Seconds for one patient, features included."""
+def predict_patient(predictor: OutcomePredictor, builder: CaseBuilder, patient: Patient) -> float:
+    """Seconds for one patient, image reading and features included."""
     t0 = time.perf_counter()
     images = []
     for rec in patient.images:
-        path = CXR / "images" / rec.filename
-        image, mask = load_image_and_mask(path, CXR / "lung_masks" / f"{path.stem}.png")
-        images.append((rec.filename, rec.offset, extractor(image, mask)))
-    predictor.predict(PatientInput(patient.patient_id, patient.ehr, images), tent=tent)
+        pixels = open_image(CXR / "images" / rec.filename).array[0]
+        mask = read_mask_file(CXR / "lung_masks" / f"{Path(rec.filename).stem}.png", pixels.shape)
+        images.append(ImageInput(rec.filename, rec.offset, pixels, mask))
+    predictor.predict(builder.build(patient.patient_id, patient.ehr, images))
     return time.perf_counter() - t0
 
 
@@ -49,31 +50,30 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    predictor = FusionPredictor.load(args.model)
-    load_fusion = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    encoder = load_litemedsam("cpu")
-    load_encoder = time.perf_counter() - t0
+    predictor = OutcomePredictor.load(args.model)
+    load_model = time.perf_counter() - t0
     patients = [p for p in read_cohort(CXR / "metadata.csv") if p.images][: args.patients]
     n_images = sum(len(p.images) for p in patients)
     with tempfile.TemporaryDirectory() as cache:
-        extractor = FeatureExtractor(encoder, Path(cache))
-        uncached = [predict_patient(predictor, extractor, p) for p in patients]
-        cached = [predict_patient(predictor, extractor, p) for p in patients]
-        tent = [predict_patient(predictor, extractor, p, tent=True) for p in patients]
+        builder = CaseBuilder(Path(cache), lung_segmenter=load_shared_lung_segmenter)
+        t0 = time.perf_counter()
+        _ = builder.encoder
+        load_encoder = time.perf_counter() - t0
+        uncached = [predict_patient(predictor, builder, p) for p in patients]
+        builder = CaseBuilder(Path(cache), lung_segmenter=load_shared_lung_segmenter)  # a fresh process' view: only the disk cache is warm
+        cached = [predict_patient(predictor, builder, p) for p in patients]
 
     def row(name: str, values: list[float]) -> str:
         return f"| {name} | {statistics.mean(values):.3f} | {statistics.median(values):.3f} | {max(values):.3f} |"
 
     lines = [
-        f"### Fusion prediction (CPU, {args.threads} threads; `python -m benchmarks predict`)", "",
+        f"### Outcome prediction (CPU, {args.threads} threads; `python -m benchmarks predict`)", "",
         f"{platform.machine()}, torch {torch.__version__}; {len(patients)} cxr patients, {n_images} images "
-        f"({n_images / len(patients):.1f} per patient). Load: fusion model (incl. sha256) {load_fusion * 1000:.0f} ms, "
-        f"LiteMedSAM encoder {load_encoder * 1000:.0f} ms.", "",
+        f"({n_images / len(patients):.1f} per patient), supplied lung masks. Load: outcome model (incl. sha256) "
+        f"{load_model * 1000:.0f} ms, LiteMedSAM encoder {load_encoder * 1000:.0f} ms.", "",
         "| per patient | mean s | median s | max s |", "|---|---|---|---|",
-        row("features uncached (encoder runs on every image)", uncached),
-        row("features cached (.npz keyed by image hash + encoder)", cached),
-        row("features cached + TENT (10 steps on the patient)", tent),
+        row("features uncached (encoder + lung features on every image)", uncached),
+        row("features cached (.npz keyed by image + mask + encoder)", cached),
     ]
     record_headline("Predictor per patient, features cached / uncached",
                     f"{statistics.median(cached):.2f} s / {statistics.median(uncached):.1f} s (median)",

@@ -1,26 +1,19 @@
-"""Adapter between the viewer's clinical loop and ``inference.fusion`` (the shipped fusion predictor).
+"""The shipped outcome predictor as the viewer's :class:`~app.controllers.clinical.CasePredictor`.
 
-The controller speaks :class:`~app.controllers.clinical.CasePredictor` (case + EHR + masks in, a
-:class:`PredictionState` / :class:`ExplanationResult` out); this module turns those into the fusion
-predictor's inputs and back, and runs the ``inference.explain`` explainers (configured once per method).
+All model work happens in :mod:`inference.fusion.service` (features through the one case builder and its
+cache, per-outcome models, conformal sets, attributions restricted to the lungs); this adapter only turns a
+:class:`ClinicalCase` into pixels + masks + EHR and the answers into the app's :class:`PredictionState` /
+:class:`ExplanationResult`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from app.model.clinical import ClinicalCase, ExplanationResult, OutcomeResult, PredictionState
 from inference.errors import ModelLoadError
-from inference.explain import (
-    GradientShapExplainer,
-    IntegratedGradientsExplainer,
-    OcclusionExplainer,
-    attribution_to_heatmap,
-    rank_features,
-)
 from inference.progress import CancelToken, ProgressCallback
 from inference.settings import Settings
 
@@ -28,66 +21,82 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL_DIR = REPO_ROOT / "resources" / "models" / "fusion"
 
 
-class ExplainerCache:
-    """One explainer per method for a given model function (the 'configured once' rule)."""
+class FusionCaseAdapter:
+    """Configured once (the :class:`OutcomeService`); ``predict`` / ``explain`` per case."""
 
-    def __init__(self, model_fn: Callable[..., torch.Tensor], image_window: int = 8, n_steps: int = 24) -> None:
-        self.model_fn = model_fn
-        self.image_window = image_window
-        self.n_steps = n_steps
-        self._cache: dict[str, object] = {}
+    def __init__(self, service: object, model_dir: Path) -> None:
+        from inference.fusion.service import OutcomeService
 
-    def get(self, method: str, image_shape: tuple[int, ...]) -> object:
-        """``image_shape`` without the batch axis: (T, C, h, w); occlusion patches are w×w per time step."""
-        key = f"{method}:{image_shape}"
-        if key not in self._cache:
-            if method == "ig":
-                self._cache[key] = IntegratedGradientsExplainer(self.model_fn, n_steps=self.n_steps, steps_per_chunk=8)
-            elif method == "occlusion":
-                w = self.image_window
-                window = (1, image_shape[1], w, w)
-                self._cache[key] = OcclusionExplainer(self.model_fn, sliding_window_shapes=(window, (1,)))
-            elif method == "gradshap":
-                self._cache[key] = GradientShapExplainer(self.model_fn, n_samples=16, samples_per_chunk=8)
-            else:
-                raise ValueError(f"unknown explanation method {method!r}")
-        return self._cache[key]
+        assert isinstance(service, OutcomeService)
+        self.service = service
+        self.model_dir = Path(model_dir)
+        self.actor = f"AI:{service.model_id}"
+        self.base_rates: dict[str, float] = dict(service.base_rates)
+        # the diagrams `train --figures` wrote: beside the model, else in docs/figures (source checkout)
+        pngs = sorted(self.model_dir.glob("reliability_*.png")) or sorted(
+            (REPO_ROOT / "docs" / "figures").glob("reliability_*.png"))
+        self.reliability_pngs: dict[str, Path] = {p.stem.removeprefix("reliability_"): p for p in pngs}
+        cards = [self.model_dir / "MODEL_CARD.md", self.model_dir / "model_card.md", REPO_ROOT / "docs" / "model_card.md"]
+        self.model_card: Path | None = next((c for c in cards if c.is_file()), None)
 
-    def attribute(
-        self, method: str, images: torch.Tensor, ehr: torch.Tensor, extra: tuple, target: int,
-        names: list[str], progress: ProgressCallback, cancel: CancelToken | None,
-    ) -> tuple[np.ndarray, list[tuple[str, float]]]:
-        """``images`` [1, T, C, h, w], ``ehr`` [1, F] → image attributions [T, C, h, w], ranked EHR attributions."""
-        explainer = self.get(method, tuple(images.shape[1:]))
-        if method == "gradshap":
-            dist = (torch.zeros((4, *images.shape[1:])), torch.zeros((4, *ehr.shape[1:])))
-            explainer.baselines = dist  # type: ignore[attr-defined]
-        res = explainer((images, ehr), target=target, additional_forward_args=extra,  # type: ignore[operator]
-                        progress=progress, cancel=cancel)
-        img_attr = res[0][0].detach().cpu().numpy()  # [T, C, h, w]
-        ehr_attr = res[1][0].detach().cpu().numpy().reshape(-1)
-        return img_attr, rank_features(ehr_attr, names)
+    @classmethod
+    def load(cls, model_dir: Path, settings: Settings) -> FusionCaseAdapter:
+        from inference.fusion.service import OutcomeService
+        from inference.segmentation.cxr_lungs_shared import load_shared_lung_segmenter
+
+        return cls(OutcomeService.load(model_dir, settings, lung_segmenter=load_shared_lung_segmenter), model_dir)
+
+    def _inputs(self, case: ClinicalCase, ehr: dict, masks: dict[str, np.ndarray],
+                cancel: CancelToken | None) -> tuple[dict, list]:
+        from inference.fusion.case import ImageInput
+        from inference.io.loader import open_image
+
+        values = dict(ehr)
+        values.setdefault("view", case.images[0].view if case.images else None)
+        images = []
+        for im in case.images:
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            pixels = open_image(im.path).array[0]
+            mask = masks.get(im.filename)
+            images.append(ImageInput(im.filename, im.offset, pixels,
+                                     mask if mask is not None and mask.shape == pixels.shape else None))
+        return values, images
+
+    def predict(
+        self, case: ClinicalCase, ehr: dict, masks: dict[str, np.ndarray], alpha: float, tent: bool,
+        progress: ProgressCallback, cancel: CancelToken | None,
+    ) -> PredictionState:
+        """``tent`` is accepted for the controller's sake; the shipped models have nothing to adapt."""
+        values, images = self._inputs(case, ehr, masks, cancel)
+        pred, record = self.service.predict(case.patient_id, values, images, alpha, "both", progress, cancel)
+        return PredictionState(
+            outcomes={o.name: OutcomeResult(o.name, o.probability, frozenset(o.prediction_set), dict(o.sets))
+                      for o in pred.outcomes},
+            alpha=alpha, tent=False,
+            severity={s.filename: s.values.get("geographic_extent", (0.0, 0.0, 0.0)) for s in pred.severity},
+            gate=pred.gate, time_weights=self.service.predictor.time_weights(record),
+            used_images=list(record.filenames), model_version=self.service.model_id,
+        )
+
+    def explain(
+        self, case: ClinicalCase, ehr: dict, masks: dict[str, np.ndarray], outcome: str, method: str,
+        progress: ProgressCallback, cancel: CancelToken | None,
+    ) -> ExplanationResult:
+        """Lung-occlusion attribution whatever ``method`` was asked (the shipped models are not differentiable
+        end to end); the result says so in its ``method``."""
+        values, images = self._inputs(case, ehr, masks, cancel)
+        ex = self.service.explain(case.patient_id, values, images, outcome, "both", progress, cancel)
+        ehr_ranked = list(ex.ehr) + [(name, 0.0) for name in ex.missing]
+        return ExplanationResult(
+            "occlusion", outcome, {n: np.abs(m.values) for n, m in ex.image_maps.items()}, ehr_ranked,
+            ex.time_weights, ex.image_share,
+            signed_heatmaps={n: m.values for n, m in ex.image_maps.items()},
+        )
 
 
-def heatmap(attr: np.ndarray, shape: tuple[int, int], crop: tuple[int, int] | None = None) -> np.ndarray:
-    """[C, h, w] attribution → [0,1] map of the image ``shape`` (``crop``: the valid top-left part of the grid)."""
-    grid = attribution_to_heatmap(attr, mode="abs")
-    if crop is not None:
-        grid = grid[: max(1, crop[0]), : max(1, crop[1])]
-    t = torch.from_numpy(np.ascontiguousarray(grid, dtype=np.float32))[None, None]
-    return torch.nn.functional.interpolate(t, size=shape, mode="bilinear", align_corners=False)[0, 0].numpy()
-
-
-def load_case_predictor(settings: Settings, model_dir: Path = MODEL_DIR):  # noqa: ANN201 - CasePredictor
-    """The shipped fusion predictor wrapped for the viewer; :class:`ModelLoadError` when it is not installed."""
-    # PREDICTION WIRING: app/controllers/fusion_adapter.py maps FusionPredictor <-> PredictionState.
-    try:
-        from app.controllers.fusion_adapter import FusionCaseAdapter
-        from inference.fusion.predictor import FusionPredictor  # noqa: F401 - presence check
-    except ImportError as exc:
-        raise ModelLoadError(
-            "The outcome prediction model is not installed in this build, so no prediction can be made."
-        ) from exc
+def load_case_predictor(settings: Settings, model_dir: Path = MODEL_DIR) -> FusionCaseAdapter:
+    """The shipped outcome predictor wrapped for the viewer; :class:`ModelLoadError` when it is not installed."""
     if not Path(model_dir).is_dir():
         raise ModelLoadError(f"The outcome model files were not found in '{model_dir}'.")
     return FusionCaseAdapter.load(model_dir, settings)

@@ -206,6 +206,7 @@ class OutcomeResult:
     name: str
     probability: float
     prediction_set: frozenset[int]
+    sets: dict[float, frozenset[int]] = field(default_factory=dict)  # alpha (0.2/0.1/0.05) → set
 
     @property
     def uncertain(self) -> bool:
@@ -248,6 +249,7 @@ class ExplanationResult:
     time_weights: dict[str, float] = field(default_factory=dict)
     gate: float | None = None
     stale: bool = False
+    signed_heatmaps: dict[str, np.ndarray] = field(default_factory=dict)  # [-1, 1], + = towards the outcome
 
 
 class ClinicalModel:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,17 +109,68 @@ def read_cohort(path: Path) -> list[Patient]:
     by_patient: dict[str, list[dict[str, str]]] = {}
     for row in rows:
         by_patient.setdefault(row["patientid"].strip(), []).append(row)
-    patients = []
-    for pid, prow in by_patient.items():
-        prow = sorted(prow, key=_sort_key)
-        warnings: list[str] = []
-        ehr = parse_ehr(prow[0], warnings)
-        images = [
-            ImageRecord(r["filename"].strip(), _number(r.get("offset", "")))
-            for r in prow if (r.get("filename") or "").strip()
-        ]
-        patients.append(Patient(pid, ehr, images, warnings))
-    return patients
+    return [_patient(pid, prow) for pid, prow in by_patient.items()]
+
+
+def _open_table(path: Path):  # noqa: ANN202 - an open text handle
+    try:
+        return open(path, newline="", encoding="utf-8-sig", errors="replace")
+    except OSError as err:
+        raise EHRDataError(f"Cannot read the cohort table {path}: {err.strerror}.") from err
+
+
+def _check_columns(path: Path, fieldnames: list[str] | None) -> None:
+    if not fieldnames or "patientid" not in fieldnames:
+        raise EHRDataError(f"The cohort table {path} has no 'patientid' column (or no rows).")
+    if "filename" not in fieldnames:
+        raise EHRDataError(f"The cohort table {path} has no 'filename' column.")
+
+
+def _patient(pid: str, prow: list[dict[str, str]]) -> Patient:
+    prow = sorted(prow, key=_sort_key)
+    warnings: list[str] = []
+    ehr = parse_ehr(prow[0], warnings)
+    images = [ImageRecord(r["filename"].strip(), _number(r.get("offset", ""))) for r in prow
+              if (r.get("filename") or "").strip()]
+    return Patient(pid, ehr, images, warnings)
+
+
+def stream_patients(path: Path) -> tuple[int, Iterator[Patient]]:
+    """(number of patients, patients in order of their first row) without holding the table in memory.
+
+    A first pass records only each patient's last row number; the second pass keeps a patient's rows
+    until that row has been read, then yields the patient and drops them. Memory is the rows in flight
+    (one patient for a table grouped by patient), whatever the table's length.
+    """
+    last_row: dict[str, int] = {}
+    try:
+        with _open_table(path) as handle:
+            reader = csv.DictReader(handle)
+            _check_columns(path, list(reader.fieldnames or []))
+            for i, row in enumerate(reader):
+                pid = (row.get("patientid") or "").strip()
+                if pid:
+                    last_row[pid] = i
+    except csv.Error as err:
+        raise EHRDataError(f"The cohort table {path} is not a valid CSV file ({err}).") from err
+    if not last_row:
+        raise EHRDataError(f"The cohort table {path} has no patient rows.")
+
+    def generate() -> Iterator[Patient]:
+        in_flight: dict[str, list[dict[str, str]]] = {}
+        try:
+            with _open_table(path) as handle:
+                for i, row in enumerate(csv.DictReader(handle)):
+                    pid = (row.get("patientid") or "").strip()
+                    if not pid:
+                        continue
+                    in_flight.setdefault(pid, []).append(row)
+                    if last_row.get(pid) == i:
+                        yield _patient(pid, in_flight.pop(pid))
+        except csv.Error as err:
+            raise EHRDataError(f"The cohort table {path} is not a valid CSV file ({err}).") from err
+
+    return len(last_row), generate()
 
 
 def _yes_no(value: str | None, positive: str) -> float:

@@ -1,11 +1,15 @@
-"""The shipped fusion predictor: load a model directory (sha256-verified), predict one patient.
+"""The MedFusion-Mamba predictor: load a model directory (sha256-verified), predict one patient.
+
+Kept as a candidate architecture (its nested-CV row is in ``docs/results.md``); the shipped model is the
+JSON :class:`inference.fusion.outcome_model.OutcomePredictor`.
 
 A model directory holds ``model.pt`` (state dict), ``config.json`` (model config + EHR normaliser),
 ``calibration.json`` (temperature per head, Mondrian conformal calibration scores per outcome, severity
 conformal residuals) and ``manifest.json`` (sha256 of each file). The shipped model is checked against
 the sha256 values in the package code (``inference.fusion.shipped``: a manifest next to the files is
 rewritten as easily as the files); a model trained into another folder is checked against its own
-manifest (a half-copied or corrupted model is never used). The error says which check failed.
+manifest (a half-copied or corrupted model is never used). The error says which check failed. The
+shipped folder holds the outcome predictor's files, so this loader refuses it.
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ from inference.errors import ModelLoadError
 from inference.fusion.cohort import OUTCOMES, ImageRecord, Patient
 from inference.fusion.dataset import Batch, EHRNormaliser, make_batch
 from inference.fusion.model import FusionConfig, MedFusionModel
-from inference.fusion.shipped import MODEL_FILES, SHIPPED_SHA256, is_shipped, sha256_of
+from inference.fusion.shipped import sha256_of, verify_files
 from inference.fusion.tent import tent_adapt
 from inference.memory_guard import run_with_gpu_fallback
 from inference.uncertainty.calibration import TemperatureScaler
 from inference.uncertainty.conformal import ConformalRegressor, MondrianConformal
 
+# The MedFusion-Mamba model's files (a candidate architecture; the shipped model is the JSON outcome predictor).
+MODEL_FILES = ("model.pt", "config.json", "calibration.json")
 OUTCOME_TITLES = {
     "went_icu": "ICU admission",
     "intubated": "Intubation",
@@ -110,17 +116,7 @@ class FusionPredictor:
     @classmethod
     def load(cls, directory: Path) -> FusionPredictor:
         directory = Path(directory)
-        expected, checked = _expected_hashes(directory)
-        for name in MODEL_FILES:
-            path = directory / name
-            if not path.is_file():
-                raise ModelLoadError(f"Fusion model file {name} is missing from {directory}.")
-            actual = sha256_of(path)
-            if actual != expected.get(name):
-                want = str(expected.get(name) or "none")[:12]
-                raise ModelLoadError(
-                    f"Fusion model file {name} in {directory} failed its integrity check against {checked} "
-                    f"(sha256 {actual[:12]}…, expected {want}…): it was corrupted or edited; reinstall the model.")
+        verify_files(directory, MODEL_FILES, "Fusion model")
         try:
             config_raw = json.loads((directory / "config.json").read_text())
             calib = json.loads((directory / "calibration.json").read_text())
@@ -179,19 +175,6 @@ class FusionPredictor:
             severity.append(SeverityPrediction(names, values))
         weights = out.step_weights[0, : len(batch.filenames[0])].tolist()
         return Prediction(outcomes, severity, float(out.gate[0]), weights, alpha, tent)
-
-
-def _expected_hashes(directory: Path) -> tuple[dict[str, str], str]:
-    """The sha256 values a model folder must match, and a phrase naming where they come from."""
-    if is_shipped(directory):
-        return dict(SHIPPED_SHA256), "the sha256 values built into this program (inference/fusion/shipped.py)"
-    try:
-        manifest = json.loads((directory / "manifest.json").read_text())
-    except (OSError, ValueError, RecursionError) as err:
-        raise ModelLoadError(f"Fusion model folder {directory} has no readable manifest.json.") from err
-    if not isinstance(manifest, dict):
-        raise ModelLoadError(f"Fusion model folder {directory} has no readable manifest.json.")
-    return {str(k): str(v) for k, v in manifest.items()}, "its manifest.json (a model trained outside this program)"
 
 
 def _forward(model: MedFusionModel, inputs: tuple[torch.Tensor, ...]):  # noqa: ANN202 - the model's output type

@@ -1,7 +1,7 @@
-"""The expected sha256 of every file of the shipped fusion model, kept in the package code.
+"""The expected sha256 of every file of the shipped outcome model, kept in the package code.
 
 Why here and not only in ``manifest.json``: a manifest next to the files it protects is rewritten as
-easily as the files themselves (edit ``model.pt``, regenerate the manifest, and it loads silently).
+easily as the files themselves (edit ``model.json``, regenerate the manifest, and it loads silently).
 The hashes below travel with the code, so a changed shipped model is refused and the error names
 what was checked. ``manifest.json`` still guards models a user trains into other folders (against
 corruption, not against someone who can write that folder).
@@ -17,18 +17,24 @@ After retraining the shipped model, update the dict with the output of::
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["MODEL_FILES", "SHIPPED_MODEL_DIR", "SHIPPED_SHA256", "directory_hashes", "is_shipped", "main"]
+from inference.errors import ModelLoadError
 
-MODEL_FILES = ("model.pt", "config.json", "calibration.json")
+__all__ = ["MODEL_FILES", "SHIPPED_MODEL_DIR", "SHIPPED_SHA256", "directory_hashes", "expected_hashes",
+           "is_shipped", "main", "sha256_of", "verify_files"]
+
+# The files of the shipped outcome predictor (``inference.fusion.outcome_model.OutcomePredictor``).
+MODEL_FILES = ("config.json", "model.json")
 SHIPPED_MODEL_DIR = Path(__file__).resolve().parents[2] / "resources" / "models" / "fusion"
 SHIPPED_SHA256: dict[str, str] = {
-    "model.pt": "1bd0572bc8df98e85ae5d0283133f7fa6970bb17c16520c709cc947ab8d4ec64",
-    "config.json": "186cc363328ecbc8599a88fb32ec80a1dbaf113919a3b6629d25f08247958b67",
-    "calibration.json": "b711594069a90d7563c28348237f9cd9008c0816515246f746b8e1e81f99fb46",
+    "config.json": "821075f603c3b3cdb640b4cc0e8eae3b3ac44dfb844091251751061cf85ae0ab",
+    "model.json": "714da23fdc320c5dcde96198471d7945ab387aef4732e66eda2f9d52eae6549e",
 }
+BUILT_IN = "the sha256 values built into this program (inference/fusion/shipped.py)"
 
 
 def sha256_of(path: Path) -> str:
@@ -39,9 +45,9 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def directory_hashes(directory: Path) -> dict[str, str]:
+def directory_hashes(directory: Path, files: Sequence[str] = MODEL_FILES) -> dict[str, str]:
     """sha256 of each model file in ``directory`` (what :data:`SHIPPED_SHA256` must hold for it)."""
-    return {name: sha256_of(Path(directory) / name) for name in MODEL_FILES}
+    return {name: sha256_of(Path(directory) / name) for name in files}
 
 
 def is_shipped(directory: Path) -> bool:
@@ -50,6 +56,37 @@ def is_shipped(directory: Path) -> bool:
         return Path(directory).resolve() == SHIPPED_MODEL_DIR.resolve()
     except OSError:
         return False
+
+
+def expected_hashes(directory: Path, kind: str = "Outcome model") -> tuple[dict[str, str], str]:
+    """The sha256 values a model folder must match, and a phrase naming where they come from: the
+    values in this module for the shipped folder, the folder's own ``manifest.json`` otherwise."""
+    if is_shipped(directory):
+        return dict(SHIPPED_SHA256), BUILT_IN
+    try:
+        manifest = json.loads((Path(directory) / "manifest.json").read_text())
+    except (OSError, ValueError, RecursionError) as err:
+        raise ModelLoadError(f"{kind} folder {directory} has no readable manifest.json.") from err
+    if not isinstance(manifest, dict):
+        raise ModelLoadError(f"{kind} folder {directory} has no readable manifest.json.")
+    return {str(k): str(v) for k, v in manifest.items()}, "its manifest.json (a model trained outside this program)"
+
+
+def verify_files(directory: Path, files: Sequence[str] = MODEL_FILES, kind: str = "Outcome model") -> None:
+    """Refuse a model folder whose files do not match their expected sha256; the error names the file,
+    what it was checked against, and both hash prefixes."""
+    directory = Path(directory)
+    expected, checked = expected_hashes(directory, kind)
+    for name in files:
+        path = directory / name
+        if not path.is_file():
+            raise ModelLoadError(f"{kind} file {name} is missing from {directory}.")
+        actual = sha256_of(path)
+        if actual != expected.get(name):
+            want = str(expected.get(name) or "none")[:12]
+            raise ModelLoadError(
+                f"{kind} file {name} in {directory} failed its integrity check against {checked} "
+                f"(sha256 {actual[:12]}…, expected {want}…): it was corrupted or edited; reinstall the model.")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from app.controllers.clinical_predictor import ExplainerCache, heatmap
 from app.model.clinical import (
     EHR_FIELDS,
     OUTCOMES,
@@ -21,6 +20,7 @@ from app.model.clinical import (
     OutcomeResult,
     PredictionState,
 )
+from inference.explain.cache import ExplainerCache, heatmap
 from inference.uncertainty.conformal import MondrianConformal
 
 SIZE = 48

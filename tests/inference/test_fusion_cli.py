@@ -15,7 +15,7 @@ MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "fusion"
 OUTCOME_COLUMNS = ("survival", "intubated", "intubation_present", "went_icu", "in_icu", "needed_supplemental_O2",
                    "extubated", "clinical_notes", "other_notes")
 PRED_COLUMNS = ["patientid"] + [f"{p}_{o}" for o in ("went_icu", "intubated", "death", "needed_supplemental_O2")
-                                for p in ("p", "set")]
+                                for p in ("p", "set")] + ["error"]
 SEV_COLUMNS = ["filename", "geographic_extent", "geographic_extent_lo", "geographic_extent_hi", "opacity",
                "opacity_lo", "opacity_hi"]
 
@@ -64,9 +64,10 @@ def test_predict_cli_columns_and_outcomes_never_read(small_cohort, cxr_dir: Path
     assert columns == PRED_COLUMNS
     assert [r["patientid"] for r in pred] == [r["patientid"] for r in rows]
     for r in pred:
-        for name in PRED_COLUMNS[1::2]:
+        assert r["error"] == ""
+        for name in PRED_COLUMNS[1:-1:2]:
             assert 0.0 <= float(r[name]) <= 1.0
-        for name in PRED_COLUMNS[2::2]:
+        for name in PRED_COLUMNS[2:-1:2]:
             assert r[name] in ("", "0", "1", "0|1")
     sev_columns, sev = read(tmp_path / "a" / "sev.csv")
     assert sev_columns == SEV_COLUMNS and [r["filename"] for r in sev] == [r["filename"] for r in rows]
@@ -98,3 +99,25 @@ def test_predict_cli_ehr_only_and_bad_input(small_cohort, cxr_dir: Path, tmp_pat
     broken.write_text("id,filename\n1,a.jpg\n")
     assert predict(broken, cxr_dir, tmp_path, tmp_path / "cache") == 2
     assert "patientid" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("with_masks", [True, False])
+def test_predict_cli_every_modality_with_and_without_masks(small_cohort, cxr_dir: Path, tmp_path_factory,  # type: ignore[no-untyped-def]
+                                                            with_masks: bool) -> None:
+    """``--modalities both|image|ehr``, with ``--masks`` and without (automatic lung masks, or none)."""
+    fields, rows = small_cohort
+    tmp = tmp_path_factory.mktemp("modalities")
+    cohort = write(tmp / "c.csv", fields, rows[:1])
+    cache = tmp_path_factory.getbasetemp() / "modalities-cache"  # shared: each image is encoded once per mask
+    results = {}
+    for modalities in ("both", "image", "ehr"):
+        out = tmp / f"{modalities}.csv"
+        args = ["predict", "--cohort", str(cohort), "--images", str(cxr_dir / "images"), "--cache", str(cache),
+                "--out", str(out), "--modalities", modalities]
+        if with_masks:
+            args += ["--masks", str(cxr_dir / "lung_masks")]
+        assert entry.main(args) == 0
+        _, pred = read(out)
+        results[modalities] = [float(pred[0][f"p_{o}"]) for o in ("went_icu", "intubated", "death", "needed_supplemental_O2")]
+    assert all(0.0 <= p <= 1.0 for ps in results.values() for p in ps)
+    assert results["image"] != results["ehr"]  # two different inputs, two different models

@@ -113,7 +113,16 @@ def test_other_model_errors_are_not_swallowed(backend: LiteMedSAMBackend, refere
 
 
 def test_fusion_predict_falls_back_to_cpu(caplog: pytest.LogCaptureFixture) -> None:
-    predictor = FusionPredictor.load(REPO / "resources" / "models" / "fusion")
+    """The MedFusion-Mamba predictor (a nested-CV candidate; the shipped outcome models are numpy-only)."""
+    from inference.fusion.dataset import EHRNormaliser
+    from inference.fusion.model import FusionConfig, MedFusionModel
+    from inference.uncertainty.calibration import TemperatureScaler
+    from inference.uncertainty.conformal import MondrianConformal
+
+    torch.manual_seed(0)
+    conformal = MondrianConformal(0.1).fit(np.linspace(0, 1, 40), np.arange(40) % 2)
+    predictor = FusionPredictor(MedFusionModel(FusionConfig()), EHRNormaliser([60, 37.5, 93, 8, 6, 1.2], [15, 1, 5, 4, 4, 1]),
+                                [TemperatureScaler() for _ in range(4)], [conformal] * 4, [None, None], "untrained")
     rng = np.random.default_rng(7)
     dim = predictor.model.config.feature_dim
     patient = PatientInput("p1", {"age": 64.0, "sex": "M", "temperature": 38.4},
@@ -131,3 +140,23 @@ def test_fusion_predict_falls_back_to_cpu(caplog: pytest.LogCaptureFixture) -> N
     assert result.gate == pytest.approx(reference.gate)
     assert messages == [GPU_FALLBACK_MESSAGE]
     assert any(r.name == "medfusion.gpu" and r.getMessage() == GPU_FALLBACK_MESSAGE for r in caplog.records)
+
+
+def test_outcome_case_builder_encoding_falls_back_to_cpu(backend: LiteMedSAMBackend, tmp_path: Path) -> None:
+    """The outcome predictor's image encoding (``CaseBuilder.embedding``) retries on the CPU after an OOM."""
+    from inference.fusion.case import CaseBuilder
+
+    model = backend.model
+    reference = CaseBuilder(None, encoder_loader=lambda: model, segmenter_loader=lambda: None).embedding(_slice())
+    calls: list[int] = []
+    original = model.image_encoder
+    model.image_encoder = _OOMOnceEncoder(original, calls)
+    try:
+        builder = CaseBuilder(tmp_path, encoder_loader=lambda: model, segmenter_loader=lambda: None)
+        messages: list[str] = []
+        builder.on_message = messages.append
+        result = builder.embedding(_slice())
+    finally:
+        model.image_encoder = original
+    assert len(calls) == 2 and messages == [GPU_FALLBACK_MESSAGE]
+    np.testing.assert_allclose(result, reference, atol=1e-5)

@@ -1,0 +1,117 @@
+"""The explanation heat-map on the X-ray: inside the lungs only, with a colour bar, greyed when the X-rays
+carry little weight, and in the same colours as the clinical-value bars (red = towards the outcome)."""
+
+from __future__ import annotations
+
+import colorsys
+
+import numpy as np
+import pytest
+from vtkmodules.util.numpy_support import vtk_to_numpy
+
+from app.clinical_install import DEMO_CASE, install_clinical
+from app.model.clinical import ExplanationResult
+from app.rendering.attribution import AWAY, TOWARDS, rgb
+from app.widgets.heatmap_overlay import LOW_IMAGE_WEIGHT
+from tests.app.clinical_fakes import TinyCasePredictor
+
+pytestmark = pytest.mark.skipif(not DEMO_CASE.is_dir(), reason="demo case not bundled")
+
+
+@pytest.fixture
+def opened(window, qtbot, tmp_path):  # noqa: ANN001, ANN201 - the demo case open, no prediction run
+    ws = install_clinical(window, predictor_loader=TinyCasePredictor, audit_root=tmp_path / "audit")
+    window.open_path(DEMO_CASE)
+    qtbot.waitUntil(lambda: not window.runner.busy and ws.model.case is not None, timeout=60000)
+    return ws
+
+
+def _explanation(ws, gate: float, leak: bool = True) -> tuple[ExplanationResult, np.ndarray]:  # noqa: ANN001
+    """A signed map that is non-zero *everywhere* (``leak``), so only the overlay can keep it in the lungs."""
+    image = ws.model.selected
+    lungs = ws.model.masks[image.filename] > 0
+    h, w = lungs.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    signed = (np.sin(xx / w * 6.0) * 0.8 + 0.2).astype(np.float32)  # both signs, never exactly 0
+    if not leak:
+        signed = signed * lungs
+    result = ExplanationResult("occlusion", "went_icu", {image.filename: np.abs(signed)},
+                               [("age", 0.4), ("pO2_saturation", -0.3)], {image.filename: 1.0}, gate,
+                               signed_heatmaps={image.filename: signed}, lungs={image.filename: lungs})
+    return result, lungs
+
+
+def _vtk_plane(actor) -> np.ndarray:  # noqa: ANN001 - what the overlay actually handed to VTK
+    data = actor.GetMapper().GetInput()
+    cols, rows, _ = data.GetDimensions()
+    return vtk_to_numpy(data.GetPointData().GetScalars()).reshape(rows, cols)
+
+
+def test_heatmap_is_zero_outside_the_lungs_and_has_a_colour_bar(window, opened, qtbot) -> None:  # noqa: ANN001
+    ws, overlay = opened, opened.overlay
+    assert not overlay.legend.bar.GetVisibility()  # no explanation: no bar
+    result, lungs = _explanation(ws, gate=0.6)
+    ws.model.set_explanation(result)
+    qtbot.wait(20)
+    assert overlay.shown is not None and overlay.actor.GetVisibility()
+    assert np.all(overlay.shown[~lungs] == 0) and np.count_nonzero(overlay.shown[lungs]) > 0.9 * lungs.sum()
+    view = window.views["axial"]
+    plane = _vtk_plane(overlay.actor)
+    lungs_on_screen = view.mapping.slice_2d(lungs[None].astype(np.float32), 0) > 0.5
+    assert plane.shape == lungs_on_screen.shape
+    assert np.all(plane[~lungs_on_screen] == 0) and np.abs(plane[lungs_on_screen]).max() > 0.9
+    lut = overlay.actor.GetProperty().GetLookupTable()
+    assert lut.GetTableValue(lut.GetIndex(0.0))[3] == 0.0  # 0 (outside the lungs) is fully transparent
+    outline = _vtk_plane(overlay.outline)
+    assert overlay.outline.GetVisibility() and outline.sum() > 0 and np.all(outline[~lungs_on_screen] == 0)
+
+    legend = overlay.legend
+    assert legend.bar.GetVisibility() and legend.bar.GetLookupTable() is not None
+    assert "towards" in legend.towards.GetInput() and "ICU admission" in legend.towards.GetInput()
+    assert legend.away.GetVisibility() and "away" in legend.away.GetInput()
+    assert not legend.note.GetVisibility()  # the X-rays count: no greying note
+
+    before = view.grab_array()
+    ws.explanation.show_box.setChecked(False)  # the check box hides map, outline and bar together
+    qtbot.wait(20)
+    assert not overlay.actor.GetVisibility() and not legend.bar.GetVisibility()
+    assert not np.array_equal(before, view.grab_array())
+
+
+def test_map_greyed_with_a_note_below_the_weight_threshold(window, opened, qtbot) -> None:  # noqa: ANN001
+    ws, overlay = opened, opened.overlay
+    ws.model.set_explanation(_explanation(ws, gate=LOW_IMAGE_WEIGHT / 2)[0])
+    qtbot.wait(20)
+    lut = overlay.actor.GetProperty().GetLookupTable()
+    assert overlay.grey and lut is overlay.lut_grey
+    note = overlay.legend.note.GetInput()
+    assert overlay.legend.note.GetVisibility() and "10 %" in note and "greyed" in note
+    assert "greyed" in ws.explanation.status.text()
+    assert overlay.legend.bar.GetVisibility()  # the bar stays, greyed like the map
+
+    def saturation(table, value: float) -> float:  # noqa: ANN001
+        r, g, b, _a = table.GetTableValue(table.GetIndex(value))
+        return colorsys.rgb_to_hsv(r, g, b)[1]
+
+    colour = overlay.lut_colour
+    assert saturation(lut, 1.0) < 0.5 * saturation(colour, 1.0)
+    assert saturation(lut, -1.0) < 0.5 * saturation(colour, -1.0)
+    assert lut.GetTableValue(lut.GetIndex(1.0))[3] < colour.GetTableValue(colour.GetIndex(1.0))[3]
+
+    ws.model.set_explanation(_explanation(ws, gate=LOW_IMAGE_WEIGHT + 0.05)[0])  # just above: in colour
+    qtbot.wait(20)
+    assert not overlay.grey and overlay.actor.GetProperty().GetLookupTable() is overlay.lut_colour
+    assert not overlay.legend.note.GetVisibility() and "greyed" not in ws.explanation.status.text()
+
+
+def test_red_means_towards_the_outcome_on_the_image_and_in_the_clinical_bars(window, opened, qtbot) -> None:  # noqa: ANN001
+    ws, overlay = opened, opened.overlay
+    ws.model.set_explanation(_explanation(ws, gate=0.6, leak=False)[0])
+    qtbot.wait(20)
+    lut = overlay.lut_colour
+    towards, away = lut.GetTableValue(lut.GetIndex(1.0))[:3], lut.GetTableValue(lut.GetIndex(-1.0))[:3]
+    assert np.allclose(towards, rgb(TOWARDS), atol=0.02) and np.allclose(away, rgb(AWAY), atol=0.02)
+    ws.explanation.chart.figure.canvas.draw()
+    bars = ws.explanation.chart.figure.axes[0].patches  # reversed order: SpO2 (-0.3) first, age (+0.4)
+    colours = [tuple(round(c, 3) for c in bar.get_facecolor()[:3]) for bar in bars]
+    assert colours == [tuple(round(c, 3) for c in rgb(AWAY)), tuple(round(c, 3) for c in rgb(TOWARDS))]

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from app.model.label_stats import label_counts
+from inference.clinical.attribution_colours import image_weight_is_low, low_weight_note
 from inference.clinical.formatting import field_value, format_percent, recorded_text
 from inference.clinical.ranges import check_value
 from inference.clinical.terms import actor_label, field_label, method_label, outcome_label
@@ -189,6 +190,16 @@ def audit_summary(audit: Any, days: dict[str, str] | None = None) -> rp.AuditSum
         log_verified=audit.verify()[0])
 
 
+def _signed_map(explanation: Any, filename: str, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The signed attribution of ``filename`` in [-1, 1], 0 outside its lung mask (when the mask is known)."""
+    signed = getattr(explanation, "signed_heatmaps", {}).get(filename)
+    if signed is None or np.shape(signed) != tuple(shape):
+        return None
+    lungs = getattr(explanation, "lungs", {}).get(filename)
+    signed = np.clip(np.asarray(signed, np.float32), -1.0, 1.0)
+    return signed * (np.asarray(lungs) > 0) if lungs is not None and np.shape(lungs) == tuple(shape) else signed
+
+
 def build_report(inputs: ReportInputs) -> rp.ReportContent:
     """The report content: key image (slice + masks + heat-map), measurements, predictions, model, audit."""
     vol = inputs.volume
@@ -204,11 +215,12 @@ def build_report(inputs: ReportInputs) -> rp.ReportContent:
         clinical_mask = model.masks.get(image.filename)
         if clinical_mask is not None and np.shape(clinical_mask) == vol.shape[1:]:
             mask2d = (np.asarray(clinical_mask) > 0).astype(np.uint8)
-    heat = None
+    heat, signed = None, None
     explanation = getattr(model, "explanation", None) if model is not None else None
     if explanation is not None and image is not None and vol.is_2d:
+        signed = _signed_map(explanation, image.filename, vol.shape[1:])
         candidate = explanation.heatmaps.get(image.filename)
-        if candidate is not None and np.shape(candidate) == vol.shape[1:]:
+        if signed is None and candidate is not None and np.shape(candidate) == vol.shape[1:]:
             heat = candidate
     days = _image_days(model, with_names=not inputs.deidentified)
     parts = [f"slice {z + 1} of {vol.shape[0]} (areas are on this slice)" if not vol.is_2d else "image"]
@@ -217,11 +229,17 @@ def build_report(inputs: ReportInputs) -> rp.ReportContent:
         parts = [label[:1].upper() + label[1:]]
     if mask2d is not None:
         parts.append("mask outlines")
-    if heat is not None and explanation is not None:
-        parts.append(f"explanation heat-map ({method_label(explanation.method)}, "
-                     f"{outcome_label(explanation.outcome)})"
+    greyed = explanation is not None and image_weight_is_low(getattr(explanation, "gate", None))
+    if (heat is not None or signed is not None) and explanation is not None:
+        outcome = outcome_label(explanation.outcome)
+        meaning = (f"; red: pushes towards {outcome[:1].lower() + outcome[1:]}, blue: pushes away, inside the lungs"
+                   if signed is not None else "")
+        parts.append(f"explanation heat-map ({method_label(explanation.method)}, {outcome}{meaning})"
+                     + (f" \u2014 greyed: {low_weight_note(explanation.gate)}" if signed is not None and greyed
+                        else "")
                      + (" \u2014 out of date: inputs changed after it was computed" if explanation.stale else ""))
-    key = rp.KeyImage(rp.render_overlay(vol.array[z], inputs.window, mask2d, heat, colours=colours or None),
+    key = rp.KeyImage(rp.render_overlay(vol.array[z], inputs.window, mask2d, heat, colours=colours or None,
+                                        signed_heatmap=signed, greyed=greyed),
                       ", ".join(parts))
     measurements = []
     if inputs.labelmap is not None and inputs.labelmap.shape == vol.shape:

@@ -1,43 +1,23 @@
-"""Colours of an attribution, one meaning everywhere: red pushes towards the outcome, blue pushes away.
-
-Why one module: the heat-map on the X-ray, its colour bar and the clinical-value bars of the explanation
-panel must agree, or a clinician reads "red = bad" on the image and "red = high value" beside it. The
-signed maps come from ``inference.explain.anatomy`` (values in [-1, 1], 0 outside the lungs); the colour
-tables here give 0 a fully transparent colour so nothing outside the lungs is tinted.
-"""
+"""VTK side of the attribution colours (``inference.clinical.attribution_colours``: red pushes towards the
+outcome, blue away, 0 transparent): the overlay's lookup tables and the colour bar with its words."""
 
 from __future__ import annotations
 
+import numpy as np
 from vtkmodules.vtkCommonCore import vtkLookupTable
 from vtkmodules.vtkRenderingAnnotation import vtkScalarBarActor
 from vtkmodules.vtkRenderingCore import vtkRenderer, vtkTextActor
 
-TOWARDS = "#d9534f"  # red: this value / this part of the lungs raises the risk of the outcome
-AWAY = "#5b9bd5"  # blue: lowers it
-GREY_TOWARDS = "#a58482"  # the same map, greyed (hue kept, colour drained) when the X-ray barely counts
-GREY_AWAY = "#7d8b99"
-NEUTRAL = (0.85, 0.85, 0.85)  # the middle of the colour bar: no effect
-DEAD_ZONE = 0.08  # |value| below this stays transparent (smoothing ripple, not a finding)
-
-
-def rgb(colour: str) -> tuple[float, float, float]:
-    """'#rrggbb' → (r, g, b) in [0, 1]."""
-    colour = colour.lstrip("#")
-    return tuple(int(colour[i:i + 2], 16) / 255 for i in (0, 2, 4))  # type: ignore[return-value]
-
-
-def signed_colour(value: float, grey: bool = False) -> tuple[float, float, float, float]:
-    """RGBA of a signed attribution in [-1, 1]: neutral → red (positive) or blue (negative) as |value|
-    grows; alpha 0 inside the dead zone, so exactly 0 (outside the lungs) never tints the image."""
-    v = max(-1.0, min(1.0, float(value)))
-    end = rgb((GREY_TOWARDS if grey else TOWARDS) if v > 0 else (GREY_AWAY if grey else AWAY))
-    t = abs(v)
-    mix = min(1.0, 0.35 + 0.65 * t)  # weak effects already show their hue, strong ones the full colour
-    colour = tuple(NEUTRAL[i] + (end[i] - NEUTRAL[i]) * mix for i in range(3))
-    alpha = 0.0 if t < DEAD_ZONE else min(1.0, (t - DEAD_ZONE) / 0.6) * 0.9
-    if grey:
-        alpha *= 0.75
-    return colour[0], colour[1], colour[2], alpha
+from inference.clinical.attribution_colours import (
+    AWAY,
+    DEAD_ZONE,
+    GREY_AWAY,
+    GREY_TOWARDS,
+    NEUTRAL,
+    TOWARDS,
+    rgb,
+    signed_rgba,
+)
 
 
 def signed_lut(grey: bool = False, opaque: bool = False) -> vtkLookupTable:
@@ -46,9 +26,8 @@ def signed_lut(grey: bool = False, opaque: bool = False) -> vtkLookupTable:
     n = 257  # odd: entry 128 is exactly 0
     lut.SetNumberOfTableValues(n)
     lut.SetRange(-1.0, 1.0)
-    for i in range(n):
-        v = -1.0 + 2.0 * i / (n - 1)
-        r, g, b, a = signed_colour(v, grey)
+    values = np.linspace(-1.0, 1.0, n)
+    for i, (v, (r, g, b, a)) in enumerate(zip(values, signed_rgba(values, grey).tolist(), strict=True)):
         if opaque:
             r, g, b = (NEUTRAL if abs(v) < DEAD_ZONE else (r, g, b))
             a = 1.0

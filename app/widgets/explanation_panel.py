@@ -22,9 +22,9 @@ from PySide6.QtWidgets import (
 
 from app.controllers.clinical import METHODS, ClinicalController
 from app.model.clinical import FIELDS_BY_NAME, OUTCOMES, ClinicalModel, ExplanationResult
-from app.rendering.attribution import AWAY, TOWARDS
-from app.widgets.heatmap_overlay import HeatmapOverlay, image_weight_is_low, low_weight_note
+from app.widgets.heatmap_overlay import HeatmapOverlay
 from app.widgets.lazy_figure import LazyFigure
+from inference.clinical.attribution_colours import AWAY, TOWARDS, image_weight_is_low, low_weight_note
 
 
 class ExplanationPanel(QWidget):
@@ -93,8 +93,8 @@ class ExplanationPanel(QWidget):
         legend = (f"<span style='color:{TOWARDS}'><b>Red</b></span> pushes towards {lower}, "
                   f"<span style='color:{AWAY}'><b>blue</b></span> pushes away — on the X-ray (inside the "
                   "lungs only) and in the clinical values alike.")
-        grey = (f"<br><i style='color:#ffbf60'>{low_weight_note(result)}.</i>"
-                if image_weight_is_low(result) else "")
+        grey = (f"<br><i style='color:#ffbf60'>{low_weight_note(result.gate or 0.0)}.</i>"
+                if image_weight_is_low(result.gate) else "")
         auto = " Lungs outlined on the X-ray were found automatically." if "auto" in result.mask_sources.values() else ""
         self.status.setText(f"{label} — {METHODS.get(result.method, result.method)}{stale}. {legend}{auto}{grey}")
         text: dict[str, Any] = {"color": "#e0e0e0", "fontsize": 8}

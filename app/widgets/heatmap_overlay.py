@@ -18,20 +18,7 @@ from app.rendering.attribution import AttributionLegend, signed_lut
 from app.rendering.slice_props import image_slice
 from app.rendering.vtk_image import image_2d
 from app.widgets.slice_view import SliceView
-
-LOW_IMAGE_WEIGHT = 0.20  # below this share of the prediction the X-ray map is greyed
-
-
-def image_weight_is_low(result: ExplanationResult | None) -> bool:
-    """True when the X-rays' share of this outcome's prediction (the gate) is under ``LOW_IMAGE_WEIGHT``."""
-    return result is not None and result.gate is not None and result.gate < LOW_IMAGE_WEIGHT
-
-
-def low_weight_note(result: ExplanationResult, sep: str = " ") -> str:
-    """Why the map is grey (``sep``: a line break for the narrow view)."""
-    share = 100 * (result.gate or 0.0)
-    return (f"X-ray weight in this prediction {share:.0f} % (under {100 * LOW_IMAGE_WEIGHT:.0f} %):{sep}"
-            "the clinical values decided it, so the heat-map is greyed")
+from inference.clinical.attribution_colours import image_weight_is_low, low_weight_note
 
 
 def outline_lut() -> vtkLookupTable:
@@ -103,7 +90,7 @@ class HeatmapOverlay:
     def update(self) -> None:
         exp = self.model.explanation
         heat = self.current() if self.visible else None
-        self.grey = image_weight_is_low(exp)
+        self.grey = exp is not None and image_weight_is_low(exp.gate)
         self.shown = heat
         if heat is not None:
             plane = self.view.mapping.slice_2d(heat[None], 0)
@@ -129,7 +116,7 @@ class HeatmapOverlay:
         if heat is None:
             return "No heat-map for this X-ray: no lungs were found in it" if exp.heatmaps or exp.lungs else ""
         if self.grey:
-            return low_weight_note(exp, sep="\n")
+            return low_weight_note(exp.gate or 0.0, sep="\n")
         return ""
 
     def set_opacity(self, value: float) -> None:

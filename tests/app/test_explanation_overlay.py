@@ -11,8 +11,7 @@ from vtkmodules.util.numpy_support import vtk_to_numpy
 
 from app.clinical_install import DEMO_CASE, install_clinical
 from app.model.clinical import ExplanationResult
-from app.rendering.attribution import AWAY, TOWARDS, rgb
-from app.widgets.heatmap_overlay import LOW_IMAGE_WEIGHT
+from inference.clinical.attribution_colours import AWAY, LOW_IMAGE_WEIGHT, TOWARDS, rgb
 from tests.app.clinical_fakes import TinyCasePredictor
 
 pytestmark = pytest.mark.skipif(not DEMO_CASE.is_dir(), reason="demo case not bundled")

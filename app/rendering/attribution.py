@@ -9,12 +9,12 @@ from vtkmodules.vtkRenderingAnnotation import vtkScalarBarActor
 from vtkmodules.vtkRenderingCore import vtkRenderer, vtkTextActor
 
 from inference.clinical.attribution_colours import (
-    AWAY,
+    AWAY_TEXT,
     DEAD_ZONE,
     GREY_AWAY,
     GREY_TOWARDS,
     NEUTRAL,
-    TOWARDS,
+    TOWARDS_TEXT,
     rgb,
     signed_rgba,
 )
@@ -44,6 +44,8 @@ def _text(renderer: vtkRenderer, size: int, justify: int, colour: tuple[float, f
     prop.ShadowOn()
     prop.SetJustification(justify)  # 0 left, 1 centre, 2 right
     prop.SetVerticalJustification(1)
+    prop.SetBackgroundColor(0.0, 0.0, 0.0)  # words stay legible over a bright X-ray
+    prop.SetBackgroundOpacity(0.55)
     actor.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
     actor.VisibilityOff()
     renderer.AddViewProp(actor)
@@ -75,11 +77,11 @@ class AttributionLegend:
         renderer.AddViewProp(self.bar)
         light = (0.92, 0.92, 0.92)
         x = self.LEFT - 0.005
-        self.towards = _text(renderer, 13, 2, rgb(TOWARDS))
+        self.towards = _text(renderer, 13, 2, rgb(TOWARDS_TEXT))
         self.towards.SetPosition(x, self.BOTTOM + self.HEIGHT - 0.03)
         self.neutral = _text(renderer, 12, 2, light)
         self.neutral.SetPosition(x, self.BOTTOM + self.HEIGHT / 2)
-        self.away = _text(renderer, 13, 2, rgb(AWAY))
+        self.away = _text(renderer, 13, 2, rgb(AWAY_TEXT))
         self.away.SetPosition(x, self.BOTTOM + 0.03)
         self.note = _text(renderer, 13, 1, (1.0, 0.75, 0.35))
         self.note.SetPosition(0.5, 0.92)
@@ -98,8 +100,8 @@ class AttributionLegend:
         self.towards.SetInput(f"pushes towards\n{lower}")
         self.neutral.SetInput("no effect")
         self.away.SetInput("pushes away")
-        self.towards.GetTextProperty().SetColor(*rgb(GREY_TOWARDS if grey else TOWARDS))
-        self.away.GetTextProperty().SetColor(*rgb(GREY_AWAY if grey else AWAY))
+        self.towards.GetTextProperty().SetColor(*rgb(GREY_TOWARDS if grey else TOWARDS_TEXT))
+        self.away.GetTextProperty().SetColor(*rgb(GREY_AWAY if grey else AWAY_TEXT))
         for actor in self.actors:
             actor.VisibilityOn()
 

@@ -14,6 +14,8 @@ import numpy as np
 
 TOWARDS = "#d9534f"  # red: this value / this part of the lungs raises the risk of the outcome
 AWAY = "#5b9bd5"  # blue: lowers it
+TOWARDS_TEXT = "#ff8a80"  # the same hues, lighter, for words on a dark background
+AWAY_TEXT = "#8cc4ff"
 GREY_TOWARDS = "#a58482"  # the greyed map keeps its hue so the direction stays readable
 GREY_AWAY = "#7d8b99"
 NEUTRAL = (0.85, 0.85, 0.85)  # the middle of a colour bar: no effect

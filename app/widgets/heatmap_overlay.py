@@ -60,6 +60,7 @@ class HeatmapOverlay:
         view.add_image_layer(self.outline, layer=4)
         self.legend = AttributionLegend(view.renderer)
         self.shown: np.ndarray | None = None  # the (H, W) map last handed to VTK, 0 outside the lungs
+        self._outline: tuple[object, np.ndarray] | None = None  # (lung mask, its outline): erosion once per mask
         view.geometry_changed.connect(self.update)
         view.slice_changed.connect(lambda _i: self.update())
         model.explanation_changed.connect(lambda _e: self.update())
@@ -87,6 +88,11 @@ class HeatmapOverlay:
         lungs = exp.lungs.get(image.filename)
         return np.asarray(lungs, bool) if lungs is not None and lungs.shape == vol.array.shape[1:] else None
 
+    def _outline_of(self, lungs: np.ndarray) -> np.ndarray:
+        if self._outline is None or self._outline[0] is not lungs:
+            self._outline = (lungs, lung_outline(lungs))
+        return self._outline[1]
+
     def update(self) -> None:
         exp = self.model.explanation
         heat = self.current() if self.visible else None
@@ -97,9 +103,9 @@ class HeatmapOverlay:
             self.actor.GetMapper().SetInputData(image_2d(plane, self.view.display_spacing))
             self.actor.GetProperty().SetLookupTable(self.lut_grey if self.grey else self.lut_colour)
             self.actor.GetProperty().SetOpacity(self.opacity)
-        lungs = self.lungs() if heat is not None else None
+        lungs = self.lungs() if heat is not None else None  # the result's own array when it is bool
         if lungs is not None:
-            plane = self.view.mapping.slice_2d(lung_outline(lungs)[None], 0)
+            plane = self.view.mapping.slice_2d(self._outline_of(lungs)[None], 0)
             self.outline.GetMapper().SetInputData(image_2d(plane, self.view.display_spacing))
         self.actor.SetVisibility(heat is not None)
         self.outline.SetVisibility(lungs is not None)

@@ -1,9 +1,16 @@
 """The explanation heat-map on the X-ray: inside the lungs only, with a colour bar, greyed when the X-rays
-carry little weight, and in the same colours as the clinical-value bars (red = towards the outcome)."""
+carry little weight, and in the same colours as the clinical-value bars (red = towards the outcome).
+
+The greyed view is saved as ``clinical_overlay_greyed.png`` (under ``tmp_path``; also into the folder named
+by ``MEDFUSION_SCREENSHOTS``): a crafted map on the demo X-ray, since the shipped model rarely greys.
+"""
 
 from __future__ import annotations
 
 import colorsys
+import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -77,10 +84,24 @@ def test_heatmap_is_zero_outside_the_lungs_and_has_a_colour_bar(window, opened, 
     assert not np.array_equal(before, view.grab_array())
 
 
-def test_map_greyed_with_a_note_below_the_weight_threshold(window, opened, qtbot) -> None:  # noqa: ANN001
+def _screenshot(window, name: str, tmp_path: Path) -> None:  # noqa: ANN001
+    from app.screenshot import save_array
+
+    pixels = window.views["axial"].grab_array()
+    assert pixels.std() > 3.0
+    path = tmp_path / name
+    save_array(pixels, path)
+    target = os.environ.get("MEDFUSION_SCREENSHOTS")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(target) / name)
+
+
+def test_map_greyed_with_a_note_below_the_weight_threshold(window, opened, qtbot, tmp_path) -> None:  # noqa: ANN001
     ws, overlay = opened, opened.overlay
-    ws.model.set_explanation(_explanation(ws, gate=LOW_IMAGE_WEIGHT / 2)[0])
+    ws.model.set_explanation(_explanation(ws, gate=LOW_IMAGE_WEIGHT / 2, leak=False)[0])
     qtbot.wait(20)
+    _screenshot(window, "clinical_overlay_greyed.png", tmp_path)
     lut = overlay.actor.GetProperty().GetLookupTable()
     assert overlay.grey and lut is overlay.lut_grey
     note = overlay.legend.note.GetInput()

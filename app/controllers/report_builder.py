@@ -20,7 +20,7 @@ from inference.clinical.attribution_colours import image_weight_is_low, low_weig
 from inference.clinical.formatting import field_value, format_percent, recorded_text
 from inference.clinical.ranges import check_value
 from inference.clinical.terms import actor_label, field_label, method_label, outcome_label
-from inference.clinical.wording import outcome_words
+from inference.clinical.wording import mid_sentence, outcome_words
 from inference.export import report as rp
 from inference.export.labels import SegmentLabel
 from inference.io.volume import StudyInfo, Volume
@@ -190,6 +190,9 @@ def audit_summary(audit: Any, days: dict[str, str] | None = None) -> rp.AuditSum
         log_verified=audit.verify()[0])
 
 
+LUNG_OUTLINE = (242, 242, 191)  # the viewer's pale lung outline (app/widgets/heatmap_overlay.py)
+
+
 def _signed_map(explanation: Any, filename: str, shape: tuple[int, ...]) -> np.ndarray | None:
     """The signed attribution of ``filename`` in [-1, 1], 0 outside its lung mask (when the mask is known)."""
     signed = getattr(explanation, "signed_heatmaps", {}).get(filename)
@@ -208,6 +211,7 @@ def build_report(inputs: ReportInputs) -> rp.ReportContent:
     image = getattr(model, "selected", None) if model is not None else None
     mask2d = None
     colours: dict[int, tuple[int, int, int]] = {}
+    mask_alpha = 0.35
     if inputs.labelmap is not None and inputs.labelmap.shape == vol.shape and inputs.labelmap[z].any():
         mask2d = inputs.labelmap[z]
         colours = {lab.value: tuple(lab.colour) for lab in inputs.labels}  # type: ignore[misc]
@@ -215,6 +219,8 @@ def build_report(inputs: ReportInputs) -> rp.ReportContent:
         clinical_mask = model.masks.get(image.filename)
         if clinical_mask is not None and np.shape(clinical_mask) == vol.shape[1:]:
             mask2d = (np.asarray(clinical_mask) > 0).astype(np.uint8)
+            colours = {1: LUNG_OUTLINE}  # outline only: a red fill would read as "towards" on the heat-map
+            mask_alpha = 0.0
     heat, signed = None, None
     explanation = getattr(model, "explanation", None) if model is not None else None
     if explanation is not None and image is not None and vol.is_2d:
@@ -228,17 +234,18 @@ def build_report(inputs: ReportInputs) -> rp.ReportContent:
         label = days.get(image.filename, f"day {image.offset:g} X-ray")
         parts = [label[:1].upper() + label[1:]]
     if mask2d is not None:
-        parts.append("mask outlines")
+        parts.append("lung outline" if mask_alpha == 0.0 else "mask outlines")
     greyed = explanation is not None and image_weight_is_low(getattr(explanation, "gate", None))
     if (heat is not None or signed is not None) and explanation is not None:
         outcome = outcome_label(explanation.outcome)
-        meaning = (f"; red: pushes towards {outcome[:1].lower() + outcome[1:]}, blue: pushes away, inside the lungs"
+        meaning = (f"; red: pushes towards {mid_sentence(outcome)}, blue: pushes away, inside the lungs"
                    if signed is not None else "")
         parts.append(f"explanation heat-map ({method_label(explanation.method)}, {outcome}{meaning})"
                      + (f" \u2014 greyed: {low_weight_note(explanation.gate)}" if signed is not None and greyed
                         else "")
                      + (" \u2014 out of date: inputs changed after it was computed" if explanation.stale else ""))
     key = rp.KeyImage(rp.render_overlay(vol.array[z], inputs.window, mask2d, heat, colours=colours or None,
+                                        mask_alpha=mask_alpha,
                                         signed_heatmap=signed, greyed=greyed),
                       ", ".join(parts))
     measurements = []

@@ -18,6 +18,7 @@ from inference.clinical.attribution_colours import (
     rgb,
     signed_rgba,
 )
+from inference.clinical.wording import mid_sentence
 
 
 def signed_lut(grey: bool = False, opaque: bool = False) -> vtkLookupTable:
@@ -96,8 +97,7 @@ class AttributionLegend:
         if grey != self.grey or not self.bar.GetVisibility():
             self.bar.SetLookupTable(signed_lut(grey=grey, opaque=True))
             self.grey = grey
-        lower = outcome_label[:1].lower() + outcome_label[1:] if not outcome_label[:3].isupper() else outcome_label
-        self.towards.SetInput(f"pushes towards\n{lower}")
+        self.towards.SetInput(f"pushes towards\n{mid_sentence(outcome_label)}")
         self.neutral.SetInput("no effect")
         self.away.SetInput("pushes away")
         self.towards.GetTextProperty().SetColor(*rgb(GREY_TOWARDS if grey else TOWARDS_TEXT))

@@ -25,6 +25,7 @@ from app.model.clinical import FIELDS_BY_NAME, OUTCOMES, ClinicalModel, Explanat
 from app.widgets.heatmap_overlay import HeatmapOverlay
 from app.widgets.lazy_figure import LazyFigure
 from inference.clinical.attribution_colours import AWAY, TOWARDS, image_weight_is_low, low_weight_note
+from inference.clinical.wording import mid_sentence
 
 
 class ExplanationPanel(QWidget):
@@ -88,7 +89,7 @@ class ExplanationPanel(QWidget):
             self.method.setCurrentIndex(index)
             self.method.blockSignals(False)
         label = OUTCOMES.get(result.outcome, result.outcome)
-        lower = label[:1].lower() + label[1:] if not label[:3].isupper() else label
+        lower = mid_sentence(label)
         stale = " <b style='color:#ffb347'>(out of date)</b>" if result.stale else ""
         legend = (f"<span style='color:{TOWARDS}'><b>Red</b></span> pushes towards {lower}, "
                   f"<span style='color:{AWAY}'><b>blue</b></span> pushes away — on the X-ray (inside the "

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from scipy import ndimage
 from vtkmodules.util.numpy_support import vtk_to_numpy
 
 from app.clinical_install import DEMO_CASE, install_clinical
@@ -135,3 +136,26 @@ def test_red_means_towards_the_outcome_on_the_image_and_in_the_clinical_bars(win
     bars = ws.explanation.chart.figure.axes[0].patches  # reversed order: SpO2 (-0.3) first, age (+0.4)
     colours = [tuple(round(c, 3) for c in bar.get_facecolor()[:3]) for bar in bars]
     assert colours == [tuple(round(c, 3) for c in rgb(AWAY)), tuple(round(c, 3) for c in rgb(TOWARDS))]
+
+
+def test_report_key_image_uses_the_same_colours_inside_the_lung_outline(window, opened, qtbot) -> None:  # noqa: ANN001
+    from app.controllers.report_builder import LUNG_OUTLINE, ReportInputs, build_report
+
+    ws = opened
+    result, lungs = _explanation(ws, gate=0.6)  # the map leaks outside the lungs: the report must not show it
+    ws.model.set_explanation(result)
+    vol = window.document.volume
+    inputs = ReportInputs(volume=vol, study=window.document.study_info(), deidentified=True, clinical_model=ws.model)
+    key = build_report(inputs).key_images[0]
+    signed = result.signed_heatmaps[ws.model.selected.filename]
+    ws.model.set_explanation(None)
+    plain = build_report(inputs).key_images[0].image.astype(int)
+    image = key.image.astype(int)
+    assert "red: pushes towards ICU admission" in key.caption and "lung outline" in key.caption
+    np.testing.assert_array_equal(image[~lungs], plain[~lungs])  # outside the lungs: untouched
+    inner = ndimage.binary_erosion(lungs, iterations=8)  # well inside, away from the outline
+    towards, away = inner & (signed > 0.5), inner & (signed < -0.5)
+    assert np.mean(image[towards, 0] - image[towards, 2]) > 30  # red where the map pushes towards
+    assert np.mean(image[away, 2] - image[away, 0]) > 30  # blue where it pushes away
+    edge = lungs & ~ndimage.binary_erosion(lungs)
+    assert np.all(plain[edge] == LUNG_OUTLINE)  # the mask is an outline in the viewer's colour, no red fill

@@ -9,7 +9,9 @@ any feature, and holds everything features share:
   clinical case: patient, EHR, predictions) — all Qt-free, observable with psygnal signals;
 - the services: :attr:`runner` (background work), :attr:`settings`, :attr:`loader`, :attr:`host`
   (messages and the questions only the UI can ask);
-- the registries of what varies: :attr:`openers` (who opens a dropped/chosen path);
+- the registries of what varies: :attr:`openers` (who opens a dropped/chosen path),
+  :attr:`session_sections` (what a feature adds to saved sessions) and :attr:`report_sections` (the
+  tables it adds to the PDF report);
 - the controllers features offer each other (:attr:`segmentation`, :attr:`clinical`, :attr:`export`,
   :attr:`session`): ``None`` until that feature is installed, read at the moment they are used.
 
@@ -22,7 +24,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from psygnal import Signal
 
@@ -31,6 +33,7 @@ from app.model.clinical import ClinicalModel
 from app.model.document import Document
 from app.model.labels import LabelsModel
 from app.workers import TaskRunner
+from inference.export.report_sections import ReportSection
 from inference.io.memory_budget import MemoryCheck
 from inference.settings import Settings
 
@@ -73,6 +76,24 @@ class FileOpener:
     open: Callable[[Path], object]  # may raise MedFusionError: shown as one sentence
 
 
+@dataclass(frozen=True)
+class SessionSection:
+    """A feature's part of saved sessions (and of the crash-recovery file).
+
+    ``save()`` returns JSON-able data (None: nothing to save); ``restore(data)`` puts it back once the
+    session's image has loaded, and raises :class:`~inference.errors.MedFusionError` for data it refuses
+    (the data comes from a file: validate it). The feature asks ``context.session.note_change(False)``
+    after its own gestures so the recovery file follows them.
+    """
+
+    name: str
+    save: Callable[[], Any]
+    restore: Callable[[Any], None]
+
+
+ReportSectionProvider = Callable[[], ReportSection | None]
+
+
 class OpenerRegistry:
     """Who opens a path: the first registered :class:`FileOpener` that accepts it, else the image loader.
 
@@ -111,6 +132,8 @@ class AppContext:
         self.case = ClinicalModel()  # filled by the clinical feature when a case folder is opened
         self.loader = LoadController(self.document, runner, settings, host, settings_path)
         self.openers = OpenerRegistry()
+        self.session_sections: dict[str, SessionSection] = {}  # name → a feature's part of the session
+        self.report_sections: list[ReportSectionProvider] = []  # each gives a table for the PDF report
         self.segmentation: SegmentationController | None = None
         self.clinical: ClinicalController | None = None
         self.export: ExportController | None = None
@@ -131,6 +154,10 @@ class AppContext:
         except Exception as err:  # noqa: BLE001 - shown as one sentence
             self.host.show_error(err)
         return 0
+
+    def collect_report_sections(self) -> list[ReportSection]:
+        """The features' report tables now (providers returning None are left out)."""
+        return [section for provider in self.report_sections if (section := provider()) is not None]
 
     # ---- messages and settings -------------------------------------------------------------------
     def show_error(self, error: BaseException) -> None:

@@ -23,7 +23,10 @@ from inference.settings import Settings
 if TYPE_CHECKING:
     from app.clinical_install import ClinicalWorkspace
     from app.export_install import ExportWorkspace
+    from app.measurements_install import MeasurementsWorkspace
     from app.segmentation_install import SegmentationWorkspace
+    from app.view_modes_install import ViewModesWorkspace
+    from app.widgets.tag_viewer import TagViewer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_CT = REPO_ROOT / "resources" / "demo" / "ct"
@@ -39,18 +42,26 @@ class Viewer:
     segmentation: SegmentationWorkspace
     clinical: ClinicalWorkspace
     export: ExportWorkspace
+    view_modes: ViewModesWorkspace
+    measurements: MeasurementsWorkspace
+    tags: TagViewer
 
 
 def build_viewer(settings: Settings | None = None) -> Viewer:
     """The main window with every feature installed (settings: the user's file unless given)."""
     from app.clinical_install import install_clinical  # clinician workspace (panels, case opening)
     from app.export_install import install_export  # export, PACS, sessions, crash recovery
+    from app.measurements_install import install_measurements  # ruler, angle, ROI, axes, arrows; panel
     from app.segmentation_install import install_segmentation  # box/point/brush tools, labels panel
+    from app.tag_viewer_install import install_tag_viewer  # DICOM tags of the slice on screen
+    from app.view_modes_install import install_view_modes  # layouts, invert, flip/rotate, slab, cine
 
     app = create_application()
     install_excepthook()
     window = MainWindow(settings if settings is not None else Settings.load())
-    return Viewer(app, window, install_segmentation(window), install_clinical(window), install_export(window))
+    return Viewer(app, window, install_segmentation(window), install_clinical(window), install_export(window),
+                  install_view_modes(window), measurements=install_measurements(window),
+                  tags=install_tag_viewer(window))
 
 
 def wait_idle(window: MainWindow, timeout_s: float = 120.0) -> bool:

@@ -106,6 +106,7 @@ class MainWindow(QMainWindow):
         GPU_LOG.addHandler(gpu_handler)
         self.destroyed.connect(lambda *_: GPU_LOG.removeHandler(gpu_handler))
         self._persist_deidentify = True  # False in demo mode: de-identified for this session only
+        self._panels_fitted = False  # fit_panels() once, when the window is first shown
 
         self.recent_menu: QMenu
         build_file_menu(self)
@@ -222,6 +223,21 @@ class MainWindow(QMainWindow):
         self._tool_group.addAction(action)
         action.setChecked(self.tools.active is tool)
         return action
+
+    def fit_panels(self) -> None:
+        """Give the right-hand panels about a third of the window: Qt sizes a dock area by its tab bar's full
+        width, so each tabbed panel would otherwise squeeze the image views further."""
+        right = [d for d in self.panels.values()
+                 if self.dockWidgetArea(d) == Qt.DockWidgetArea.RightDockWidgetArea and d.isVisible()]
+        if right:
+            width = int(min(max(self.width() * 0.34, 300), 520))
+            self.resizeDocks(right[:1], [width], Qt.Orientation.Horizontal)
+
+    def showEvent(self, event) -> None:  # noqa: N802, ANN001 - Qt API
+        super().showEvent(event)
+        if not self._panels_fitted:
+            self._panels_fitted = True
+            self.fit_panels()
 
     def activate_tool(self, name: str) -> None:
         self.tools.activate(name)

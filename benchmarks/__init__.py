@@ -90,6 +90,7 @@ def write_summary(path: Path = PERFORMANCE_MD, note: str | None = None) -> str:
 def prepare_encoder_cache(home: Path) -> None:
     """Export the ONNX encoder into a fresh profile's cache (as after the first start), so the probes
     measure a normal start rather than the one-time export."""
+    from inference.models.encoder_runtime import settle
     from inference.models.litemedsam import load_litemedsam
 
-    load_litemedsam("cpu", runtime="auto", cache_dir=Path(home) / "cache" / "encoder")
+    settle(load_litemedsam("cpu", runtime="auto", cache_dir=Path(home) / "cache" / "encoder"))  # + engine choice

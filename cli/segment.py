@@ -3,7 +3,9 @@
 Headless box/point segmentation (also used to check quality on held-out data). Coordinates are pixels
 ``(x = column, y = row)`` of slice ``Z``; ``Z`` indexes the image's slice axis in the order the reader
 returns it (NRRD/NIfTI: the file's third axis; DICOM: slices sorted along the scan direction), i.e.
-axis 0 of ``Volume.array``. With ``--z-range`` the mask is propagated slice by slice through that range;
+axis 0 of ``Volume.array``. ``Z``, ``--z-range`` and the pixel coordinates are 0-based array indices
+(what numpy, ITK and scripts use); the viewer numbers slices and voxels from 1 for people, so the
+viewer's "Axial 34/48" is ``--slice 33``. With ``--z-range`` the mask is propagated slice by slice through that range;
 otherwise only slice ``Z`` is segmented. The mask is written in the input's geometry (NRRD/NIfTI for
 volumes, PNG 0/255 for 2-D images).
 """
@@ -31,7 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", type=Path, help="DICOM folder/file, NIfTI, NRRD, PNG or JPEG")
     parser.add_argument("--box", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"), help="box in pixels")
     parser.add_argument(
-        "--slice", type=int, default=None, metavar="Z", help="slice index (default: 0 for 2-D)"
+        "--slice", type=int, default=None, metavar="Z",
+        help="0-based slice index: the viewer's slice Z+1 (default: 0 for 2-D)"
     )
     parser.add_argument("--z-range", type=int, nargs=2, metavar=("Z0", "Z1"), help="propagate through Z0..Z1")
     parser.add_argument(
@@ -46,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="auto | cpu | cuda (default: from settings)")
     parser.add_argument("--label", default="object", help="label name")
     parser.add_argument("--out", type=Path, required=True, help="mask file: .nrrd, .nii(.gz) or .png")
+    parser.add_argument("--auto-lungs", action="store_true",
+                        help="chest X-ray: both lungs without a prompt (1 = right lung, 2 = left lung)")
+    parser.add_argument("--binary", action="store_true", help="with --auto-lungs: one lung mask (0/255 in PNG)")
 
 
 def _mask_suffix_ok(path: Path) -> bool:
@@ -54,6 +60,12 @@ def _mask_suffix_ok(path: Path) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "auto_lungs", False):
+        if not _mask_suffix_ok(args.out):
+            raise UnsupportedInputError(f"Masks can be saved as .nrrd, .nii, .nii.gz or .png, not '{args.out.name}'.")
+        from cli.segment_lungs import run_auto_lungs
+
+        return run_auto_lungs(args)
     if args.box is None and not args.point:
         raise InvalidPromptError("Give a prompt: --box X0 Y0 X1 Y1 and/or --point X Y 1|0.")
     if not _mask_suffix_ok(args.out):
@@ -79,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
     nz = volume.shape[0]
     if args.slice is None and nz > 1:
         raise InvalidPromptError(
-            f"'{args.image.name}' has {nz} slices: choose one with --slice Z (0..{nz - 1})."
+            f"'{args.image.name}' has {nz} slices: choose one with --slice Z (0..{nz - 1}, "
+            f"the viewer's slices 1..{nz})."
         )
     z = 0 if args.slice is None else args.slice
     if args.out.name.lower().endswith(".png") and nz > 1:

@@ -3,7 +3,8 @@
 Stored as JSON in the user's config directory; unknown keys are ignored and missing keys take
 defaults, so old files keep working. The file is untrusted input: every field is checked against its
 type (and a range where one matters) and a bad field falls back to its default with one warning, so
-a hand-edited or damaged file never stops the program (see :func:`validated_fields`).
+a hand-edited or damaged file never stops the program (see :func:`validated_fields`). Fields with a
+fixed set of choices the viewer itself reads (``left_drag``) are checked the same way.
 The PACS password goes to the OS keyring when there is one (``inference.credentials``); the
 owner-only file holds it only as a fallback.
 """
@@ -24,6 +25,8 @@ from typing import Any
 
 log = logging.getLogger("medfusion.settings")
 MAX_SETTINGS_BYTES = 1 << 20  # a settings file is a few KB; a bigger one is not ours
+# What a left-button drag does in the slice views by default: move the crosshair, or window/level.
+LEFT_DRAG_CHOICES = ("crosshair", "window_level")
 
 
 def default_config_dir() -> Path:
@@ -64,7 +67,12 @@ class Settings:
     autosave: bool = True
     user_name: str = ""
     recent_files: list[str] = field(default_factory=list)
+    left_drag: str = "crosshair"  # one of LEFT_DRAG_CHOICES
     pacs: PacsSettings = field(default_factory=PacsSettings)
+
+    def __post_init__(self) -> None:
+        if self.left_drag not in LEFT_DRAG_CHOICES:
+            raise ValueError(f"left_drag must be one of {LEFT_DRAG_CHOICES}, not {self.left_drag!r}")
 
     def resolved_cache_dir(self, config_dir: Path | None = None) -> Path:
         return Path(self.cache_dir) if self.cache_dir else (config_dir or default_config_dir()) / "cache"
@@ -126,7 +134,9 @@ _RANGES: dict[str, tuple[float, float]] = {  # inclusive bounds of numeric field
     "embedding_cache_mb": (0, 1 << 20), "memory_budget_mb": (0, 1 << 24), "conformal_alpha": (1e-6, 0.999999),
     "dimse_port": (1, 65535), "retrieve_keep_hours": (0, 24 * 3650),
 }
-# Choices (device, backend, encoder runtime) are checked where they are used, with a clear error there.
+# Choices (device, backend, encoder runtime) are checked where they are used, with a clear error there;
+# these are read by the viewer without such a check, so the file's value is checked here.
+_CHOICES: dict[str, tuple[str, ...]] = {"left_drag": LEFT_DRAG_CHOICES}
 _PATTERNS: dict[str, str] = {"dimse_called_aet": r"[ -\[\]-~]{1,16}", "dimse_calling_aet": r"[ -\[\]-~]{1,16}"}
 MAX_STRING = 4096
 
@@ -160,6 +170,8 @@ def _check_value(name: str, kind: Any, value: Any) -> Any:
         if not isinstance(value, str) or len(value) > MAX_STRING or "\x00" in value:
             raise ValueError(name)
         if name in _PATTERNS and not re.fullmatch(_PATTERNS[name], value):
+            raise ValueError(name)
+        if name in _CHOICES and value not in _CHOICES[name]:
             raise ValueError(name)
     elif typing.get_origin(kind) is list:
         if not isinstance(value, list) or not all(isinstance(v, str) and len(v) <= MAX_STRING for v in value):

@@ -150,7 +150,8 @@ class ExportController:
             labels=snap.labels if snap is not None else [],
             clinical_model=model if model.case is not None else None,
             audit=clinical.audit if clinical is not None else None,
-            author=self.context.settings.user_name)
+            author=self.context.settings.user_name,
+            sections=self.context.collect_report_sections())
 
     def export_report(self, path: Path, *, deidentified: bool | None = None,
                       on_done: Callable[[Path], None] | None = None) -> None:

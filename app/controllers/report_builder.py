@@ -23,6 +23,7 @@ from inference.clinical.terms import actor_label, field_label, method_label, out
 from inference.clinical.wording import mid_sentence, outcome_words
 from inference.export import report as rp
 from inference.export.labels import SegmentLabel
+from inference.export.report_sections import ReportSection
 from inference.io.volume import StudyInfo, Volume
 
 MODEL_CARD = Path(__file__).resolve().parents[2] / "docs" / "model_card.md"
@@ -44,6 +45,7 @@ class ReportInputs:
     title: str = "MedFusion Viewer report"
     author: str = ""
     notes: str = ""
+    sections: list[ReportSection] = field(default_factory=list)  # features' tables (AppContext.report_sections)
 
 
 def model_card_summary(path: Path = MODEL_CARD, name: str = "MedFusion-Mamba outcome predictor",
@@ -267,7 +269,8 @@ def build_report(inputs: ReportInputs) -> rp.ReportContent:
         study=inputs.study, deidentified=inputs.deidentified, title=inputs.title, key_images=[key],
         measurements=measurements, clinical_values=values, what_if=what_if, prediction_note=stale,
         predictions=_prediction_rows(prediction, rates, days), model=summary,
-        audit=audit_summary(inputs.audit, days), author=inputs.author, notes=inputs.notes)
+        audit=audit_summary(inputs.audit, days), author=inputs.author, notes=inputs.notes,
+        sections=list(inputs.sections))
 
 
 def write_viewer_report(inputs: ReportInputs, path: Path) -> Path:

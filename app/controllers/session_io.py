@@ -210,6 +210,8 @@ class SessionController(QObject):
         state = SessionState(image_source=str(volume.source), image_signature=self._image_signature(volume) if with_signature else "",
                              labelmap=snap.labelmap if snap is not None else None,
                              labels=snap.labels if snap is not None else [], prompts=prompts, gesture=self.gesture)
+        state.sections = {name: data for name, section in self.context.session_sections.items()
+                          if (data := section.save()) is not None}  # features' parts (e.g. measurements)
         model, controller = self._case(), self.context.clinical
         if model is not None and model.case is not None:
             state.ehr_edits = {
@@ -301,6 +303,9 @@ class SessionController(QObject):
                 restore_labels(self.context.labels, state.labelmap, state.labels)
             if case is not None and state.predictions:
                 self._restore_predictions(case, state.predictions)
+            for name, data in state.sections.items():  # sections of features not installed are ignored
+                if name in self.context.session_sections:
+                    self.context.session_sections[name].restore(data)
         except MedFusionError as err:
             self.context.show_error(err)
             return

@@ -152,7 +152,11 @@ class Document:
         return self.volume.info.deidentified() if self.deidentify else self.volume.info
 
     def voxel_readout(self, index_xyz: tuple[float, float, float] | np.ndarray) -> str:
-        """One line for the status bar: voxel, mm (LPS), value with units, overlay value."""
+        """One line for the status bar: voxel, mm (LPS), value with units, overlay value.
+
+        Voxel numbers count from 1, like the slice numbers in the views ("Axial 34/48" is voxel z 34):
+        one numbering wherever a person reads it. Code, files and the CLI use 0-based array indices.
+        """
         vol = self.volume
         if vol is None:
             return ""
@@ -162,7 +166,7 @@ class Document:
             return ""
         x, y, z = ijk
         value = float(vol.array[z, y, x])
-        parts = [f"voxel ({x}, {y}, {z})"]
+        parts = [f"pixel ({x + 1}, {y + 1})" if vol.is_2d else f"voxel ({x + 1}, {y + 1}, {z + 1})"]
         if not vol.is_2d:
             mm = vol.index_to_physical(np.array(ijk, dtype=float))
             parts.append(f"LPS ({mm[0]:.1f}, {mm[1]:.1f}, {mm[2]:.1f}) mm")

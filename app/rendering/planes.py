@@ -111,3 +111,9 @@ def plane_mapping(name: str, direction: np.ndarray) -> PlaneMapping:
         v_flip=signs[v] != up_sign,
         edge_letters=letters,
     )
+
+
+def plane_normal_to(axis: int, direction: np.ndarray) -> str:
+    """The view whose plane is normal to index ``axis`` (a crosshair line drawn along the other axis is
+    that view's plane and takes its colour)."""
+    return next((o for o in ORIENTATIONS if plane_mapping(o, direction).normal_axis == axis), "axial")

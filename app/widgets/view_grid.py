@@ -1,11 +1,14 @@
-"""The central 2×2 layout (axial, coronal / sagittal, 3-D), or one view for 2-D images."""
+"""The central grid of views: 2×2 (axial, coronal / sagittal, 3-D) by default, 1×1, 1×2 or 1+3
+(:mod:`app.model.layouts`), one view alone for 2-D images or after a double-click."""
 
 from __future__ import annotations
 
 from PySide6.QtWidgets import QGridLayout, QWidget
 
 from app.model.document import Document
+from app.model.layouts import arrangement
 from app.tools import ToolRegistry
+from app.widgets.layout_manager import arrange
 from app.widgets.slice_view import SliceView
 from app.widgets.volume_view_3d import VolumeView3D
 
@@ -21,14 +24,13 @@ class ViewGrid(QWidget):
             name: SliceView(document, name, tools, self) for name in ("axial", "coronal", "sagittal")
         }
         self.view_3d = VolumeView3D(document, self)
-        grid = QGridLayout(self)
-        grid.setContentsMargins(0, 0, 0, 0)
-        grid.setSpacing(2)
-        grid.addWidget(self.views["axial"], 0, 0)
-        grid.addWidget(self.views["coronal"], 0, 1)
-        grid.addWidget(self.views["sagittal"], 1, 0)
-        grid.addWidget(self.view_3d, 1, 1)
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self._grid.setSpacing(2)
+        self.layout_name = "2x2"  # app.model.view_modes.LAYOUTS
+        self.primary = "axial"  # the large / first view of 1×1, 1×2 and 1+3
         self.maximized: str | None = None  # orientation shown alone after a double-click
+        self._arrange()
         for view in self.views.values():
             view.double_clicked.connect(self.toggle_maximized)
         # Connected after the views so they have updated when the layout changes.
@@ -39,22 +41,27 @@ class ViewGrid(QWidget):
         """True when only one view is shown (2-D image, or a maximised view)."""
         return sum(not w.isHidden() for w in (*self.views.values(), self.view_3d)) == 1
 
+    def set_layout(self, name: str, primary: str | None = None) -> None:
+        """Show layout ``name`` (1x1, 1x2, 2x2, 1+3) led by view ``primary``; ends a maximised view."""
+        self.layout_name, self.primary = name, primary or self.primary
+        self.maximized = None
+        self._arrange()
+
     def toggle_maximized(self, name: str) -> None:
-        """Show view ``name`` alone, or restore the 2×2 layout (double-click on a view)."""
+        """Show view ``name`` alone, or restore the current layout (double-click on a view)."""
         vol = self.document.volume
         if vol is None or vol.is_2d:
             return
         self.maximized = None if self.maximized == name else name
-        for other, view in self.views.items():
-            view.setVisible(self.maximized in (None, other))
-        self.view_3d.setVisible(self.maximized is None)
+        self._arrange()
 
-    def _on_volume(self, volume: object) -> None:
+    def _arrange(self) -> None:
         vol = self.document.volume
         two_d = vol is not None and vol.is_2d
+        widgets: dict[str, QWidget] = {**self.views, "3d": self.view_3d}
+        arrange(self._grid, widgets, arrangement(self.layout_name, self.primary, self.maximized, two_d))
+
+    def _on_volume(self, volume: object) -> None:
         self.maximized = None
-        for name in ("coronal", "sagittal"):
-            self.views[name].setVisible(not two_d)
-        self.views["axial"].setVisible(True)
-        self.view_3d.setVisible(not two_d)
+        self._arrange()
         self.views["axial"].reset_camera()

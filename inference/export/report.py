@@ -23,6 +23,7 @@ from scipy import ndimage
 
 from inference.clinical.attribution_colours import blend_signed
 from inference.errors import MedFusionError
+from inference.export.report_sections import ReportSection
 from inference.io.volume import StudyInfo
 
 __all__ = ["NOTICE", "AuditSummary", "ClinicalValueRow", "KeyImage", "ModelSummary", "PredictionRow",
@@ -112,6 +113,7 @@ class ReportContent:
     audit: AuditSummary | None = None
     author: str = ""
     notes: str = ""
+    sections: list[ReportSection] = field(default_factory=list)  # features' tables (e.g. measurements)
 
 
 def _window(slice2d: np.ndarray, window: tuple[float, float] | None) -> np.ndarray:

@@ -26,6 +26,7 @@ from reportlab.platypus import Image, Paragraph, Spacer, Table, TableStyle
 from inference.clinical.formatting import format_percent, iso_date
 from inference.errors import MedFusionError
 from inference.export.report import NOTICE
+from inference.export.report_sections import section_flowables
 
 if TYPE_CHECKING:
     from inference.export.report import PredictionRow, ReportContent, StructureMeasurement
@@ -215,6 +216,7 @@ def build_story(content: ReportContent, lay: ReportLayout) -> list:
         if any(m.area_pixels is not None or m.volume_voxels is not None for m in content.measurements):
             story.append(lay.para("The image file holds no pixel spacing (e.g. a JPEG or PNG X-ray), so sizes "
                                   "are given in pixels, not mm\u00b2."))
+    story += section_flowables(content.sections, lay.h2, lay.body, TEXT_WIDTH)  # features' tables
     if content.what_if:
         story.append(lay.para("What-if values", lay.h2))
         lines = "<br/>".join(f"\u2022 {esc(line)}" for line in content.what_if)

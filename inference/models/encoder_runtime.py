@@ -7,12 +7,15 @@ against the fp32 reference, and ``tests/inference/test_encoder_variants.py`` kee
 honest (Dice ≥ 0.995). Engines that change the numbers (int8) get their own model id, so caches of
 embeddings or features never mix results of two engines.
 
-- ``auto`` (default): ``onnx`` when ONNX Runtime is installed, else ``fused``.
+- ``auto`` (default): the fastest exact engine *measured on this machine* on the first encodes of the
+  first start (``fused``, or ``onnx`` at all threads or one), cached with the machine's fingerprint
+  (``inference.models.engine_choice``); ``fused`` without ONNX Runtime.
 - ``eager``: PyTorch, channels_last, inference mode (what LiteMedSAM loading always did).
 - ``fused``: ``eager`` with every Conv+BatchNorm folded into one conv (same maths, fewer passes).
 - ``compile``: ``fused`` through ``torch.compile`` (Inductor; the first call compiles for a minute).
 - ``int8``: ``fused`` with dynamic int8 quantisation of the Linear layers (attention + MLP).
-- ``onnx``: ``fused`` exported once to ONNX and run by ONNX Runtime (optional extra ``[onnx]``).
+- ``onnx``: ``fused`` exported once to ONNX, checked against PyTorch, sha256-verified before every load
+  (``inference.models.onnx_encoder``) and run by ONNX Runtime (optional extra ``[onnx]``).
 """
 
 from __future__ import annotations
@@ -20,10 +23,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
-import os
-import tempfile
-import uuid
 import warnings
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,16 @@ import torch
 from torch import nn
 
 from inference.errors import ModelLoadError
-from inference.models.preprocess import MODEL_SIDE
+from inference.models.engine_choice import (
+    EngineChoice,
+    EngineConfig,
+    MeasuringEncoder,
+    candidates,
+    fingerprint,
+    read_choice,
+    write_choice,
+)
+from inference.models.onnx_encoder import OnnxEncoder, check_input, export_verified, load_or_export
 from inference.models.tinyvit import Conv2d_BN
 
 log = logging.getLogger(__name__)
@@ -61,49 +71,6 @@ def fold_conv_bn(encoder: nn.Module) -> int:
     return n
 
 
-class OnnxEncoder(nn.Module):
-    """ONNX Runtime session behind an ``nn.Module`` face, so ``encode`` needs no special case."""
-
-    def __init__(self, model_path: Path, threads: int) -> None:
-        super().__init__()
-        try:
-            import onnxruntime as ort
-        except ImportError as err:
-            raise ModelLoadError(
-                "Encoder runtime 'onnx' needs ONNX Runtime: pip install 'medfusion-viewer[onnx]'."
-            ) from err
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = max(1, threads)
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # No busy-waiting between ops: spinning worker threads starve the UI thread on small machines.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-        self.input_name = self.session.get_inputs()[0].name
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        array = x.detach().cpu().contiguous().numpy()
-        (out,) = self.session.run(None, {self.input_name: array})
-        return torch.from_numpy(out)
-
-
-def export_onnx(encoder: nn.Module, path: Path) -> Path:
-    """Export the (fused, fp32) encoder with a dynamic batch axis; written atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")  # concurrent exports
-    dummy = torch.zeros(1, 3, MODEL_SIDE, MODEL_SIDE)
-    was = next(encoder.parameters()).device
-    encoder = encoder.cpu().to(memory_format=torch.contiguous_format)
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            encoder, (dummy,), str(tmp), input_names=["image"], output_names=["embedding"],
-            dynamic_axes={"image": {0: "batch"}, "embedding": {0: "batch"}}, opset_version=17, dynamo=False,
-        )
-    encoder.to(was)
-    tmp.replace(path)
-    return path
-
-
 def _weights_digest(encoder: nn.Module) -> str:
     digest = hashlib.sha256()
     for name, tensor in encoder.state_dict().items():
@@ -121,14 +88,71 @@ def onnxruntime_available() -> bool:
 
 
 def resolve_runtime(runtime: str) -> str:
-    """``auto`` → ``onnx`` where ONNX Runtime is installed (fastest exact engine in the benchmark), else
-    ``fused``; other names are checked and returned."""
+    """Check the setting's name; ``auto`` stays ``auto`` (decided by measurement in :func:`apply_encoder_runtime`)."""
     name = (runtime or DEFAULT_ENCODER_RUNTIME).strip().lower()
     if name not in ENCODER_RUNTIMES:
         raise ModelLoadError(f"Unknown encoder runtime '{runtime}'; choose one of {', '.join(ENCODER_RUNTIMES)}.")
-    if name == "auto":
-        return "onnx" if onnxruntime_available() else "fused"
     return name
+
+
+def default_cache_dir() -> Path:
+    """Where exports and the engine choice live when the caller names no folder (per user, not /tmp)."""
+    from inference.settings import default_config_dir
+
+    return default_config_dir() / "cache" / "encoder"
+
+
+def _onnx_engine(encoder: nn.Module, path: Path, config: EngineConfig) -> OnnxEncoder:
+    """The verified export as an engine; a verified file ONNX Runtime cannot open is exported again once."""
+    verified = load_or_export(encoder, path)
+    try:
+        return OnnxEncoder(verified.data, config.threads, config.graph_opt)
+    except Exception as err:  # noqa: BLE001 - e.g. written by another ONNX Runtime version: export once more
+        if verified.exported_now:
+            raise
+        log.warning("ONNX Runtime could not open %s (%s); exporting again", path.name, type(err).__name__)
+        return OnnxEncoder(export_verified(encoder, path).data, config.threads, config.graph_opt)
+
+
+def _measured_engine(model: Any, encoder: nn.Module, folder: Path, threads: int) -> tuple[nn.Module, str]:
+    """``auto``: the engine measured on this machine (cached decision), or a :class:`MeasuringEncoder` that
+    times the candidates on the first real encodes and stores the decision (``engine_choice``)."""
+    options = candidates(threads, onnxruntime_available())
+    digest = _weights_digest(encoder)
+    path = folder / f"tinyvit_{digest}.onnx"
+    expected = fingerprint(digest, threads)
+
+    def build(config: EngineConfig) -> nn.Module:
+        return encoder if config.runtime == "fused" else _onnx_engine(encoder, path, config)
+
+    if len(options) == 1:
+        return encoder, "auto: ONNX Runtime not installed"
+    cached = read_choice(folder, expected, options)
+    if cached is not None:
+        return build(cached.chosen), f"auto: {cached.describe()}"
+    owner = weakref.ref(model)
+
+    def on_decided(choice: EngineChoice) -> None:
+        write_choice(folder, choice)
+        target = owner()
+        if target is not None:
+            target.encoder_runtime = choice.chosen.runtime
+            target.encoder_engine = f"{choice.chosen.runtime}, {choice.chosen.threads} threads (auto: {choice.describe()})"
+
+    engines = {c: build(c) for c in options}
+    return MeasuringEncoder(engines, options, expected, on_decided), "auto: measuring on the first encodes"
+
+
+def settle(model: Any, max_calls: int = 40) -> bool:
+    """Run encodes of a fixed image until ``auto`` has decided (benchmarks, tests); True when decided."""
+    encoder = model.image_encoder
+    x = check_input().contiguous(memory_format=torch.channels_last)
+    for _ in range(max_calls):
+        if not isinstance(encoder, MeasuringEncoder) or encoder.decided:
+            return True
+        with torch.inference_mode():
+            encoder(x)
+    return not isinstance(encoder, MeasuringEncoder) or encoder.decided
 
 
 def apply_encoder_runtime(
@@ -137,39 +161,46 @@ def apply_encoder_runtime(
     """Switch a loaded LiteMedSAM's ``image_encoder`` to ``runtime`` (in place; returns the model).
 
     Non-CPU devices keep the eager encoder (the GPU path uses autocast instead). ``cache_dir`` holds the
-    exported ONNX file (keyed by the weights' hash, so a new checkpoint re-exports). ``auto`` falls back
-    to ``fused`` if the ONNX engine cannot be prepared; an explicit ``onnx`` raises instead.
+    verified ONNX export (keyed by the weights' hash, so a new checkpoint re-exports) and the measured
+    engine choice. ``auto`` falls back to ``fused`` if the ONNX engine cannot be prepared; an explicit
+    ``onnx`` raises instead. ``model.encoder_engine`` says what runs and why.
     """
-    requested = (runtime or DEFAULT_ENCODER_RUNTIME).strip().lower()
-    runtime = resolve_runtime(requested)
+    requested = resolve_runtime(runtime)
     device = next(model.parameters()).device
     model.encoder_runtime = "eager"
-    if runtime == "eager" or device.type != "cpu":
+    model.encoder_engine = "eager (PyTorch)"
+    if requested == "eager" or device.type != "cpu":
         return model
+    threads = max(1, threads or torch.get_num_threads())
+    folder = cache_dir or default_cache_dir()
     encoder = model.image_encoder
     fold_conv_bn(encoder)
     encoder.to(memory_format=torch.channels_last)
-    if runtime == "compile":
+    name, detail = requested, "set in the settings"
+    if requested == "compile":
         encoder = torch.compile(encoder, dynamic=False)
-    elif runtime == "int8":
+    elif requested == "int8":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch.ao deprecation notice
             encoder = torch.ao.quantization.quantize_dynamic(encoder, {nn.Linear}, dtype=torch.qint8)
-    elif runtime == "onnx":
-        folder = cache_dir or Path(tempfile.gettempdir()) / "medfusion_onnx"
-        path = folder / f"tinyvit_{_weights_digest(encoder)}.onnx"
+    elif requested in ("onnx", "auto"):
         try:
-            if not path.is_file():
-                log.info("exporting the image encoder to %s", path)
-                export_onnx(encoder, path)
-            encoder = OnnxEncoder(path, threads or torch.get_num_threads())
+            if requested == "onnx":
+                path = folder / f"tinyvit_{_weights_digest(encoder)}.onnx"
+                encoder = _onnx_engine(encoder, path, EngineConfig("onnx", threads, "all"))
+            else:
+                encoder, detail = _measured_engine(model, encoder, folder, threads)
+                name = "auto" if isinstance(encoder, MeasuringEncoder) else (
+                    "onnx" if isinstance(encoder, OnnxEncoder) else "fused")
         except Exception as err:  # noqa: BLE001 - 'auto' must never block segmentation: keep the exact torch engine
             if requested != "auto":
                 raise ModelLoadError(f"The ONNX image encoder could not be prepared ({type(err).__name__}).") from err
             log.warning("ONNX encoder unavailable (%s); using the fused PyTorch encoder", err)
-            runtime = "fused"
+            encoder, name, detail = model.image_encoder, "fused", "auto: ONNX unavailable"
     model.image_encoder = encoder
-    model.encoder_runtime = runtime
-    if runtime in _INEXACT:
-        model.model_id = f"{model.model_id}+{runtime}"
+    model.encoder_runtime = name
+    threads_used = encoder.threads if isinstance(encoder, OnnxEncoder) else torch.get_num_threads()
+    model.encoder_engine = detail if name == "auto" else f"{name}, {threads_used} threads ({detail})"
+    if name in _INEXACT:
+        model.model_id = f"{model.model_id}+{name}"
     return model

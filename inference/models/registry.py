@@ -50,6 +50,24 @@ def litemedsam_file() -> ModelFile:
     )
 
 
+CXR_LUNGS_ID = "cxr-lungs-v1"
+CXR_LUNGS_FILE = "lung_decoder.pt"
+CXR_LUNGS_SHA256 = "6bd1560ddbd4fd0c7f0972ab72f93ed5bb788a65e914d55033beb99d6e370e84"
+CXR_LUNGS_SIZE = 3_124_061
+
+
+def cxr_lungs_file() -> ModelFile:
+    """The fine-tuned CXR lung head shipped in ``resources/models/cxr_lungs/`` (fp16 deltas over LiteMedSAM)."""
+    return ModelFile(
+        model_id=CXR_LUNGS_ID,
+        path=Path(__file__).resolve().parents[2] / "resources" / "models" / "cxr_lungs" / CXR_LUNGS_FILE,
+        sha256=CXR_LUNGS_SHA256,
+        size=CXR_LUNGS_SIZE,
+        licence=("Apache-2.0 LiteMedSAM base, fine-tuned on CC BY 4.0 lung masks (V7 Labs) of COVID-19 image data "
+                 "collection X-rays, some CC BY-NC: non-commercial research use (model card in the folder)"),
+    )
+
+
 def file_sha256(path: Path, chunk: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with Path(path).open("rb") as handle:

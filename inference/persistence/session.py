@@ -1,7 +1,8 @@
 """Saved sessions: everything needed to continue work on an image, in one crash-safe file.
 
 Format (``.mfsession``): a ZIP archive with ``state.json`` (labels, prompts, EHR edits, predictions,
-image path + signature, label-map shape/dtype/sha1) and ``labelmap.zlib`` (the uint8 label map,
+image path + signature, label-map shape/dtype/sha1, and ``sections``: JSON that viewer features add,
+e.g. measurements; files without it still open) and ``labelmap.zlib`` (the uint8 label map,
 zlib-compressed by us and stored uncompressed in the ZIP, so an unchanged label map's bytes can be
 reused by the autosaver without compressing again). Files are written atomically: temp file in the
 same folder, fsync, ``os.replace``, fsync of the folder; a reader therefore sees the old or the new
@@ -48,6 +49,7 @@ class SessionState:
     predictions: list[dict[str, Any]] = field(default_factory=list)
     gesture: int = 0  # number of gestures applied (autosave ordering; restore reports it)
     saved_at: str = ""
+    sections: dict[str, Any] = field(default_factory=dict)  # feature name → its JSON (e.g. measurements)
 
     def header(self) -> dict[str, Any]:
         return {
@@ -55,6 +57,7 @@ class SessionState:
             "labels": [lab.to_dict() for lab in self.labels], "prompts": self.prompts, "ehr_edits": self.ehr_edits,
             "audit_log_path": self.audit_log_path, "predictions": self.predictions, "gesture": self.gesture,
             "saved_at": self.saved_at or datetime.now(UTC).isoformat(timespec="seconds"),
+            "sections": self.sections,
         }
 
 

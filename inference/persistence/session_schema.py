@@ -117,6 +117,15 @@ def _ehr_edits(header: dict[str, Any], name: str) -> dict[str, Any]:
     return edits
 
 
+def _sections(header: dict[str, Any], name: str) -> dict[str, Any]:
+    """Features' parts (absent in older files): a record of JSON; each feature validates its own data."""
+    sections = header.get("sections", {})
+    if (not isinstance(sections, dict) or not all(isinstance(k, str) and len(k) <= 256 for k in sections)
+            or not check_depth(sections)):
+        raise _bad(name, "its 'sections' are not a record")
+    return dict(sections)
+
+
 def checked_fields(header: Any, name: str) -> dict[str, Any]:
     """Keyword arguments for ``SessionState`` (without the label map) from a ``state.json`` object."""
     if not isinstance(header, dict):
@@ -134,6 +143,7 @@ def checked_fields(header: Any, name: str) -> dict[str, Any]:
         "predictions": list(_predictions(header, name)),
         "gesture": gesture,
         "saved_at": _string(header, "saved_at", name, 64),
+        "sections": _sections(header, name),
     }
 
 

@@ -117,16 +117,17 @@ class LiteMedSAMBackend:
             None if mask_prompt is None else np.asarray(mask_prompt, dtype=np.float32),
             multimask=self._use_multimask(boxes, points),
             cpu_dtype=self.decoder_dtype,
+            best=True,  # only the mask with the highest predicted IoU is upsampled
+            valid_size=info.new_size,  # the padding's logits are never read
             on_message=self.on_message,
         )
-        best = int(torch.argmax(iou))
-        low = logits[best : best + 1]
+        low = logits[:1]
         full = info.logits_to_original(low[None])[0, 0]
         low_np = low[0].cpu().numpy()
         h, w = info.new_size
         return Decoded(
             mask=(full > 0).cpu().numpy(),
-            iou=float(iou[best]),
+            iou=float(iou[0]),
             stability=stability_score(low_np[:h, :w]),
             low_res=low_np,
         )

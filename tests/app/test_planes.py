@@ -71,7 +71,8 @@ def test_document_cursor_clamps_and_readout_has_units() -> None:
     assert doc.cursor == (2, 1, 1) and (doc.window, doc.level) == (400.0, 40.0)
     doc.set_cursor((99, -5, 0.6))
     assert doc.cursor == (3, 0, 1) and seen[-1] == (3, 0, 1)
-    assert "voxel (3, 0, 1)" in doc.voxel_readout((3, 0, 1)) and "15 HU" in doc.voxel_readout((3, 0, 1))
+    # index (3, 0, 1) is shown 1-based, like the views' slice numbers; HU as whole numbers
+    assert "voxel (4, 1, 2)" in doc.voxel_readout((3, 0, 1)) and "15 HU" in doc.voxel_readout((3, 0, 1))
     assert "15.00" not in doc.voxel_readout((3, 0, 1))
     assert doc.voxel_readout((9, 9, 9)) == ""
     assert doc.study_info().patient_name == "DOE^JANE"

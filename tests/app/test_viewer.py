@@ -112,7 +112,9 @@ def test_crosshair_click_moves_other_views(window: MainWindow, load, ct_series_d
     # Radiological convention: screen left is the patient's right (low x in LPS), up is anterior (low y).
     assert x < 256 and y < 256
     assert views["sagittal"].slice_index == x and views["coronal"].slice_index == y
-    assert f"voxel ({x}, {y}, 10)" in window.readout.text() and "HU" in window.readout.text()
+    # one numbering for people: the status bar counts from 1 like "Axial 11/20" (index 10)
+    assert f"voxel ({x + 1}, {y + 1}, 11)" in window.readout.text() and "HU" in window.readout.text()
+    assert "Axial  11/20" in views["axial"].corner_text(2)
     # Clicking in the coronal view moves the axial slice.
     coronal_view = views["coronal"]
     coronal = coronal_view.vtk_widget

@@ -16,7 +16,14 @@ from PIL import Image
 
 from inference.errors import ModelLoadError
 from inference.io.loader import open_image
-from inference.models.encoder_runtime import apply_encoder_runtime, fold_conv_bn, resolve_runtime
+from inference.models import engine_choice
+from inference.models.encoder_runtime import (
+    apply_encoder_runtime,
+    fold_conv_bn,
+    onnxruntime_available,
+    resolve_runtime,
+    settle,
+)
 from inference.models.litemedsam import LiteMedSAM, decode, encode, load_litemedsam
 from inference.models.preprocess import LUNG_LESION_WINDOW, preprocess_slice
 from inference.segmentation.evaluation import component_boxes, padded_box
@@ -68,24 +75,46 @@ def reference_masks(reference_model: LiteMedSAM, slices: list) -> list[np.ndarra
     return masks
 
 
+@pytest.fixture(scope="module")
+def encoder_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One export + engine measurement for the module (what a first start leaves in the cache folder)."""
+    return tmp_path_factory.mktemp("encoder_cache")
+
+
 def test_default_engine_matches_the_fp32_reference(
-    reference_model: LiteMedSAM, slices: list, reference_masks: list[np.ndarray], tmp_path: Path
+    reference_model: LiteMedSAM, slices: list, reference_masks: list[np.ndarray], encoder_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    kept = load_litemedsam("cpu", runtime=Settings().encoder_runtime, cache_dir=tmp_path)
-    assert kept.encoder_runtime == resolve_runtime(Settings().encoder_runtime)
-    assert kept.model_id == reference_model.model_id  # an exact engine shares the embedding caches
+    """``auto``: the first encodes are spread over the exact engines and timed (same masks whichever ran),
+    the fastest is kept and stored; the next start reads the decision instead of measuring."""
+    assert resolve_runtime(Settings().encoder_runtime) == "auto"
+    monkeypatch.setattr(engine_choice, "PROBE_ROUNDS", 1)  # warm-up + 1 timed call per engine: a cheap test
+    kept = load_litemedsam("cpu", runtime=Settings().encoder_runtime, cache_dir=encoder_cache)
+    assert kept.model_id == reference_model.model_id  # exact engines share the embedding caches
     for got, want in zip(_masks(reference_model, kept, slices), reference_masks, strict=True):
+        assert _dice(got, want) >= 0.995  # also while measuring: every candidate is exact
+    assert settle(kept)
+    assert kept.encoder_runtime in ("fused", "onnx") and "measured now" in kept.encoder_engine  # type: ignore[operator]
+    for got, want in zip(_masks(reference_model, kept, slices[:1]), reference_masks[:1], strict=True):
         assert _dice(got, want) >= 0.995
+    if onnxruntime_available():
+        assert (encoder_cache / "engine_choice.json").is_file()
+
+        def no_measuring(*args: object, **kwargs: object) -> None:
+            raise AssertionError("measured again")
+
+        monkeypatch.setattr(engine_choice.MeasuringEncoder, "__init__", no_measuring)
+        again = load_litemedsam("cpu", runtime="auto", cache_dir=encoder_cache)
+        assert again.encoder_runtime == kept.encoder_runtime and "cached" in again.encoder_engine  # type: ignore[operator]
 
 
-# The default engine is covered above; the other exact one (the fallback, or ONNX) is checked here.
-@pytest.mark.parametrize("runtime", [r for r in ("fused", "onnx") if r != resolve_runtime("auto")])
+@pytest.mark.parametrize("runtime", ["fused", "onnx"])
 def test_exact_engines_match_the_reference(
-    runtime: str, reference_model: LiteMedSAM, slices: list, reference_masks: list[np.ndarray], tmp_path: Path
+    runtime: str, reference_model: LiteMedSAM, slices: list, reference_masks: list[np.ndarray], encoder_cache: Path
 ) -> None:
     if runtime == "onnx":
         pytest.importorskip("onnxruntime")
-    model = apply_encoder_runtime(copy.deepcopy(reference_model), runtime, cache_dir=tmp_path)
+    model = apply_encoder_runtime(copy.deepcopy(reference_model), runtime, cache_dir=encoder_cache)
     assert model.encoder_runtime == runtime
     for got, want in zip(_masks(reference_model, model, slices[:2]), reference_masks[:2], strict=True):
         assert _dice(got, want) >= 0.995

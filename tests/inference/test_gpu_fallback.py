@@ -19,6 +19,7 @@ import torch
 
 from inference.fusion.predictor import FusionPredictor, PatientInput
 from inference.gpu_fallback import GPU_FALLBACK_MESSAGE
+from inference.models.litemedsam import fast_decoder
 from inference.segmentation.backend import Decoded, Embedding
 from inference.segmentation.litemedsam_backend import LiteMedSAMBackend
 
@@ -73,18 +74,18 @@ def test_litemedsam_encode_and_decode_fall_back_to_cpu(backend: LiteMedSAMBacken
     reference_embedding, reference_decoded = reference
     messages: list[str] = []
     backend.on_message = messages.append
-    encoder, decoder = backend.model.image_encoder, backend.model.mask_decoder
+    encoder, decoder = backend.model.image_encoder, fast_decoder(backend.model)
     enc_calls: list[int] = []
     dec_calls: list[int] = []
     backend.model.image_encoder = _OOMOnceEncoder(encoder, enc_calls)
-    decoder.predict_masks = _oom_once(decoder.predict_masks, dec_calls)  # type: ignore[method-assign]
+    decoder.run = _oom_once(decoder.run, dec_calls)  # type: ignore[method-assign]
     try:
         with caplog.at_level(logging.WARNING, logger="medfusion.gpu"):
             embedding = backend.embed(image, None)
             decoded = backend.decode(embedding, box)
     finally:
         backend.model.image_encoder = encoder
-        del decoder.predict_masks
+        del decoder.run
         backend.on_message = None
     assert len(enc_calls) == 2 and len(dec_calls) == 2  # failed once, retried once
     assert torch.equal(embedding.features, reference_embedding.features)
@@ -96,18 +97,18 @@ def test_litemedsam_encode_and_decode_fall_back_to_cpu(backend: LiteMedSAMBacken
 
 
 def test_other_model_errors_are_not_swallowed(backend: LiteMedSAMBackend, reference: tuple[Embedding, Decoded]) -> None:
-    decoder = backend.model.mask_decoder
+    decoder = fast_decoder(backend.model)
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("shape mismatch in the decoder")
 
     backend.on_message = lambda m: pytest.fail("no fallback expected")
-    decoder.predict_masks = broken  # type: ignore[method-assign]
+    decoder.run = broken  # type: ignore[method-assign]
     try:
         with pytest.raises(RuntimeError, match="shape mismatch"):
             backend.decode(reference[0], BOX)
     finally:
-        del decoder.predict_masks
+        del decoder.run
         backend.on_message = None
 
 

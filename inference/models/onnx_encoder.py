@@ -1,0 +1,220 @@
+"""The ONNX export of the image encoder: exported once, checked against PyTorch, verified before every load.
+
+The export is written to the user's cache folder and read back at every start, so it is untrusted input.
+Protection, and its limits:
+
+- **At export**, a fixed input runs through the new ONNX graph and through the PyTorch encoder that was
+  just built from the sha256-verified checkpoint; the export is kept only if the embeddings agree to
+  :data:`EXPORT_TOLERANCE`. Its sha256 and size go into a sidecar file next to it.
+- **Before every load**, the file's bytes are hashed and compared with the sidecar; ONNX Runtime is given
+  exactly the bytes that were hashed (no window between check and use). A missing, malformed or
+  mismatching sidecar, or a graph ONNX Runtime cannot open, means: log a warning, export again.
+- This catches corruption (flipped bits, a truncated or interrupted write, a stale export of other
+  weights, a file copied from another install). It does **not** stop someone who can write to the
+  cache folder: they can rewrite the sidecar too, and a graph crafted to pass the fixed-input check can
+  still misbehave on other inputs. The cache folder is created owner-only (0700) for that reason; who can
+  write there can equally edit the installed Python code. ``Settings.encoder_runtime = "fused"`` never
+  reads an exported file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import uuid
+import warnings
+from copy import deepcopy
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from inference.errors import ModelLoadError
+from inference.models.preprocess import MODEL_SIDE
+
+log = logging.getLogger(__name__)
+
+SIDECAR_FORMAT = 1
+EXPORT_TOLERANCE = 1e-4  # max |Δembedding| / max |embedding| between ONNX and PyTorch at export
+_SIDECAR_MAX_BYTES = 64 * 1024
+GRAPH_OPT_LEVELS = ("basic", "extended", "all")
+
+
+class ExportMismatch(ModelLoadError):
+    """A fresh export does not reproduce the PyTorch encoder (ONNX or ONNX Runtime problem)."""
+
+
+@dataclass(frozen=True)
+class VerifiedOnnx:
+    """An export whose bytes matched its sidecar (or were just exported and checked)."""
+
+    path: Path
+    data: bytes
+    sha256: str
+    exported_now: bool
+
+
+def check_input() -> torch.Tensor:
+    """The fixed (1, 3, 256, 256) input of the export check: a smooth gradient plus seeded noise in [0, 1]."""
+    gen = torch.Generator().manual_seed(20240601)
+    ramp = torch.linspace(0.0, 1.0, MODEL_SIDE)
+    base = (ramp[None, :] * ramp[:, None])[None, None].expand(1, 3, MODEL_SIDE, MODEL_SIDE)
+    return (0.7 * base + 0.3 * torch.rand(1, 3, MODEL_SIDE, MODEL_SIDE, generator=gen)).contiguous()
+
+
+def onnx_session(data: bytes, threads: int, graph_opt: str = "all") -> object:
+    """An ONNX Runtime CPU session over ``data`` (the verified bytes) with the given threads and graph level."""
+    try:
+        import onnxruntime as ort
+    except ImportError as err:
+        raise ModelLoadError(
+            "Encoder runtime 'onnx' needs ONNX Runtime: pip install 'medfusion-viewer[onnx]'."
+        ) from err
+    levels = {
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+    }
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(1, int(threads))
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = levels[graph_opt]
+    # No busy-waiting between ops: spinning worker threads starve the UI thread on small machines.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
+
+
+class OnnxEncoder(nn.Module):
+    """ONNX Runtime session behind an ``nn.Module`` face, so ``encode`` needs no special case."""
+
+    def __init__(self, data: bytes, threads: int, graph_opt: str = "all") -> None:
+        super().__init__()
+        self.session = onnx_session(data, threads, graph_opt)
+        self.input_name = self.session.get_inputs()[0].name  # type: ignore[attr-defined]
+        self.threads, self.graph_opt = max(1, int(threads)), graph_opt
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        array = x.detach().cpu().float().contiguous().numpy()
+        (out,) = self.session.run(None, {self.input_name: array})  # type: ignore[attr-defined]
+        return torch.from_numpy(out)
+
+
+def export_onnx(encoder: nn.Module, path: Path) -> Path:
+    """Export the (fused, fp32) encoder with a dynamic batch axis to ``path`` (caller makes it atomic).
+
+    A CPU copy is exported, so the caller's encoder keeps its device and channels_last layout.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dummy = torch.zeros(1, 3, MODEL_SIDE, MODEL_SIDE)
+    copy = deepcopy(encoder).cpu().to(memory_format=torch.contiguous_format)
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            copy, (dummy,), str(path), input_names=["image"], output_names=["embedding"],
+            dynamic_axes={"image": {0: "batch"}, "embedding": {0: "batch"}}, opset_version=17, dynamo=False,
+        )
+    return path
+
+
+def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
+    return float((got.float() - want.float()).abs().max() / want.float().abs().max().clamp_min(1e-12))
+
+
+def sidecar_path(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256.json")
+
+
+def read_sidecar(path: Path) -> dict[str, object] | None:
+    """The sidecar's fields if it is a well-formed record for ``path``, else ``None`` (reason logged)."""
+    side = sidecar_path(path)
+    try:
+        if side.stat().st_size > _SIDECAR_MAX_BYTES:
+            raise ValueError("too large")
+        record = json.loads(side.read_text(encoding="utf-8"))
+        if not isinstance(record, dict) or record.get("format") != SIDECAR_FORMAT:
+            raise ValueError("unknown format")
+        sha, size = record.get("sha256"), record.get("size")
+        if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
+            raise ValueError("bad sha256")
+        if not (isinstance(size, int) and not isinstance(size, bool) and size > 0):
+            raise ValueError("bad size")
+        if record.get("file") != path.name:
+            raise ValueError("names another file")
+    except FileNotFoundError:
+        log.warning("encoder export %s has no integrity record; exporting again", path.name)
+        return None
+    except (OSError, ValueError, UnicodeDecodeError) as err:
+        log.warning("integrity record of %s is unusable (%s); exporting again", path.name, err)
+        return None
+    return record
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")  # concurrent writers
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _verified_bytes(path: Path) -> VerifiedOnnx | None:
+    """The export's bytes when they match its sidecar, else ``None`` (and why, in the log)."""
+    if not path.is_file():
+        return None
+    record = read_sidecar(path)
+    if record is None:
+        return None
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    if len(data) != record["size"] or digest != record["sha256"]:
+        log.warning("encoder export %s does not match its sha256 record (corrupted or edited); exporting again",
+                    path.name)
+        return None
+    return VerifiedOnnx(path, data, digest, exported_now=False)
+
+
+def export_verified(encoder: nn.Module, path: Path) -> VerifiedOnnx:
+    """Export ``encoder``, check the graph against it on :func:`check_input`, then record its sha256."""
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        export_onnx(encoder, tmp)
+        data = tmp.read_bytes()
+        x = check_input()
+        with torch.no_grad():
+            device = next(encoder.parameters()).device
+            want = encoder(x.to(device).contiguous(memory_format=torch.channels_last)).float().cpu()
+        got = OnnxEncoder(data, threads=1)(x)
+        err = relative_error(got, want)
+        if not err <= EXPORT_TOLERANCE:  # also catches NaN
+            raise ExportMismatch(
+                f"The ONNX export of the image encoder differs from PyTorch (relative error {err:.1e}); "
+                "use encoder_runtime 'fused'."
+            )
+        digest = hashlib.sha256(data).hexdigest()
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    import onnxruntime
+
+    record = {"format": SIDECAR_FORMAT, "file": path.name, "sha256": digest, "size": len(data),
+              "check": {"input": "check_input()", "max_relative_error": err, "tolerance": EXPORT_TOLERANCE},
+              "torch": torch.__version__, "onnxruntime": onnxruntime.__version__}
+    _write_atomic(sidecar_path(path), (json.dumps(record, indent=1) + "\n").encode())
+    log.info("exported the image encoder to %s (checked against PyTorch: relative error %.1e)", path, err)
+    return VerifiedOnnx(path, data, digest, exported_now=True)
+
+
+def load_or_export(encoder: nn.Module, path: Path) -> VerifiedOnnx:
+    """The verified export at ``path``; exported (and checked) again when absent, unrecorded or altered."""
+    make_private_dir(path.parent)
+    verified = _verified_bytes(path)
+    if verified is not None:
+        return verified
+    return export_verified(encoder, path)
+
+
+def make_private_dir(folder: Path) -> None:
+    """Create ``folder`` owner-only (0700); an existing folder keeps its mode (it may be the user's choice)."""
+    if not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -4,7 +4,8 @@ Used by ``main.py predict``, the viewer, ``benchmarks/predict.py`` and the train
 four paths compute identical features from one on-disk cache (``<cache dir>/fusion_features``).
 
 Lung masks: a supplied mask wins; otherwise the automatic CXR lung segmenter
-(``inference.segmentation.cxr_lungs``) makes one; without either, lung features are missing (NaN)
+(``inference.segmentation.cxr_lungs``) makes one from the embedding the features use (one encoder pass
+per X-ray) and it is kept on disk beside the features; without either, lung features are missing (NaN)
 and the embedding is pooled over the whole image. The cache key holds the image content, the mask (or
 the segmenter's id), the encoder id and the feature version, so a mask edit re-computes only that image.
 """
@@ -17,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -35,6 +36,18 @@ class LungSegmenter(Protocol):
     """What the builder needs from the automatic lung segmenter (``inference.segmentation.cxr_lungs``)."""
 
     def segment(self, image2d: np.ndarray) -> np.ndarray: ...
+
+
+@runtime_checkable
+class EmbeddingLungSegmenter(Protocol):
+    """A segmenter that reads a LiteMedSAM embedding (``cxr_lungs.LungSegmenter``): the builder hands it the
+    embedding it computes for the features anyway, so an X-ray without a mask is encoded once, not twice."""
+
+    model_id: str
+
+    def segment(self, image2d: np.ndarray) -> np.ndarray: ...
+
+    def labels(self, embedding: Any) -> np.ndarray: ...
 
 
 @dataclass
@@ -71,14 +84,17 @@ class ImageInput:
     mask: np.ndarray | None = None
 
 
-def load_auto_segmenter(device: str = "cpu") -> LungSegmenter | None:
-    """The automatic CXR lung segmenter, or None when this build has none (lung features are then missing)."""
+def load_auto_segmenter(device: str = "cpu", encoder: object | None = None) -> LungSegmenter | None:
+    """The automatic CXR lung segmenter, or None when this build has none (lung features are then missing).
+    ``encoder``: the builder's loaded LiteMedSAM model, reused so a second encoder is not loaded."""
     try:
-        from inference.segmentation.cxr_lungs import load_lung_segmenter  # type: ignore[import-not-found]
+        from inference.segmentation.cxr_lungs import load_lung_segmenter
+        from inference.segmentation.litemedsam_backend import LiteMedSAMBackend
     except ImportError:
         return None
     try:
-        return load_lung_segmenter(device)  # type: ignore[no-any-return]
+        backend = LiteMedSAMBackend(encoder) if encoder is not None else None  # type: ignore[arg-type]
+        return load_lung_segmenter(device, backend=backend)
     except MedFusionError as err:  # e.g. its weights are not installed: predict without lung features
         log.warning("The automatic lung segmenter could not be loaded: %s", err)
         return None
@@ -105,7 +121,7 @@ class CaseBuilder:
         if self.cache_dir is not None:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
         self._load_encoder = encoder_loader or _encoder_loader(device, encoder_runtime)
-        self._load_segmenter = segmenter_loader or (lambda: load_auto_segmenter(device))
+        self._load_segmenter = segmenter_loader or (lambda: load_auto_segmenter(device, self.encoder))
         self._encoder: object | None = None
         self._segmenter: LungSegmenter | None = None
         self._segmenter_loaded = False
@@ -186,18 +202,71 @@ class CaseBuilder:
             log.warning("A supplied lung mask does not fit its image (shape or empty); the automatic mask is used.")
         key = self.image_hash(image)
         if key not in self._auto_masks:
-            segmenter = self.segmenter
-            try:
-                auto = None if segmenter is None else (np.asarray(segmenter.segment(np.asarray(image, np.float32))) > 0)
-            except MedFusionError as err:  # e.g. an image too small to hold lungs: features without lungs
-                log.warning("No automatic lung mask: %s", err)
-                auto = None
-            if auto is not None and auto.shape != image.shape:
-                log.warning("The automatic lung mask has shape %s for an image of %s; ignored.", auto.shape, image.shape)
-                auto = None
-            self._remember(self._auto_masks, key, auto if auto is not None and auto.any() else None)
+            self._remember(self._auto_masks, key, self._auto_lungs(image, key))
         made: np.ndarray | None = self._auto_masks[key]
         return (made, "auto") if made is not None else (None, "none")
+
+    def _auto_lungs(self, image: np.ndarray, key: str) -> np.ndarray | None:
+        """The segmenter's lungs (bool, the image's shape) from the disk cache or made now; None when
+        there is no segmenter or it finds nothing usable (features without lungs then)."""
+        segmenter = self.segmenter
+        if segmenter is None:
+            return None
+        path = self._auto_mask_path(key, segmenter)
+        if path is not None and path.is_file():
+            try:
+                with np.load(path, allow_pickle=False) as data:
+                    shape = tuple(int(v) for v in data["shape"])
+                    bits = np.unpackbits(data["bits"])[: int(np.prod(shape))]
+                if shape == image.shape:
+                    return bits.reshape(shape).astype(bool) if bits.any() else None
+            except (OSError, ValueError, KeyError):
+                pass
+            path.unlink(missing_ok=True)  # corrupt, foreign or for another shape: segment again
+        try:
+            auto = np.asarray(self._segment(segmenter, image)) > 0
+        except MedFusionError as err:  # e.g. an image too small to hold lungs: features without lungs
+            log.warning("No automatic lung mask: %s", err)
+            return None
+        if auto.shape != image.shape:
+            log.warning("The automatic lung mask has shape %s for an image of %s; ignored.", auto.shape, image.shape)
+            return None
+        if path is not None:
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez(tmp, shape=np.array(auto.shape), bits=np.packbits(auto))
+            tmp.replace(path)
+        return auto if auto.any() else None
+
+    def _segment(self, segmenter: LungSegmenter, image: np.ndarray) -> np.ndarray:
+        """Label map of the automatic segmenter; from the builder's own embedding when it can read one."""
+        if not isinstance(segmenter, EmbeddingLungSegmenter):
+            return segmenter.segment(np.asarray(image, np.float32))
+        import torch
+
+        from inference.models.preprocess import preprocess_slice
+        from inference.segmentation.backend import Embedding
+        from inference.segmentation.cxr_lungs import check_image
+
+        checked = check_image(image)  # the segmenter's own input checks (size, aspect, blank)
+        _, info = preprocess_slice(checked, None)
+        features = torch.from_numpy(np.ascontiguousarray(self.embedding(checked)))[None]
+        embedding = Embedding(features, info, self.encoder_id, features.numel() * features.element_size())
+        return np.asarray(segmenter.labels(embedding))
+
+    def _auto_mask_path(self, key: str, segmenter: LungSegmenter) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        model_id = str(getattr(segmenter, "model_id", type(segmenter).__name__))
+        try:  # the shipped weights' digest too: retrained weights under the same id segment again
+            from inference.models.registry import cxr_lungs_file
+
+            shipped = cxr_lungs_file()
+            if shipped.model_id == model_id:
+                model_id += f"|{shipped.sha256}"
+        except ImportError:
+            pass
+        name = hashlib.sha256(f"auto-lungs|{model_id}|{key}".encode()).hexdigest()[:40]
+        return self.cache_dir / f"lungs-{name}.npz"
 
     def _cache_key(self, image: np.ndarray, mask: np.ndarray | None, source: str) -> str:
         digest = hashlib.sha256(f"{FEATURE_VERSION}|{self.encoder_id}|{source}".encode())

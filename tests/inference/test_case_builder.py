@@ -63,3 +63,66 @@ def test_without_a_usable_automatic_mask_lung_features_are_missing(tmp_path: Pat
         features = builder.image_features(img, None)
         assert features.mask_source == "none" and np.isnan(features.scalars).all()
         assert np.isfinite(features.emb_inside).all()  # the embedding is pooled over the whole image instead
+
+
+def test_automatic_masks_are_kept_on_disk_per_segmenter(tmp_path: Path) -> None:
+    """A rerun (predict again, the viewer re-opening a case) neither re-segments nor re-encodes; another
+    segmenter (new id) segments again; a corrupt cache entry is replaced, not trusted."""
+    img, lungs = _xray()
+    first = _Segmenter(lungs)
+    CaseBuilder(tmp_path, encoder_loader=_FakeEncoder, segmenter_loader=lambda: first).image_features(img, None)
+    refusing = _Segmenter(AssertionError("segmented again"))
+    again = CaseBuilder(tmp_path, encoder_loader=lambda: (_ for _ in ()).throw(AssertionError("re-encoded")),
+                        segmenter_loader=lambda: refusing)
+    mask, source = again.lung_mask(img)
+    assert source == "auto" and np.array_equal(mask, lungs > 0) and refusing.calls == 0
+    other = _Segmenter(lungs[::-1].copy())
+    other.model_id = "another-lung-model"  # type: ignore[attr-defined]
+    mask, _ = CaseBuilder(tmp_path, encoder_loader=_FakeEncoder, segmenter_loader=lambda: other).lung_mask(img)
+    assert other.calls == 1 and np.array_equal(mask, lungs[::-1] > 0)
+    for entry in tmp_path.glob("lungs-*.npz"):
+        entry.write_bytes(b"not an npz")
+    fresh = _Segmenter(lungs)
+    mask, _ = CaseBuilder(tmp_path, encoder_loader=_FakeEncoder, segmenter_loader=lambda: fresh).lung_mask(img)
+    assert fresh.calls == 1 and np.array_equal(mask, lungs > 0)
+
+
+class _EmbeddingSegmenter:
+    """Reads an embedding like ``cxr_lungs.LungSegmenter``; ``segment`` (its own encoder pass) must not run."""
+
+    model_id = "fake-lungs"
+
+    def __init__(self, lungs: np.ndarray) -> None:
+        self.lungs, self.seen = lungs, []
+
+    def segment(self, image2d: np.ndarray) -> np.ndarray:
+        raise AssertionError("encoded a second time")
+
+    def labels(self, embedding: object) -> np.ndarray:
+        self.seen.append(embedding)
+        return self.lungs
+
+
+def test_segmenter_reads_the_builders_embedding(tmp_path: Path) -> None:
+    img, lungs = _xray()
+    segmenter = _EmbeddingSegmenter(lungs * 2)  # side labels 1/2: any non-zero is lung
+    builder = CaseBuilder(tmp_path, encoder_loader=_FakeEncoder, segmenter_loader=lambda: segmenter)
+    features = builder.image_features(img, None)
+    assert features.mask_source == "auto" and builder.encoder_calls == 1
+    (embedding,) = segmenter.seen
+    assert tuple(embedding.features.shape) == (1, 256, 64, 64)  # type: ignore[attr-defined]
+    assert tuple(embedding.info.original_size) == img.shape  # type: ignore[attr-defined]
+    too_small = np.zeros((40, 40), np.float32)
+    too_small[10:30] = 1.0
+    assert builder.lung_mask(too_small) == (None, "none")  # the segmenter's own input checks still apply
+
+
+def test_the_real_segmenter_gives_the_same_mask_through_the_builder(cxr_dir: Path, tmp_path: Path) -> None:
+    """What training, ``predict`` and the viewer compute without a mask is exactly ``cxr_lungs.segment``."""
+    from inference.io.loader import open_image
+
+    image = open_image(next(p for p in sorted((cxr_dir / "images").iterdir()) if p.suffix == ".png")).array[0]
+    builder = CaseBuilder(tmp_path)
+    mask, source = builder.lung_mask(image)
+    assert source == "auto" and builder.encoder_calls == 1
+    assert np.array_equal(mask, np.asarray(builder.segmenter.segment(image)) > 0)  # type: ignore[union-attr]

@@ -30,37 +30,43 @@ def test_shipped_files_are_small_plain_json(shipped: OutcomePredictor) -> None:
     assert all(set(shipped.heads[o]) == set(MODALITIES) for o in shipped.outcomes)
 
 
-def _typical_image(enc: ImageEncoder, rng: np.random.Generator) -> ImageFeatures:
+def _typical_image(enc: ImageEncoder, rng: np.random.Generator, source: str = "supplied") -> ImageFeatures:
     """An image whose features lie in the training range (the encoder's own medians and spreads)."""
     scalars = (np.asarray(enc.medians) + 0.5 * rng.normal(size=len(enc.medians)) * np.asarray(enc.stds))
-    source = enc.pca_mean + 0.5 * rng.normal(size=enc.pca_mean.shape) * enc.pca_scale
-    pooled = source if source.shape == (2 * EMBED_DIM + 1,) else rng.normal(size=2 * EMBED_DIM + 1)
-    inside = source if source.shape == (EMBED_DIM,) else source[:EMBED_DIM]
+    source_pool = enc.pca_mean + 0.5 * rng.normal(size=enc.pca_mean.shape) * enc.pca_scale
+    pooled = source_pool if source_pool.shape == (2 * EMBED_DIM + 1,) else rng.normal(size=2 * EMBED_DIM + 1)
+    inside = source_pool if source_pool.shape == (EMBED_DIM,) else source_pool[:EMBED_DIM]
     return ImageFeatures(scalars.astype(np.float32), inside.astype(np.float32), rng.normal(size=EMBED_DIM).astype(np.float32),
-                         rng.normal(size=(len(ZONES), EMBED_DIM)).astype(np.float32), pooled.astype(np.float32), "supplied")
+                         rng.normal(size=(len(ZONES), EMBED_DIM)).astype(np.float32), pooled.astype(np.float32), source)
 
 
 def test_lower_spo2_never_lowers_any_risk(shipped: OutcomePredictor) -> None:
     """Acceptance (issue 13): with everything else fixed, risk is non-increasing in SpO₂ 30 → 100 %, for every
-    outcome, with and without X-rays, across ages, sexes, views, fever and missing labs."""
+    outcome, with and without X-rays, with supplied and with automatic lung masks ('/auto' heads), across
+    ages, sexes, views, fever and missing labs."""
     rng = np.random.default_rng(0)
-    enc = next(iter(shipped.encoders.images.values()))
-    images = [_typical_image(enc, rng) for _ in range(3)]
+    heads = ["both", "ehr"]
+    images = {"both": [_typical_image(next(iter(shipped.encoders.images.values())), rng) for _ in range(3)]}
+    if shipped.auto_encoders is not None and "both/auto" in shipped.heads[shipped.outcomes[0]]:
+        heads.append("both/auto")
+        enc = next(iter(shipped.auto_encoders.images.values()))
+        images["both/auto"] = [_typical_image(enc, rng, "auto") for _ in range(3)]
+    images["ehr"] = images["both"]
     spo2 = np.arange(30.0, 100.5, 1.0)
     checked = 0
     for age, sex, view, temp, lymph, n_img in itertools.product(
         (35.0, 80.0, None), ("M", "F"), ("PA", "AP Supine"), (37.0, 39.5, None), (0.5, None), (0, 1, 3)
     ):
         ehr = {"age": age, "sex": sex, "view": view, "temperature": temp, "lymphocyte_count": lymph}
-        sweep = [PatientRecord("p", {**ehr, "pO2_saturation": v}, images[:n_img], [f"{i}.png" for i in range(n_img)],
-                               [float(i) for i in range(n_img)]) for v in spo2]
-        for outcome, modalities in itertools.product(shipped.outcomes, ("both", "ehr")):
+        for outcome, modalities in itertools.product(shipped.outcomes, heads):
+            sweep = [PatientRecord("p", {**ehr, "pO2_saturation": v}, images[modalities][:n_img],
+                                   [f"{i}.png" for i in range(n_img)], [float(i) for i in range(n_img)]) for v in spo2]
             _, used = shipped.effective(sweep[0], modalities)
             logits = shipped.logits(sweep, outcome, used)  # probability is increasing in the logit
             rises = np.nonzero(np.diff(logits) > 1e-12)[0]
             assert rises.size == 0, f"{outcome} ({used}): risk rises with SpO₂ at {spo2[rises[0]]} % for {ehr}"
             checked += 1
-    assert checked == 3 * 2 * 2 * 3 * 2 * 3 * 4 * 2
+    assert checked == 3 * 2 * 2 * 3 * 2 * 3 * 4 * len(heads)
 
 
 def test_prediction_carries_sets_per_level_and_base_rates(shipped: OutcomePredictor) -> None:

@@ -110,3 +110,24 @@ def test_rows_stream_with_progress_and_memory_does_not_grow_with_the_table(
     assert "patient 800/800" in err and "patient 400/800" in err
     assert len(_read(tmp_path / "pred.csv")) == 800
     assert large - small < 1_500_000, f"peak grew by {(large - small) / 1e6:.1f} MB"
+
+
+def test_each_row_is_on_disk_before_the_next_patient_is_predicted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture) -> None:
+    """Streaming, not collect-then-write: while patient k is predicted, rows 1..k-1 are already in the file."""
+    from inference.fusion.outcome_model import OutcomePredictor
+
+    cohort = _cohort(tmp_path / "c.csv", [{"patientid": f"p{i}", "age": str(40 + i), "filename": f"{i}.png"}
+                                          for i in range(4)])
+    seen: list[list[str]] = []
+    original = OutcomePredictor.predict
+
+    def spying(self, record, **kwargs):  # noqa: ANN001, ANN003, ANN202 - same signature as the real one
+        text = (tmp_path / "pred.csv").read_text() if (tmp_path / "pred.csv").exists() else ""
+        seen.append([line.split(",")[0] for line in text.splitlines()[1:]])
+        return original(self, record, **kwargs)
+
+    monkeypatch.setattr(OutcomePredictor, "predict", spying)
+    assert _predict(tmp_path, cohort, tmp_path, "--modalities", "ehr") == 0
+    assert seen == [[], ["p0"], ["p0", "p1"], ["p0", "p1", "p2"]]
+    assert "patient 2/4" in capsys.readouterr().err

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from app.model.label_stats import label_counts
-from inference.clinical.attribution_colours import image_weight_is_low, low_weight_note
+from inference.clinical.attribution_colours import greying_note
 from inference.clinical.formatting import field_value, format_percent, recorded_text
 from inference.clinical.ranges import check_value
 from inference.clinical.terms import actor_label, field_label, method_label, outcome_label
@@ -237,14 +237,17 @@ def build_report(inputs: ReportInputs) -> rp.ReportContent:
         parts = [label[:1].upper() + label[1:]]
     if mask2d is not None:
         parts.append("lung outline" if mask_alpha == 0.0 else "mask outlines")
-    greyed = explanation is not None and image_weight_is_low(getattr(explanation, "gate", None))
+    why_grey = ""
+    if explanation is not None and image is not None:
+        weights = getattr(explanation, "time_weights", {}) or {}
+        why_grey = greying_note(getattr(explanation, "gate", None), weights.get(image.filename), len(weights))
+    greyed = bool(why_grey)
     if (heat is not None or signed is not None) and explanation is not None:
         outcome = outcome_label(explanation.outcome)
         meaning = (f"; red: pushes towards {mid_sentence(outcome)}, blue: pushes away, inside the lungs"
                    if signed is not None else "")
         parts.append(f"explanation heat-map ({method_label(explanation.method)}, {outcome}{meaning})"
-                     + (f" \u2014 greyed: {low_weight_note(explanation.gate)}" if signed is not None and greyed
-                        else "")
+                     + (f" \u2014 {why_grey}" if signed is not None and greyed else "")
                      + (" \u2014 out of date: inputs changed after it was computed" if explanation.stale else ""))
     key = rp.KeyImage(rp.render_overlay(vol.array[z], inputs.window, mask2d, heat, colours=colours or None,
                                         mask_alpha=mask_alpha,

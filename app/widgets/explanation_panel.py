@@ -24,7 +24,7 @@ from app.controllers.clinical import METHODS, ClinicalController
 from app.model.clinical import FIELDS_BY_NAME, OUTCOMES, ClinicalModel, ExplanationResult
 from app.widgets.heatmap_overlay import HeatmapOverlay
 from app.widgets.lazy_figure import LazyFigure
-from inference.clinical.attribution_colours import AWAY, TOWARDS, image_weight_is_low, low_weight_note
+from inference.clinical.attribution_colours import AWAY, TOWARDS
 from inference.clinical.wording import mid_sentence
 
 
@@ -69,6 +69,7 @@ class ExplanationPanel(QWidget):
         layout.addWidget(self.chart, 1)
         model.explanation_changed.connect(self._show)
         model.stale_changed.connect(lambda _s: self._show(model.explanation))
+        model.image_selected.connect(lambda _i: self._show(model.explanation))  # greying is per X-ray
         self._show(None)
 
     def _run(self) -> None:
@@ -94,8 +95,8 @@ class ExplanationPanel(QWidget):
         legend = (f"<span style='color:{TOWARDS}'><b>Red</b></span> pushes towards {lower}, "
                   f"<span style='color:{AWAY}'><b>blue</b></span> pushes away — on the X-ray (inside the "
                   "lungs only) and in the clinical values alike.")
-        grey = (f"<br><i style='color:#ffbf60'>{low_weight_note(result.gate or 0.0)}.</i>"
-                if image_weight_is_low(result.gate) else "")
+        note = self.overlay.greying()
+        grey = f"<br><i style='color:#ffbf60'>{note}.</i>" if note else ""
         auto = " Lungs outlined on the X-ray were found automatically." if "auto" in result.mask_sources.values() else ""
         self.status.setText(f"{label} — {METHODS.get(result.method, result.method)}{stale}. {legend}{auto}{grey}")
         text: dict[str, Any] = {"color": "#e0e0e0", "fontsize": 8}

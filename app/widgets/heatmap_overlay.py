@@ -4,7 +4,8 @@ Why signed: a clinician must see *which way* a part of the lungs moved the risk 
 blue away, as the clinical-value bars), not only "something happened here". Why the lung outline: the
 map is restricted to the lung mask the model used (supplied or found automatically), so the outline says
 where the model looked at all. When the X-rays carry little weight in the prediction (the clinical values
-decided), the map is greyed and a note says so: a vivid map would suggest the image drove the answer.
+decided), or this X-ray little among the others, the map is greyed and a note says so: a vivid map would
+suggest the image drove the answer.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from app.rendering.attribution import AttributionLegend, signed_lut
 from app.rendering.slice_props import image_slice
 from app.rendering.vtk_image import image_2d
 from app.widgets.slice_view import SliceView
-from inference.clinical.attribution_colours import image_weight_is_low, low_weight_note
+from inference.clinical.attribution_colours import greying_note
 
 
 def outline_lut() -> vtkLookupTable:
@@ -96,7 +97,7 @@ class HeatmapOverlay:
     def update(self) -> None:
         exp = self.model.explanation
         heat = self.current() if self.visible else None
-        self.grey = exp is not None and image_weight_is_low(exp.gate)
+        self.grey = bool(self.greying(sep=" "))
         self.shown = heat
         if heat is not None:
             plane = self.view.mapping.slice_2d(heat[None], 0)
@@ -121,9 +122,14 @@ class HeatmapOverlay:
             return ""
         if heat is None:
             return "No heat-map for this X-ray: no lungs were found in it" if exp.heatmaps or exp.lungs else ""
-        if self.grey:
-            return low_weight_note(exp.gate or 0.0, sep="\n")
-        return ""
+        return self.greying(sep="\n")
+
+    def greying(self, sep: str = " ") -> str:
+        """Why the map of the X-ray on screen is greyed ("" when it is not); the panel shows it too."""
+        exp, image = self.model.explanation, self.model.selected
+        if exp is None or image is None:
+            return ""
+        return greying_note(exp.gate, exp.time_weights.get(image.filename), len(exp.time_weights), sep)
 
     def set_opacity(self, value: float) -> None:
         self.opacity = value

@@ -4,8 +4,8 @@ Why shared (and Qt-free): the heat-map on the X-ray, its colour bar, the clinica
 explanation panel and the PDF report's key image must agree, or a clinician reads "red = bad" on the image
 and "red = important either way" in the report. Signed maps come from ``inference.explain.anatomy``
 (values in [-1, 1], 0 outside the lungs); exactly 0 is always fully transparent, so nothing outside the
-lungs is tinted. When the X-rays carry little weight in the prediction (``image_weight_is_low``) the same
-map is drawn "greyed": hue kept, colour drained, fainter.
+lungs is tinted. When the X-rays carry little weight in the prediction, or this X-ray little weight among
+the others (``greying_note``), the same map is drawn "greyed": hue kept, colour drained, fainter.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ GREY_AWAY = "#7d8b99"
 NEUTRAL = (0.85, 0.85, 0.85)  # the middle of a colour bar: no effect
 DEAD_ZONE = 0.08  # |value| below this stays transparent (smoothing ripple, not a finding)
 LOW_IMAGE_WEIGHT = 0.20  # under this share of the prediction the X-ray map is greyed
+LOW_SHARE_OF_EQUAL = 0.5  # one X-ray of n under half an equal share (0.5 / n) of the X-rays' weight: greyed
 
 
 def rgb(colour: str) -> tuple[float, float, float]:
@@ -39,6 +40,19 @@ def low_weight_note(image_share: float, sep: str = " ") -> str:
     """Why the map is grey, in words (``sep``: a line break where the space is narrow)."""
     return (f"X-ray weight in this prediction {100 * image_share:.0f} % (under {100 * LOW_IMAGE_WEIGHT:.0f} %):"
             f"{sep}the clinical values decided it, so the heat-map is greyed")
+
+
+def greying_note(image_share: float | None, time_share: float | None = None, n_images: int = 1,
+                 sep: str = " ") -> str:
+    """"" when this X-ray's map deserves full colour; else, in words, why it is greyed: the X-rays barely
+    count in the prediction (``image_share``, the gate), or this X-ray barely counts among the others
+    (``time_share`` of the X-rays' weight, under half an equal share)."""
+    if image_weight_is_low(image_share):
+        return low_weight_note(image_share or 0.0, sep)
+    if time_share is not None and n_images > 1 and time_share < LOW_SHARE_OF_EQUAL / n_images:
+        return (f"This X-ray carries {100 * time_share:.0f} % of the X-rays' weight (equal share "
+                f"{100 / n_images:.0f} %):{sep}the other X-rays decided more, so its heat-map is greyed")
+    return ""
 
 
 def signed_rgba(values: np.ndarray, grey: bool = False) -> np.ndarray:

@@ -1,8 +1,8 @@
 """The explanation heat-map on the X-ray: inside the lungs only, with a colour bar, greyed when the X-rays
 carry little weight, and in the same colours as the clinical-value bars (red = towards the outcome).
 
-The greyed view is saved as ``clinical_overlay_greyed.png`` (under ``tmp_path``; also into the folder named
-by ``MEDFUSION_SCREENSHOTS``): a crafted map on the demo X-ray, since the shipped model rarely greys.
+The greyed view is saved as ``clinical_overlay_greyed_test.png`` (under ``tmp_path``; also into the folder named
+by ``MEDFUSION_SCREENSHOTS``): a crafted map on the demo X-ray (the demo writes the real model's greyed view as ``clinical_overlay_greyed.png``).
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def test_map_greyed_with_a_note_below_the_weight_threshold(window, opened, qtbot
     ws, overlay = opened, opened.overlay
     ws.model.set_explanation(_explanation(ws, gate=LOW_IMAGE_WEIGHT / 2, leak=False)[0])
     qtbot.wait(20)
-    _screenshot(window, "clinical_overlay_greyed.png", tmp_path)
+    _screenshot(window, "clinical_overlay_greyed_test.png", tmp_path)
     lut = overlay.actor.GetProperty().GetLookupTable()
     assert overlay.grey and lut is overlay.lut_grey
     note = overlay.legend.note.GetInput()
@@ -123,6 +123,24 @@ def test_map_greyed_with_a_note_below_the_weight_threshold(window, opened, qtbot
     qtbot.wait(20)
     assert not overlay.grey and overlay.actor.GetProperty().GetLookupTable() is overlay.lut_colour
     assert not overlay.legend.note.GetVisibility() and "greyed" not in ws.explanation.status.text()
+
+
+def test_an_x_ray_with_little_weight_among_the_others_is_greyed(window, opened, qtbot) -> None:  # noqa: ANN001
+    ws, overlay = opened, opened.overlay
+    result, _lungs = _explanation(ws, gate=0.9, leak=False)
+    shown = ws.model.selected.filename
+    others = [im.filename for im in ws.model.case.images if im.filename != shown]
+    n = len(others) + 1
+    result.time_weights = {shown: 0.4 / n, **{o: (1 - 0.4 / n) / len(others) for o in others}}  # under 0.5 / n
+    ws.model.set_explanation(result)
+    qtbot.wait(20)
+    note = overlay.legend.note.GetInput()
+    assert overlay.grey and overlay.legend.note.GetVisibility() and f"{40 / n:.0f} %" in note
+    assert "other X-rays" in ws.explanation.status.text()
+    result.time_weights = {shown: 0.6 / n, **{o: (1 - 0.6 / n) / len(others) for o in others}}  # over 0.5 / n
+    ws.model.set_explanation(result)
+    qtbot.wait(20)
+    assert not overlay.grey and not overlay.legend.note.GetVisibility()
 
 
 def test_red_means_towards_the_outcome_on_the_image_and_in_the_clinical_bars(window, opened, qtbot) -> None:  # noqa: ANN001

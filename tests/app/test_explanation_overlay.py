@@ -1,8 +1,9 @@
 """The explanation heat-map on the X-ray: inside the lungs only, with a colour bar, greyed when the X-rays
 carry little weight, and in the same colours as the clinical-value bars (red = towards the outcome).
 
-The greyed view is saved as ``clinical_overlay_greyed_test.png`` (under ``tmp_path``; also into the folder named
-by ``MEDFUSION_SCREENSHOTS``): a crafted map on the demo X-ray (the demo writes the real model's greyed view as ``clinical_overlay_greyed.png``).
+The greyed view is saved as ``clinical_overlay_greyed_test.png`` (under ``tmp_path``; also into the folder
+named by ``MEDFUSION_SCREENSHOTS``): a crafted map on the demo X-ray (``main.py demo --headless`` writes
+the shipped model's greyed view as ``clinical_overlay_greyed.png``).
 """
 
 from __future__ import annotations

@@ -13,7 +13,8 @@ any feature, and holds everything features share:
   :attr:`session_sections` (what a feature adds to saved sessions) and :attr:`report_sections` (the
   tables it adds to the PDF report);
 - the controllers features offer each other (:attr:`segmentation`, :attr:`clinical`, :attr:`export`,
-  :attr:`session`): ``None`` until that feature is installed, read at the moment they are used.
+  :attr:`session`, :attr:`browser`, :attr:`cohort`, :attr:`comparison`): ``None`` until that feature is
+  installed, read at the moment they are used.
 
 See ``docs/dev/architecture.md`` for how a feature plugs in.
 """
@@ -41,8 +42,11 @@ if TYPE_CHECKING:
     from PySide6.QtWidgets import QWidget
 
     from app.controllers.clinical import ClinicalController
+    from app.controllers.cohort import CohortController
+    from app.controllers.comparison import ComparisonController
     from app.controllers.export import ExportController
     from app.controllers.segmentation import SegmentationController
+    from app.controllers.series_browser import SeriesBrowserController
     from app.controllers.session_io import SessionController
 
 log = logging.getLogger("medfusion.app")
@@ -104,10 +108,13 @@ class OpenerRegistry:
     def __init__(self) -> None:
         self._openers: list[FileOpener] = []
 
-    def register(self, opener: FileOpener) -> None:
+    def register(self, opener: FileOpener, *, before: str | None = None) -> None:
+        """Add ``opener`` last, or ahead of the opener named ``before`` (a narrower kind of the same path,
+        e.g. a cohort folder before the clinical case folder it also looks like)."""
         if any(o.name == opener.name for o in self._openers):
             raise ValueError(f"a file opener named {opener.name!r} is already registered")
-        self._openers.append(opener)
+        names = self.names()
+        self._openers.insert(names.index(before) if before in names else len(names), opener)
 
     def find(self, path: Path) -> FileOpener | None:
         return next((o for o in self._openers if o.accepts(path)), None)
@@ -138,6 +145,9 @@ class AppContext:
         self.clinical: ClinicalController | None = None
         self.export: ExportController | None = None
         self.session: SessionController | None = None
+        self.browser: SeriesBrowserController | None = None
+        self.cohort: CohortController | None = None
+        self.comparison: ComparisonController | None = None
 
     # ---- opening ---------------------------------------------------------------------------------
     def open_path(self, path: str | Path, series_uid: str | None = None) -> int:

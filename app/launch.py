@@ -21,7 +21,10 @@ from app.main_window import MainWindow
 from inference.settings import Settings
 
 if TYPE_CHECKING:
+    from app.auto_lungs_install import AutoLungsWorkspace
+    from app.browser_install import BrowserWorkspace
     from app.clinical_install import ClinicalWorkspace
+    from app.comparison_install import ComparisonWorkspace
     from app.export_install import ExportWorkspace
     from app.measurements_install import MeasurementsWorkspace
     from app.segmentation_install import SegmentationWorkspace
@@ -45,11 +48,17 @@ class Viewer:
     view_modes: ViewModesWorkspace
     measurements: MeasurementsWorkspace
     tags: TagViewer
+    browser: BrowserWorkspace
+    comparison: ComparisonWorkspace
+    auto_lungs: AutoLungsWorkspace
 
 
 def build_viewer(settings: Settings | None = None) -> Viewer:
     """The main window with every feature installed (settings: the user's file unless given)."""
+    from app.auto_lungs_install import install_auto_lungs  # Segmentation > Segment lungs (automatic)
+    from app.browser_install import install_browser  # series browser, cohort patient list
     from app.clinical_install import install_clinical  # clinician workspace (panels, case opening)
+    from app.comparison_install import install_comparison  # current vs prior side by side, synced
     from app.export_install import install_export  # export, PACS, sessions, crash recovery
     from app.measurements_install import install_measurements  # ruler, angle, ROI, axes, arrows; panel
     from app.segmentation_install import install_segmentation  # box/point/brush tools, labels panel
@@ -61,7 +70,9 @@ def build_viewer(settings: Settings | None = None) -> Viewer:
     window = MainWindow(settings if settings is not None else Settings.load())
     return Viewer(app, window, install_segmentation(window), install_clinical(window), install_export(window),
                   install_view_modes(window), measurements=install_measurements(window),
-                  tags=install_tag_viewer(window))
+                  tags=install_tag_viewer(window), browser=install_browser(window),
+                  comparison=install_comparison(window),
+                  auto_lungs=install_auto_lungs(window))
 
 
 def wait_idle(window: MainWindow, timeout_s: float = 120.0) -> bool:

@@ -359,3 +359,42 @@ def write_single(path: Path, *, rows: int = 8, cols: int = 8, seed: int = 0, mod
     if mutate is not None:
         mutate(ds, 0)
     return save(ds, path), stored
+
+
+# ---- several studies of one patient (series browser, prior comparison) ---------------------------
+def restamp(truth: SeriesTruth, **attributes: object) -> SeriesTruth:
+    """Rewrite every file of a written series with ``attributes`` (e.g. StudyDate, PatientID); returns it."""
+    import pydicom
+
+    for path in truth.files_in_z_order:
+        ds = pydicom.dcmread(path)
+        for keyword, value in attributes.items():
+            setattr(ds, keyword, value)
+        ds.save_as(path, enforce_file_format=True)
+    return truth
+
+
+def write_study(
+    folder: Path,
+    *,
+    date: str,
+    patient_id: str = "SYN001",
+    patient_name: str = "Synthetic^Patient",
+    series: tuple[tuple[str, int], ...] = (("Chest", 5),),  # (description, slices) per series
+    origin_z: float = 30.0,
+    z_spacing: float = 2.5,
+    frame_of_reference: str | None = None,
+    seed: int = 0,
+) -> list[SeriesTruth]:
+    """One study (own StudyInstanceUID, date and frame of reference) of ``patient_id``: a CT series per entry,
+    each in its own subfolder, all sharing the study's frame of reference; returns the series' truths."""
+    study_uid, frame = generate_uid(), frame_of_reference or generate_uid()
+    truths = []
+    for number, (description, n) in enumerate(series, start=1):
+        truth = write_volume_series(folder / f"series{number}", n=n, rows=12, cols=10, z_spacing=z_spacing,
+                                    origin=(-10.0, -20.0, origin_z), study_uid=study_uid, description=description,
+                                    seed=seed + number)
+        truths.append(restamp(truth, StudyDate=date, SeriesDate=date, StudyTime="101500", StudyID="1",
+                              AccessionNumber="", StudyDescription="CT chest", PatientID=patient_id,
+                              PatientName=patient_name, SeriesNumber=number, FrameOfReferenceUID=frame))
+    return truths

@@ -116,9 +116,10 @@ class ClinicalController:
         return True
 
     # ---- case --------------------------------------------------------------------------------
-    def open_case(self, folder: Path) -> ClinicalCase:
-        """Open a case folder (metadata.csv + images/); shows its first image; bundled masks load as reference."""
-        case = load_case(Path(folder))
+    def open_case(self, folder: Path, patient_id: str | None = None) -> ClinicalCase:
+        """Open a case folder (metadata.csv + images/), or patient ``patient_id`` of a cohort folder; shows
+        its first image; bundled masks load as reference."""
+        case = load_case(Path(folder), patient_id)
         self.model.set_case(case)
         self.audit = AuditLog(audit_path_for(case, self.audit_root))
         self._audit("system:viewer", "case_open", f"patient {case.patient_id}",
@@ -149,7 +150,7 @@ class ClinicalController:
         self._audit(self.user, "reset", f"patient {case.patient_id}", {})
         self.tent = False
         self.alpha = float(self.host.settings.conformal_alpha)
-        self.open_case(case.folder)
+        self.open_case(case.folder, case.patient_id if case.cohort else None)
 
     # ---- human changes -----------------------------------------------------------------------
     def set_ai_mask(self, filename: str, mask: np.ndarray, actor: str = "AI:litemedsam") -> None:

@@ -63,6 +63,9 @@ class LoadController:
         self.settings_path = settings_path
         self.remember_recent = True  # False for headless demos: keep the user's recent list untouched
         self.loaded: list[Callable[[Volume], None]] = []  # extra callbacks after a primary image loads
+        # called with the path when a primary image is asked for (before its series is chosen; the series
+        # browser lists a folder's or DICOMDIR's series from here)
+        self.opening: list[Callable[[Path], None]] = []
 
     # --- primary image -------------------------------------------------------------------------
     def open_path(
@@ -73,6 +76,8 @@ class LoadController:
         returns the worker request id."""
         path = Path(path)
         budget = self.settings.memory_budget_mb
+        for callback in self.opening:
+            callback(path)
 
         def task(progress: Callable[[float, str], None], cancel: CancelToken) -> Volume:
             return _open_guarded(path, series_uid, budget, downsample, progress, cancel)

@@ -216,6 +216,7 @@ class SessionController(QObject):
         if model is not None and model.case is not None:
             state.ehr_edits = {
                 "case_folder": str(model.case.folder),
+                "patient_id": model.case.patient_id if model.case.cohort else "",  # one patient of a cohort
                 "image": model.selected.filename if model.selected is not None else "",
                 "values": {k: v.value for k, v in model.ehr.items() if v.edited},
             }
@@ -268,7 +269,16 @@ class SessionController(QObject):
         if not case_folder and volume is not None and str(volume.source) == state.image_source:
             self._apply(volume)  # already open
             return True
-        self.context.open_path(target)
+        patient = str(state.ehr_edits.get("patient_id") or "") if state.ehr_edits else ""
+        if case_folder and patient and self.context.clinical is not None:
+            try:  # one patient of a cohort folder: opening the folder itself would list the cohort
+                self.context.clinical.open_case(target, patient)
+            except MedFusionError as err:
+                self._pending = None
+                self.context.show_error(err)
+                return False
+        else:
+            self.context.open_path(target)
         case, controller = self._case(), self.context.clinical
         image = state.ehr_edits.get("image") if state.ehr_edits else None
         if case is not None and controller is not None and image and case.selected is not None \

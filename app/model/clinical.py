@@ -21,6 +21,9 @@ from inference.clinical.wording import outcome_words
 from inference.errors import EHRDataError
 
 OUTCOMES: dict[str, str] = OUTCOME_LABELS  # the one name table (inference.clinical.terms)
+# Outcome columns of the cohort table and their proxies: never kept when a case is read.
+OUTCOME_COLUMNS = frozenset({"went_icu", "intubated", "survival", "needed_supplemental_O2", "in_icu",
+                             "intubation_present", "extubated", "clinical_notes", "other_notes", "death"})
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,8 @@ class ClinicalCase:
     visits: dict[float, dict[str, float | None]]  # offset -> numeric lab values recorded that day
     finding: str = ""
     attribution: str = ""
-    rows: list[dict[str, str]] = field(default_factory=list, repr=False)
+    rows: list[dict[str, str]] = field(default_factory=list, repr=False)  # outcome columns left out
+    cohort: bool = False  # one patient of a cohort folder (reopened by patient id)
 
 
 def _parse(text: str | None, numeric: bool) -> float | str | None:
@@ -112,18 +116,45 @@ def _parse(text: str | None, numeric: bool) -> float | str | None:
     return None if math.isnan(value) else value
 
 
+def _plain_name(name: str) -> bool:
+    """A file or folder name that stays inside the case folder (no separators, no '..')."""
+    return bool(name) and name not in (".", "..") and not any(c in name for c in "/\\\x00")
+
+
 def is_case_folder(path: Path) -> bool:
     """True when ``path`` is a folder holding ``metadata.csv`` and ``images/`` (opened as a case)."""
     return path.is_dir() and (path / "metadata.csv").is_file() and (path / "images").is_dir()
 
 
-def load_case(folder: Path) -> ClinicalCase:
-    """Read a case folder; outcome columns are never read. Raises :class:`EHRDataError` on bad input."""
+def _read_rows(table: Path, patient_id: str | None) -> list[dict[str, str]]:
+    """Rows of ``metadata.csv`` (only ``patient_id``'s when given), outcome columns dropped while reading."""
+    try:
+        with open(table, newline="", encoding="utf-8-sig", errors="replace") as fh:
+            reader = csv.DictReader(fh)
+            if reader.fieldnames is None or not {"filename", "offset"} <= {f.strip() for f in reader.fieldnames}:
+                raise EHRDataError("metadata.csv needs at least the columns filename and offset, and one row.")
+            rows = []
+            for row in reader:
+                if patient_id is not None and (row.get("patientid") or "").strip() != patient_id:
+                    continue
+                rows.append({k.strip(): v for k, v in row.items()
+                             if isinstance(k, str) and k.strip() not in OUTCOME_COLUMNS and isinstance(v, str)})
+    except csv.Error as err:
+        raise EHRDataError(f"metadata.csv is not a valid CSV table ({err}).") from err
+    except OSError as err:
+        raise EHRDataError(f"metadata.csv cannot be read ({err.strerror or 'I/O error'}).") from err
+    return rows
+
+
+def load_case(folder: Path, patient_id: str | None = None) -> ClinicalCase:
+    """Read a case folder (or one patient of a cohort folder: ``patient_id``); outcome columns are never
+    kept. Raises :class:`EHRDataError` on bad input."""
     folder = Path(folder)
     if not is_case_folder(folder):
         raise EHRDataError(f"'{folder}' is not a case folder (it needs metadata.csv and an images/ folder).")
-    with open(folder / "metadata.csv", newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = _read_rows(folder / "metadata.csv", patient_id)
+    if not rows and patient_id is not None:
+        raise EHRDataError(f"metadata.csv has no rows for patient {patient_id}.")
     if not rows or "filename" not in rows[0] or "offset" not in rows[0]:
         raise EHRDataError("metadata.csv needs at least the columns filename and offset, and one row.")
     patients = {r.get("patientid", "") for r in rows}
@@ -132,7 +163,10 @@ def load_case(folder: Path) -> ClinicalCase:
     images: list[CaseImage] = []
     visits: dict[float, dict[str, float | None]] = {}
     for row in rows:
-        path = folder / (row.get("folder") or "images") / row["filename"]
+        if not _plain_name(row["filename"]):
+            raise EHRDataError("metadata.csv names an image by a path; file names must lie in images/.")
+        sub = row.get("folder") or "images"
+        path = folder / (sub if _plain_name(sub) else "images") / row["filename"]
         if not path.is_file():
             path = folder / "images" / row["filename"]
         offset = _parse(row.get("offset"), True)
@@ -154,7 +188,7 @@ def load_case(folder: Path) -> ClinicalCase:
     attribution = license_file.read_text(encoding="utf-8") if license_file.is_file() else ""
     return ClinicalCase(
         folder, patients.pop(), images, presentation, visits,
-        finding=rows[0].get("finding", ""), attribution=attribution, rows=rows,
+        finding=rows[0].get("finding", ""), attribution=attribution, rows=rows, cohort=patient_id is not None,
     )
 
 

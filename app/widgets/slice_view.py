@@ -8,7 +8,7 @@ own interactor so all behaviour is ours: :mod:`app.widgets.slice_input` routes t
 Extension points for later helpers: ``add_image_layer`` (e.g. a label map as another image slice),
 ``add_prop``/``remove_prop`` (rubber bands, contours), ``add_overlay(redraw)`` (annotation layers whose
 size is in screen pixels: redrawn on every slice, geometry and camera change), the
-``slice_changed``/``geometry_changed``/``camera_changed`` signals, and ``display_to_index`` /
+``slice_changed``/``geometry_changed``/``camera_changed``/``user_camera_changed`` signals, and ``display_to_index`` /
 ``index_to_world`` / ``index_to_display`` / ``mm_per_pixel`` to convert coordinates. Display modes
 (``app/view_modes_install.py``) use ``set_display_transform`` (flip/rotate), ``plane_source`` (thick slab)
 and ``set_mode_text``.
@@ -49,6 +49,7 @@ class SliceView(QWidget):
     slice_changed = Signal(int)  # index along the view's normal axis
     geometry_changed = Signal()  # new volume or orientation: layers must rebuild
     camera_changed = Signal()  # zoom, pan, reset or resize: layers sized in screen pixels redraw
+    user_camera_changed = Signal()  # the user zoomed or panned (zoom(), pan_pixels()): linked views follow
 
     def __init__(
         self, document: Document, orientation: str, tools: ToolRegistry, parent: QWidget | None = None
@@ -139,6 +140,10 @@ class SliceView(QWidget):
         image_slice.GetProperty().SetLayerNumber(layer)
         self.image_stack.AddImage(image_slice)
 
+    def show_document(self) -> None:
+        """Take up the document's current image (a view created after the image was opened)."""
+        self._on_volume(self.document.volume)
+
     def set_crosshair_visible(self, visible: bool) -> None:
         self.crosshair_visible = visible
         self._update_crosshair()
@@ -195,12 +200,14 @@ class SliceView(QWidget):
         self._update_annotations()
         self.camera_changed.emit()
         self.refresh()
+        self.user_camera_changed.emit()
 
     def pan_pixels(self, dx: float, dy: float) -> None:
         pan_camera(self.renderer.GetActiveCamera(), dx, dy, self.vtk_widget.height())
         self._user_camera = True
         self.camera_changed.emit()
         self.refresh()
+        self.user_camera_changed.emit()
 
     def reset_camera(self) -> None:
         """Fit the whole image in the view, centred."""

@@ -51,7 +51,7 @@ class SeriesInfo:
     cols: int = 0
     series_number: int | None = None
     n_frames: int = 0
-    # Filled from a DICOMDIR's patient/study records (for a browser); empty for folder scans.
+    # Patient and study (for a browser): from a DICOMDIR's records, or a folder scan's first header.
     patient_name: str = ""
     patient_id: str = ""
     study_date: str = ""
@@ -292,6 +292,10 @@ def describe_series(key: str, items: list[tuple[Path, Dataset]]) -> SeriesInfo:
         cols=int(first.get("Columns", 0) or 0),
         series_number=_int_or_none(first.get("SeriesNumber")),
         n_frames=frames,
+        patient_name=display_text(first.get("PatientName", "")),
+        patient_id=display_text(first.get("PatientID", "")),
+        study_date=display_text(first.get("StudyDate", "")),
+        study_description=display_text(first.get("StudyDescription", "")),
     )
 
 

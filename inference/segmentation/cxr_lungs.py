@@ -105,7 +105,7 @@ class LungSegmenter:
         return self.cache.get_or_compute(key, lambda: self.backend.embed(image, None))
 
     def logits(self, embedding: Embedding) -> torch.Tensor:
-        """(2, H, W) full-size side logits of one embedding (decoder only, ~0.1 s on CPU)."""
+        """(2, H, W) full-size side logits of one embedding (the lung head only: no encoder call)."""
         import torch
 
         device = next(self.head.parameters()).device

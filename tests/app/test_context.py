@@ -41,6 +41,9 @@ def test_registry_finds_the_first_opener_that_accepts_and_refuses_duplicates() -
     assert registry.find(Path("b.nii")).name == "all"  # type: ignore[union-attr]
     with pytest.raises(ValueError, match="already registered"):
         registry.register(FileOpener("cases", lambda p: False, lambda p: None))
+    registry.register(FileOpener("special cases", lambda p: p.name == "x.case", lambda p: None), before="cases")
+    assert registry.names() == ["special cases", "cases", "all"]
+    assert registry.find(Path("x.case")).name == "special cases"  # type: ignore[union-attr]
 
 
 def test_open_path_goes_to_the_opener_or_the_image_loader(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
@@ -67,7 +70,9 @@ def test_open_path_goes_to_the_opener_or_the_image_loader(qtbot, tmp_path: Path)
 
 
 def _installed(window: MainWindow, order: tuple[str, ...], tmp_path: Path) -> tuple[list[str], set[str]]:
+    from app.browser_install import install_browser
     from app.clinical_install import install_clinical
+    from app.comparison_install import install_comparison
     from app.export_install import install_export
     from app.segmentation_install import install_segmentation
     from tests.app.clinical_fakes import TinyCasePredictor
@@ -77,19 +82,23 @@ def _installed(window: MainWindow, order: tuple[str, ...], tmp_path: Path) -> tu
         "clinical": lambda: install_clinical(window, predictor_loader=TinyCasePredictor,
                                              audit_root=tmp_path / "audit"),
         "export": lambda: install_export(window, recovery_dir=tmp_path / "recovery"),
+        "browser": lambda: install_browser(window),
+        "comparison": lambda: install_comparison(window),
     }
     for name in order:
         installs[name]()
     context = window.context
     assert context.segmentation is not None and context.clinical is not None
     assert context.export is not None and context.session is not None
-    assert context.openers.names() == ["clinical case"]
+    assert context.browser is not None and context.cohort is not None and context.comparison is not None
+    assert context.openers.names() == ["patient cohort", "clinical case"]  # the narrower kind of folder first
     return [a.text() for a in window.menu("File").actions() if a.text()], set(window.actions)
 
 
 def test_features_install_in_any_order(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
     results = []
-    for order in (("segmentation", "clinical", "export"), ("export", "clinical", "segmentation")):
+    for order in (("segmentation", "clinical", "export", "browser", "comparison"),
+                  ("comparison", "browser", "export", "clinical", "segmentation")):
         window = MainWindow(Settings(), settings_path=tmp_path / "settings.json")
         qtbot.addWidget(window)
         results.append(_installed(window, order, tmp_path / "-".join(order)))

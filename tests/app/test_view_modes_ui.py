@@ -296,7 +296,9 @@ def test_left_drag_binding_switches_behaviour_and_survives_a_reload(
 
 
 def test_every_shortcut_is_used_once(qtbot, tmp_path: Path) -> None:  # noqa: ANN001
+    from app.browser_install import install_browser
     from app.clinical_install import install_clinical
+    from app.comparison_install import install_comparison
     from app.export_install import install_export
     from app.measurements_install import install_measurements
     from app.segmentation_install import install_segmentation
@@ -311,6 +313,8 @@ def test_every_shortcut_is_used_once(qtbot, tmp_path: Path) -> None:  # noqa: AN
     install_view_modes(window)
     install_measurements(window)
     install_tag_viewer(window)
+    install_browser(window)
+    install_comparison(window)
     owners: dict[str, list[str]] = {}
     for name, action in window.actions.items():
         for sequence in action.shortcuts():
@@ -318,5 +322,5 @@ def test_every_shortcut_is_used_once(qtbot, tmp_path: Path) -> None:  # noqa: AN
     clashes = {key: names for key, names in owners.items() if len(names) > 1}
     assert not clashes
     for key in ("I", "H", "V", "S", "Space", "Shift+R", "Ctrl+1", "Ctrl+4", "M", "A", "O", "L", "T", "Del",
-                "Ctrl+Alt+Z", "Ctrl+I"):
+                "Ctrl+Alt+Z", "Ctrl+I", "Ctrl+Shift+C", "Ctrl+Shift+Y"):
         assert key in owners

@@ -31,8 +31,8 @@ __all__ = ["MODEL_FILES", "SHIPPED_MODEL_DIR", "SHIPPED_SHA256", "directory_hash
 MODEL_FILES = ("config.json", "model.json")
 SHIPPED_MODEL_DIR = Path(__file__).resolve().parents[2] / "resources" / "models" / "fusion"
 SHIPPED_SHA256: dict[str, str] = {
-    "config.json": "62ab1fe0ee187bf761f6900c835512ccaa2397d39fbd95056b3ec2b5e3740851",
-    "model.json": "3d4d9d736ae2ed78b66815ad2f586ebcfe6d1cbd1149e15b5fac127ba8214c65",
+    "config.json": "821075f603c3b3cdb640b4cc0e8eae3b3ac44dfb844091251751061cf85ae0ab",
+    "model.json": "714da23fdc320c5dcde96198471d7945ab387aef4732e66eda2f9d52eae6549e",
 }
 BUILT_IN = "the sha256 values built into this program (inference/fusion/shipped.py)"
 

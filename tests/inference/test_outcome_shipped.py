@@ -11,7 +11,7 @@ import pytest
 
 from inference.fusion.design import ImageEncoder, PatientRecord
 from inference.fusion.lung_features import EMBED_DIM, ZONES, ImageFeatures
-from inference.fusion.outcome_model import MODALITIES, SET_ALPHAS, OutcomePredictor
+from inference.fusion.outcome_model import HEAD_KEYS, SET_ALPHAS, OutcomePredictor
 
 MODEL = Path(__file__).resolve().parents[2] / "resources" / "models" / "fusion"
 
@@ -27,7 +27,9 @@ def test_shipped_files_are_small_plain_json(shipped: OutcomePredictor) -> None:
     assert all((MODEL / f).stat().st_size < 2_000_000 for f in files)
     assert set(shipped.outcomes) == {"went_icu", "intubated", "death", "needed_supplemental_O2"}
     assert all(0.0 < shipped.base_rates[o] < 1.0 for o in shipped.outcomes)
-    assert all(set(shipped.heads[o]) == set(MODALITIES) for o in shipped.outcomes)
+    # every modality, and the '/auto' heads (X-rays without supplied lung masks) with their own encoders
+    assert all(set(shipped.heads[o]) == set(HEAD_KEYS) for o in shipped.outcomes)
+    assert shipped.auto_encoders is not None
 
 
 def _typical_image(enc: ImageEncoder, rng: np.random.Generator, source: str = "supplied") -> ImageFeatures:

@@ -32,11 +32,14 @@ CANDIDATES: tuple[CandidateSpec, ...] = (
     CandidateSpec("early fusion · boosted trees", "trees", ("ehr", "image")),
     CandidateSpec("late fusion · stacked logistic", "stack", ("ehr", "image")),
 )
-# Which candidates each shipped modality may choose from (the baseline is a reference row only).
+# Which candidates each shipped modality may choose from (the baseline is a reference row only). 'both'
+# chooses among the fusion recipes only: the single-modality recipes are the 'ehr' and 'image' heads, and
+# every extra candidate in a per-outcome pick on 22-91 patients adds selection noise (letting 'both' pick
+# from all seven scored 0.818 against 0.821 for image · logistic alone in the 5-seed nested CV).
 GROUPS: dict[str, tuple[str, ...]] = {
     "ehr": ("EHR · logistic", "EHR · boosted trees"),
     "image": ("image · logistic", "image · boosted trees"),
-    "both": tuple(c.name for c in CANDIDATES if c is not LOGISTIC_BASELINE),
+    "both": tuple(c.name for c in CANDIDATES if c.blocks == ("ehr", "image")),
 }
 SELECTED = {"both": "selected per outcome (shipped procedure)", "ehr": "selected per outcome, EHR only",
             "image": "selected per outcome, image only"}

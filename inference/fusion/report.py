@@ -78,8 +78,9 @@ def format_results(exp: Experiment, predictor: OutcomePredictor, command: str, s
         "not tuned: depth 2, 60 rounds, learning rate 0.05) and scores it; every encoder (EHR medians, image "
         "PCA, severity regressor) is refitted inside each training set.",
         "- **Selection rows** run the shipping rule inside the outer loop: per outcome, the candidate with the best "
-        "inner-CV AUROC (ties → the simpler one). Their outer AUROC is the honest estimate of shipping 'the winner "
-        "per outcome'.",
+        "inner-CV AUROC (ties → the simpler one) within its group — the shipped default ('both') among the three "
+        "fusion recipes, 'EHR only' and 'image only' among their two recipes each. Their outer AUROC is the honest "
+        "estimate of shipping 'the winner per outcome'.",
         "- AUROC: out-of-fold, per outcome, mean over seeds (± sd over seeds, averaged over outcomes). Brier and "
         "ECE (10 equal-width bins) are **pooled over the four outcomes** after temperature scaling fitted on the "
         "other folds. Coverage and singletons: Mondrian split-conformal sets at 90 %, calibrated on the other "

@@ -1,11 +1,11 @@
-"""Box-prompt and box + click Dice of LiteMedSAM on the shared data → the quality section of docs/segmentation.md.
+"""Box-prompt and box + click Dice of LiteMedSAM on the CXR set → the quality section of docs/segmentation.md.
 
 ``python -m benchmarks seg_quality [--limit N] [--no-write]``. Protocols (inference.segmentation.evaluation):
-CT nodule: box = mask bbox + 5 px on the centre slice, propagated through the lesion's z-range, 3-D Dice;
 CXR: one box (bbox + 5 px) per lung from the mask's two largest components, Dice of the union; then up to
 three rounds of one simulated corrective click per lung (RITM's clicker: the deepest error pixel).
 CXR automatic variants (no reference mask at inference) are compared on a dev split (the first half of
 the patients by patient id); the session default was picked there, the held-out half reports it.
+CT lesions (``ct/lung1`` and synthetic lesions, box + propagate with default settings): ``ct_lesions.py``.
 Embeddings are cached on disk (``.cache/seg_quality``), so re-runs cost decoder time only.
 """
 
@@ -16,6 +16,7 @@ import csv
 import re
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,13 +28,11 @@ from benchmarks import REPO, replace_section
 from benchmarks._seg_cache import DiskCachedBackend
 from inference.io.loader import open_image
 from inference.models.litemedsam import decode
-from inference.models.preprocess import DEFAULT_CT_WINDOW, LUNG_LESION_WINDOW, LUNG_WINDOW
 from inference.segmentation.cache import EmbeddingCache
 from inference.segmentation.evaluation import (
     components,
     interactive_2d_objects,
     padded_box,
-    segment_3d_lesion,
 )
 from inference.segmentation.litemedsam_backend import LiteMedSAMBackend
 from inference.segmentation.postprocess import dice, fill_holes, largest_component
@@ -44,7 +43,6 @@ Box = tuple[float, float, float, float]
 Decode = Callable[..., tuple[np.ndarray, np.ndarray]]
 SHARED = REPO.parent / "shared" / "data"
 CXR = SHARED / "cxr"
-BARE = SessionOptions(keep_largest=False, fill_holes=False, clip_to_box=False, propagate_mask_prompt=False)
 # Click curves: the session default, its threshold with clicks sent to the decoder, and upstream
 # (MedSAM's sigmoid > 0.5, clicks to the decoder: the session before the dev-split choice).
 DEFAULT = SessionOptions()
@@ -60,26 +58,6 @@ CURVES = {
     ),
 }
 MAX_CLICKS = 3
-
-
-def nodule_rows(backend: LiteMedSAMBackend) -> list[str]:
-    image = open_image(SHARED / "ct" / "lung1" / "image.nrrd")
-    reference = open_image(SHARED / "ct" / "lung1" / "label.nrrd").array > 0
-    cache = EmbeddingCache.from_megabytes(512)
-    rows = []
-    for wname, window in (
-        ("lesion [-800, 200] (default for lung lesions)", LUNG_LESION_WINDOW),
-        ("lung [-1024, 150]", LUNG_WINDOW),
-        ("soft tissue [-160, 240] (MedSAM default)", DEFAULT_CT_WINDOW),
-    ):
-        for oname, options in (("session defaults", SessionOptions()), ("bare box propagation", BARE)):
-            session = SegmentationSession(backend, cache, window=window, options=options)
-            result, conf = segment_3d_lesion(session, image, reference)
-            rows.append(
-                f"| {wname} | {oname} | {result.dice:.3f} | {', '.join(f'{c:.2f}' for c in conf.values())} |"
-            )
-            print(rows[-1], flush=True)
-    return rows
 
 
 def _natural(pid: str) -> tuple[int, str]:
@@ -181,7 +159,11 @@ def cxr_scores(
     subset = {m.stem for m in sorted((CXR / "lung_masks").glob("*.png"))[::53][:6]}  # the test's subset
     images = {p.stem: p for p in (CXR / "images").iterdir()}
     cache = EmbeddingCache.from_megabytes(64)
-    sessions = {name: SegmentationSession(backend, cache, options=opt) for name, (opt, _) in CURVES.items()}
+    # Dice only: no confidence (its jittered-box decodes do not change a prompt's mask)
+    sessions = {
+        name: SegmentationSession(backend, cache, options=replace(opt, confidence_jitter=0.0))
+        for name, (opt, _) in CURVES.items()
+    }
     out: dict[str, dict[str, list]] = {s: {} for s in ("dev", "held-out", "all", "subset")}
     for i, mask_path in enumerate(masks):
         reference = np.asarray(Image.open(mask_path)) > 127
@@ -249,24 +231,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--split", choices=("all", "dev", "held-out"), default="all")
     parser.add_argument("--no-clicks", action="store_true", help="box-only variants, no click curves")
-    parser.add_argument("--no-ct", action="store_true", help="skip the CT nodule rows")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     lite = LiteMedSAMBackend.load("cpu")
     t0 = time.perf_counter()
-    rows = [] if args.no_ct else nodule_rows(lite)
     backend = DiskCachedBackend(lite)
     scores = cxr_scores(backend, args.limit, args.split, not args.no_clicks)
     body = "\n".join(
         [
             "### Measured Dice (LiteMedSAM; `python -m benchmarks seg_quality`)",
-            "",
-            "CT nodule (`ct/lung1`, 3 slices, box = mask bbox + 5 px on slice 33, propagated 32..34):",
-            "",
-            "| CT window | options | 3-D Dice | per-slice predicted IoU |",
-            "|---|---|---|---|",
-            *rows,
             "",
             "CXR lungs (V7 lung masks; one box per lung = component bbox + 5 px; clicks = RITM's simulated",
             "corrective click per lung per round; mean (median) Dice of the union; dev = first half of the",
@@ -279,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
     )
     print(body)
-    partial = args.limit or args.split != "all" or args.no_clicks or args.no_ct
+    partial = args.limit or args.split != "all" or args.no_clicks
     if not (args.no_write or partial):
         replace_section(REPO / "docs" / "segmentation.md", "seg-quality", body, "Segmentation")
     return 0

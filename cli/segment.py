@@ -114,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
         result = session.add_box(z, args.box, args.label)
     for x, y, lab in args.point:
         result = session.add_point(z, x, y, lab == 1.0, args.label)
-    print(f"slice {z}: {result.area_px} px, predicted IoU {result.iou:.2f}", file=sys.stderr)
+    choice = f", {session.last_choice.name} window (automatic)" if session.last_choice is not None else ""
+    print(f"slice {z}: {result.area_px} px, confidence {result.confidence:.2f}{choice}", file=sys.stderr)
     if args.z_range is not None:
         prop = session.propagate(args.label, (args.z_range[0], args.z_range[1]))
         for name, reason in prop.stop_reason.items():

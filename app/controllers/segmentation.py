@@ -27,7 +27,8 @@ from inference.progress import CancelToken, ProgressCallback
 from inference.segmentation.backend import SegmentationBackend
 from inference.segmentation.cache import EmbeddingCache
 from inference.segmentation.session import SegmentationSession
-from inference.segmentation.windows import DEFAULT_CT_WINDOW, MODEL_WINDOWS
+from inference.segmentation.windowing import choose_window
+from inference.segmentation.windows import DEFAULT_CT_WINDOW, MODEL_WINDOWS, window_name
 
 log = logging.getLogger("medfusion.app.segmentation")
 
@@ -42,6 +43,7 @@ class SegmentationController(QObject):
     _partial = Signal(object, str, object)  # session, label, z range: a cancelled propagation kept slices
     busy_changed = Signal(bool)
     status = Signal(str)
+    window_chosen = Signal(str)  # the automatic window's latest choice ("" = none yet, e.g. a new image)
 
     def __init__(
         self,
@@ -118,6 +120,7 @@ class SegmentationController(QObject):
             self._apply_window(session)
             session.set_image(volume)
         self.labels.bind(session)
+        self.window_chosen.emit("")
         self.precomputed_z = None
         if session is not None:
             self.precompute()
@@ -185,9 +188,31 @@ class SegmentationController(QObject):
             if session is not self.session:
                 return
             labels.notify(kind, name, (z, z))
-            self.say(f"{name}: {result.area_px} px on slice {z + 1}, predicted IoU {result.iou:.2f}")
+            how = self._window_words(session, name, z) if kind == "box" else ""
+            self.say(f"{name}: {result.area_px} px on slice {z + 1}, confidence {result.confidence:.2f}{how}")
 
         self._submit("segment", task, done, f"Segmenting {name}")
+
+    def _window_words(self, session: SegmentationSession, name: str, z: int) -> str:
+        """Which CT window the box was segmented in, for the message; a forced window that shows the object
+        worse than another standard one says so (the user chose it, the automatic choice would differ)."""
+        if not session.is_ct:
+            return ""
+        if self.window_mode == "auto":
+            choice = session.last_choice
+            if choice is None:
+                return ""
+            self.window_chosen.emit(window_name(choice.window))
+            return f", {choice.name} window (automatic)"
+        used = session.window_for(name, z)
+        words = f", {window_name(used)} window (chosen in the panel)"
+        prompt = session.prompt(name, z)
+        if prompt is None or prompt.box is None or session.volume is None:
+            return words
+        best = choose_window(session.volume.array[z], prompt.box)
+        if best.shows_object and used is not None and best.window != tuple(used):
+            words += f"; the {best.name} window shows this object better (Automatic picks it)"
+        return words
 
     def paint(self, z: int, stroke: np.ndarray, erase: bool) -> None:
         """One brush/eraser stroke (UI thread; refused while a model call is changing the masks)."""
@@ -238,7 +263,9 @@ class SegmentationController(QObject):
             zs = sorted(result.slices)
             labels.notify("propagate", name, (zs[0], zs[-1]))
             why = "; ".join(f"{d}: {r}" for d, r in result.stop_reason.items())
-            self.say(f"Propagated {name} over {len(zs)} slices ({zs[0] + 1}–{zs[-1] + 1}). Stopped {why}.")
+            seen = window_name(result.window)
+            where = f" in the {seen} window" if seen else ""
+            self.say(f"Propagated {name} over {len(zs)} slices ({zs[0] + 1}–{zs[-1] + 1}){where}. Stopped {why}.")
 
         self._submit("seg_propagate", task, done, f"Propagating {name}")
 

@@ -1,8 +1,11 @@
-"""Per-slice confidence strip of the active label: which slices hold it and how sure the model was.
+"""Per-slice confidence strip of the active label: which slices hold it and how far to trust them.
 
-One cell per slice: empty (dark), model mask coloured by predicted IoU (green ≥ 0.8, amber ≥ 0.5, red
-below; the bar height is the IoU), or hand-drawn only (blue-grey, full height). The shown slice is
-outlined; clicking a cell jumps there, so weak slices are quick to review.
+One cell per slice: empty (dark), model mask coloured by its confidence (green ≥ 0.85, amber ≥ 0.6, red
+below; the bar height is the value), or hand-drawn / hand-edited (blue-grey, full height). The
+confidence is the session's agreement measure (inference/segmentation/agreement.py): the mean Dice
+between the drawn mask and the masks of slightly different boxes and, if another window shows the
+object better, of that window. It is not the model's own IoU guess, which stays high on wrong masks.
+The shown slice is outlined; clicking a cell jumps there, so weak slices are quick to review.
 """
 
 from __future__ import annotations
@@ -19,8 +22,11 @@ GOOD, FAIR, POOR = QColor(70, 200, 90), QColor(240, 180, 40), QColor(230, 60, 60
 MANUAL, EMPTY = QColor(110, 140, 170), QColor(45, 45, 45)
 
 
-def confidence_colour(iou: float) -> QColor:
-    return GOOD if iou >= 0.8 else FAIR if iou >= 0.5 else POOR
+GREEN_AT, AMBER_AT = 0.85, 0.6  # green = agreement at the Dice the lesion work needs (issue 15)
+
+
+def confidence_colour(confidence: float) -> QColor:
+    return GOOD if confidence >= GREEN_AT else FAIR if confidence >= AMBER_AT else POOR
 
 
 class ConfidenceStrip(QWidget):
@@ -32,7 +38,10 @@ class ConfidenceStrip(QWidget):
         self.labels, self.document = labels, document
         self.setMinimumHeight(30)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setToolTip("Per-slice predicted IoU of the active label (click a slice to go there)")
+        self.setToolTip(
+            "Per-slice confidence of the active label: agreement of the drawn mask with the masks of "
+            "slightly different boxes and windows (green ≥ 0.85). Click a slice to go there."
+        )
         self._present = np.zeros(0, dtype=bool)
         self._conf: dict[int, float] = {}
         labels.changed.connect(self.refresh)
@@ -50,7 +59,7 @@ class ConfidenceStrip(QWidget):
         self.update()
 
     def cells(self) -> list[tuple[str, float | None]]:
-        """Per slice: ("empty" | "model" | "manual", predicted IoU or None)."""
+        """Per slice: ("empty" | "model" | "manual", confidence or None)."""
         out: list[tuple[str, float | None]] = []
         for z, present in enumerate(self._present):
             if not present:

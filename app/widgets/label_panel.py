@@ -95,7 +95,10 @@ class LabelPanel(QWidget):
         self.window_mode = QComboBox(self)
         for key, (text, _win) in MODEL_WINDOWS.items():
             self.window_mode.addItem(text, key)
-        self.window_mode.setToolTip("CT intensity window the model sees (X-rays use their own range)")
+        self.window_mode.setToolTip(
+            "CT intensity window the model sees. Automatic: per box, the standard window showing the boxed "
+            "object against its surround best (X-rays use their own range)"
+        )
         self.window_mode.currentIndexChanged.connect(
             lambda _i: controller.set_window_mode(str(self.window_mode.currentData()))
         )
@@ -123,7 +126,7 @@ class LabelPanel(QWidget):
         self.cancel_button.setEnabled(False)
         layout.addLayout(run)
 
-        self.strip_title = QLabel("Per-slice confidence (predicted IoU)", self)
+        self.strip_title = QLabel("Per-slice confidence", self)
         layout.addWidget(self.strip_title)
         self.strip = ConfidenceStrip(labels, document, self)
         layout.addWidget(self.strip)
@@ -142,6 +145,7 @@ class LabelPanel(QWidget):
         document.volume_changed.connect(self._on_volume)
         controller.busy_changed.connect(self._on_busy)
         controller.status.connect(self.message.setText)
+        controller.window_chosen.connect(self._on_window_chosen)
         self._on_volume(document.volume)
 
     def _button(self, text: str, slot, layout: QHBoxLayout, tip: str) -> QPushButton:  # noqa: ANN001
@@ -166,6 +170,11 @@ class LabelPanel(QWidget):
         is_ct = vol is not None and (vol.units.upper() == "HU" or vol.modality.upper() == "CT")
         self.window_mode.setEnabled(is_ct)  # X-rays and MR are normalised by percentiles, not a window
         self.refresh()
+
+    def _on_window_chosen(self, window: str) -> None:
+        """The automatic entry names its latest choice, next to the windows that override it."""
+        text = f"Automatic: {window}" if window else MODEL_WINDOWS["auto"][0]  # "Automatic: lung lesion −300/1000"
+        self.window_mode.setItemText(self.window_mode.findData("auto"), text)
 
     def _on_busy(self, busy: bool) -> None:
         self.cancel_button.setEnabled(busy)
@@ -219,8 +228,8 @@ class LabelPanel(QWidget):
         self.undo_button.setEnabled(history is not None and history.can_undo)
         self.redo_button.setEnabled(history is not None and history.can_redo)
         self._filling = False
-        self.strip_title.setText(f"Per-slice confidence (predicted IoU): {active}" if active in names
-                                 else "Per-slice confidence (predicted IoU)")
+        self.strip_title.setText(f"Per-slice confidence: {active}" if active in names
+                                 else "Per-slice confidence")
         self.strip.refresh()
 
     def _row_name(self, row: int) -> str | None:

@@ -36,17 +36,25 @@ class SessionOptions:
     xray_clicks: str = "threshold"
     propagate_margin_256: float = 3.0  # upstream's bbox_shift, in the 256 model frame
     propagate_mask_prompt: bool = True  # also feed the previous slice's logits as a mask prompt
+    # Confidence = agreement of the drawn mask with the masks of jittered boxes (each side moved by this
+    # fraction of the box size) and of the best-contrast window when another one is in use
+    # (inference/segmentation/agreement.py). 0 = no jitter: the strip then shows the model's IoU guess.
+    confidence_jitter: float = 0.1
     min_area_px: int = 5  # propagation stops when the object is smaller than this …
-    min_confidence: float = 0.5  # … or the predicted IoU falls below this …
-    max_growth: float = 3.0  # … or the area jumps by more than this factor (leaked into a neighbour)
+    min_confidence: float = 0.5  # … or the confidence (agreement) falls below this …
+    max_growth: float = 3.0  # … or the area jumps by more than this factor (leaked into a neighbour) …
+    min_overlap: float = 0.5  # … or less than this fraction of the mask touches the previous slice's …
+    contrast_stop: bool = True  # … or the mask looks like the seed's surround (propagation.py) …
+    contrast_fraction: float = 0.5  # … i.e. its median is not half-way from the surround to the object
 
 
 @dataclass
 class SliceResult:
     z: int
     area_px: int
-    iou: float
+    iou: float  # the model's own predicted IoU (not shown as confidence: it does not track Dice)
     stability: float
+    confidence: float = float("nan")  # agreement under perturbations (agreement.py): what the strip shows
 
 
 @dataclass
@@ -54,9 +62,14 @@ class PropagationResult:
     seed_z: int
     slices: dict[int, SliceResult] = field(default_factory=dict)  # z → result, seed included
     stop_reason: dict[str, str] = field(default_factory=dict)  # direction → why it stopped
+    window: tuple[float, float] | None = None  # the CT window the model saw
 
     @property
     def confidence(self) -> dict[int, float]:
+        return {z: r.confidence for z, r in sorted(self.slices.items())}
+
+    @property
+    def predicted_iou(self) -> dict[int, float]:
         return {z: r.iou for z, r in sorted(self.slices.items())}
 
 

@@ -3,26 +3,37 @@
 Coordinates: boxes/points are ``(x = column, y = row)`` pixels on slice ``z`` (index along
 ``Volume.array`` axis 0). Each user action is one undoable gesture storing only the changed pixels.
 Labels never take pixels owned by another label unless ``overwrite=True``.
+
+CT window (``window="auto"``): each box chooses its own (windowing.py) and the label keeps it on that
+slice and through propagation. Per-slice confidence is the agreement of the drawn mask under
+perturbed prompts/windows (agreement.py), not the model's IoU guess. Propagation: propagation.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import cast
 
 import numpy as np
 
-from inference.errors import Cancelled, InvalidPromptError
+from inference.errors import InvalidPromptError
 from inference.io.volume import Volume
 from inference.models.preprocess import DEFAULT_CT_WINDOW
 from inference.progress import CancelToken, ProgressCallback, no_progress
+from inference.segmentation.agreement import (
+    Levels,
+    agreement,
+    intensity_agreement,
+    jittered_boxes,
+    jittered_points,
+    object_contrast,
+)
 from inference.segmentation.backend import Box, Decoded, Embedding, SegmentationBackend
 from inference.segmentation.cache import EmbeddingCache, cache_key, slice_hash
 from inference.segmentation.history import Gesture, History, SliceDiff, apply_diffs
 from inference.segmentation.labels import Label, LabelTable
 from inference.segmentation.postprocess import (
-    bbox,
     click_threshold,
     fill_holes,
     largest_component,
@@ -36,8 +47,10 @@ from inference.segmentation.prompts import (
     check_box,
     check_point,
 )
+from inference.segmentation.windowing import Window, WindowChoice, choose_window
 
 LabelKey = str | int | Label
+Scored = tuple[Decoded, float]  # a mask and its confidence (agreement)
 
 
 class SegmentationSession:
@@ -64,8 +77,10 @@ class SegmentationSession:
         self.label_map = np.zeros((1, 1, 1), dtype=np.uint8)
         self._prompts: dict[tuple[int, int], SlicePrompt] = {}
         self._confidence: dict[tuple[int, int], float] = {}
+        self._windows: dict[tuple[int, int], Window | None] = {}  # (label, z) → window its mask was made in
         self._slice_keys: dict[int, str] = {}
         self._last_prompted: dict[int, int] = {}
+        self.last_choice: WindowChoice | None = None  # the latest automatic window choice (for the UI)
 
     # ---- image and labels -------------------------------------------------------------------------
     def set_image(self, volume: Volume | np.ndarray) -> None:
@@ -76,13 +91,45 @@ class SegmentationSession:
         self.reset()
 
     @property
-    def window(self) -> tuple[float, float] | None:
-        """The intensity window used for the model input (``None``: percentile normalisation)."""
+    def is_ct(self) -> bool:
+        vol = self._vol()
+        return vol.units.upper() == "HU" or vol.modality.upper() == "CT"
+
+    @property
+    def window(self) -> Window | None:
+        """The window for embeddings not yet tied to a prompt (precompute): the latest automatic choice,
+        else ``ct_window``; ``None`` = percentile normalisation (X-ray, MR)."""
         if self.window_setting != "auto":
             return self.window_setting  # type: ignore[return-value]
-        vol = self._vol()
-        is_ct = vol.units.upper() == "HU" or vol.modality.upper() == "CT"
-        return self.ct_window if is_ct else None
+        if not self.is_ct:
+            return None
+        return self.last_choice.window if self.last_choice is not None else self.ct_window
+
+    def window_for(self, label: LabelKey, z: int, box: Box | None = None) -> Window | None:
+        """The window the label's mask on slice ``z`` is (or will be) made in.
+
+        A fixed ``window`` setting wins; on CT in "auto" a new box chooses its own (windowing.py), a
+        click keeps the slice's window, and a slice without one takes the label's nearest prompted slice's.
+        """
+        if self.window_setting != "auto":
+            return self.window_setting  # type: ignore[return-value]
+        if not self.is_ct:
+            return None
+        value = self.label(label, create=False).value
+        if box is not None:
+            self.last_choice = choose_window(self._vol().array[z], box)
+            return self.last_choice.window
+        if (value, z) in self._windows:
+            return self._windows[(value, z)]
+        known = sorted((abs(zz - z), w) for (v, zz), w in self._windows.items() if v == value and w is not None)
+        return known[0][1] if known else self.window
+
+    def best_window(self, z: int, box: Box | None) -> Window | None:
+        """The window showing ``box``'s object best on slice ``z`` (CT with a box showing some contrast)."""
+        if box is None or not self.is_ct:
+            return None
+        choice = choose_window(self._vol().array[z], box)
+        return choice.window if choice.shows_object else None
 
     def add_label(
         self, name: str, colour: tuple[int, int, int] | None = None, value: int | None = None
@@ -109,7 +156,7 @@ class SegmentationSession:
         return float((self.label_map[z] == self.label(label, create=False).value).sum()) * sx * sy
 
     def confidence(self, label: LabelKey) -> dict[int, float]:
-        """Per-slice predicted IoU of the label's model-made masks."""
+        """Per-slice confidence (agreement, see agreement.py) of the label's model-made masks."""
         v = self.label(label, create=False).value
         return {z: c for (lv, z), c in sorted(self._confidence.items(), key=lambda kv: kv[0][1]) if lv == v}
 
@@ -120,7 +167,8 @@ class SegmentationSession:
     def add_box(self, z: int, box: Sequence[float], label: LabelKey, overwrite: bool = False) -> SliceResult:
         """A new box replaces this label's prompt on slice ``z`` (its clicks are dropped)."""
         lab = self.label(label)
-        return self._prompt_gesture("box", z, lab, SlicePrompt(self._check_box(z, box)), overwrite)
+        prompt = SlicePrompt(self._check_box(z, box))
+        return self._prompt_gesture("box", z, lab, prompt, self.window_for(lab, z, prompt.box), overwrite)
 
     def add_point(
         self, z: int, x: float, y: float, positive: bool, label: LabelKey, overwrite: bool = False
@@ -130,7 +178,8 @@ class SegmentationSession:
         self._check_point(z, x, y)
         old = self._prompts.get((lab.value, z), SlicePrompt())
         new = replace(old, points=(*old.points, (float(x), float(y), bool(positive))))
-        return self._prompt_gesture("point", z, lab, new, overwrite)
+        window = self.window_for(lab, z, None if (lab.value, z) in self._windows else new.box)
+        return self._prompt_gesture("point", z, lab, new, window, overwrite)
 
     def apply_brush(
         self, z: int, mask2d: np.ndarray, label: LabelKey, erase: bool = False, overwrite: bool = False
@@ -150,6 +199,9 @@ class SegmentationSession:
         else:
             after[stroke & ((before == 0) | overwrite)] = lab.value
         gesture = Gesture("erase" if erase else "brush")
+        ckey = (lab.value, z)
+        if ckey in self._confidence and not np.array_equal(before, after):  # no longer the model's mask
+            gesture.state[("conf", *ckey)] = (self._confidence.pop(ckey), None)
         self._commit_slice(gesture, z, after)
         self.history.push(gesture)
 
@@ -166,10 +218,11 @@ class SegmentationSession:
         """Carry the label from its seed slice to neighbours, one slice at a time (one gesture).
 
         The seed is the label's most recently prompted slice in ``z_range`` (else its largest slice).
-        Each next slice is prompted with the previous mask's bounding box (+ margin); propagation
-        stops when the object vanishes, confidence drops, the area explodes, or the range ends. On
-        cancel the slices done so far are kept (undoable as one gesture) and :class:`Cancelled` is raised.
+        See :mod:`inference.segmentation.propagation` for the prompts and the stop rules. On cancel the
+        slices done so far are kept (undoable as one gesture) and :class:`Cancelled` is raised.
         """
+        from inference.segmentation.propagation import Propagation
+
         lab = self.label(label, create=False)
         nz = self.label_map.shape[0]
         z_lo, z_hi = (0, nz - 1) if z_range is None else (min(z_range), max(z_range))
@@ -178,33 +231,7 @@ class SegmentationSession:
         if direction not in ("both", "up", "down"):
             raise InvalidPromptError(f"Unknown propagation direction '{direction}'.")
         seed = self._seed_slice(lab, z_lo, z_hi)
-        result = PropagationResult(seed)
-        result.slices[seed] = SliceResult(
-            seed,
-            int((self.label_map[seed] == lab.value).sum()),
-            self._confidence.get((lab.value, seed), 1.0),
-            1.0,
-        )
-        runs = [(d, s) for d, s in (("up", 1), ("down", -1)) if direction in (d, "both")]
-        total = sum((z_hi - seed) if s > 0 else (seed - z_lo) for _, s in runs) or 1
-        done = 0
-        gesture = Gesture("propagate")
-        try:
-            for name, step in runs:
-                for z, decoded, reason in self._steps(lab, seed, step, z_lo, z_hi, cancel):
-                    if decoded is None:
-                        result.stop_reason[name] = reason
-                        break
-                    self._write_model_mask(gesture, z, lab, decoded, overwrite)
-                    result.slices[z] = SliceResult(z, int(decoded.mask.sum()), decoded.iou, decoded.stability)
-                    done += 1
-                    progress(done / total, f"Propagating {lab.name}: slice {z}")
-        except Cancelled:
-            self.history.push(gesture)
-            raise
-        self.history.push(gesture)
-        progress(1.0, f"Propagated {lab.name} over {len(result.slices)} slices")
-        return result
+        return Propagation(self, lab, seed, overwrite).run(z_lo, z_hi, direction, progress, cancel)
 
     # ---- undo -------------------------------------------------------------------------------------
     def undo(self) -> bool:
@@ -228,6 +255,7 @@ class SegmentationSession:
         self.label_map[...] = 0
         self._prompts.clear()
         self._confidence.clear()
+        self._windows.clear()
         self._last_prompted.clear()
         self.history.clear()
 
@@ -237,23 +265,53 @@ class SegmentationSession:
             raise InvalidPromptError("No image is loaded in the segmentation session.")
         return self.volume
 
-    def embedding(self, z: int) -> Embedding:
-        """The slice's embedding, from the cache when possible (only a miss runs the image encoder)."""
+    def embedding(self, z: int, window: Window | None | str = "default") -> Embedding:
+        """The slice's embedding in ``window`` (default: :attr:`window`), from the cache when possible."""
         self._check_z(z)
         plane = self._vol().array[z]
         if z not in self._slice_keys:
             self._slice_keys[z] = slice_hash(plane)
-        window = self.window
-        key = cache_key(self._slice_keys[z], self.backend.model_id, window)
-        return self.cache.get_or_compute(key, lambda: self.backend.embed(plane, window))
+        win: Window | None = self.window if window == "default" else window  # type: ignore[assignment]
+        key = cache_key(self._slice_keys[z], self.backend.model_id, win)
+        return self.cache.get_or_compute(key, lambda: self.backend.embed(plane, win))
 
-    def _decode(self, z: int, prompt: SlicePrompt, mask_prompt: object = None) -> Decoded:
+    def decode_scored(
+        self, z: int, prompt: SlicePrompt, window: Window | None, mask_prompt: object = None,
+        levels: Levels | None = None,
+    ) -> Scored:
+        """The mask for ``prompt`` and its confidence (agreement.py): the lowest of the mean Dice with
+        jittered prompts' masks, the Dice with the best window's mask (when ``window`` is another one)
+        and, on CT, the Dice with its half-maximum core (``levels``: the seed's, else this mask's)."""
+        emb = self.embedding(z, window)
+        xray = window is None and self._vol().shape[0] == 1
+        decoded = self._decode(prompt, emb, xray, mask_prompt)
+        shape = self.label_map.shape[1:]
+        fraction = self.options.confidence_jitter
+        if fraction <= 0:
+            return decoded, decoded.iou
+        if prompt.box is not None:
+            variants = [SlicePrompt(b, prompt.points) for b in jittered_boxes(prompt.box, shape, fraction)]
+        else:
+            step = max(2.0, fraction * 0.1 * max(shape))
+            variants = [SlicePrompt(None, pts) for pts in jittered_points(prompt.points, shape, step)]
+        confidence = agreement(decoded.mask, [self._decode(v, emb, xray, mask_prompt).mask for v in variants])
+        best = self.best_window(z, prompt.box)
+        if best is not None and best != window:  # the weaker of the two sources of doubt counts
+            other = self._decode(prompt, self.embedding(z, best), False, mask_prompt).mask
+            confidence = min(confidence, agreement(decoded.mask, [other]))
+        if self.is_ct and decoded.mask.any():
+            plane = self._vol().array[z]
+            levels = levels if levels is not None else object_contrast(plane, decoded.mask)
+            by_intensity = intensity_agreement(plane, decoded.mask, levels)
+            confidence = confidence if by_intensity is None else min(confidence, by_intensity)
+        return decoded, confidence
+
+    def _decode(self, prompt: SlicePrompt, emb: Embedding, xray: bool, mask_prompt: object = None) -> Decoded:
         points = prompt.points
         if prompt.box is not None and self.options.box_centre_point and not points:
             x0, y0, x1, y1 = prompt.box
             points = (((x0 + x1) / 2, (y0 + y1) / 2, True),)
-        emb = self.embedding(z)
-        if not (self.window is None and self._vol().shape[0] == 1):  # not a 2-D X-ray
+        if not xray:
             return self._clean(self.backend.decode(emb, prompt.box, points, mask_prompt), prompt.box)
         by_threshold = self.options.xray_clicks == "threshold" and prompt.box is not None
         decoded = self.backend.decode(emb, prompt.box, () if by_threshold else points, mask_prompt)
@@ -286,29 +344,32 @@ class SegmentationSession:
         return mask
 
     def _prompt_gesture(
-        self, name: str, z: int, lab: Label, prompt: SlicePrompt, overwrite: bool
+        self, name: str, z: int, lab: Label, prompt: SlicePrompt, window: Window | None, overwrite: bool
     ) -> SliceResult:
-        decoded = self._decode(z, prompt)
+        decoded, confidence = self.decode_scored(z, prompt, window)
         gesture = Gesture(name)
         key = (lab.value, z)
         gesture.state[("prompt", *key)] = (self._prompts.get(key), prompt)
         self._prompts[key] = prompt
-        self._write_model_mask(gesture, z, lab, decoded, overwrite)
+        self.write_model_mask(gesture, z, lab, (decoded, confidence), window, overwrite)
         self.history.push(gesture)
         self._last_prompted[lab.value] = z
-        return SliceResult(z, int(decoded.mask.sum()), decoded.iou, decoded.stability)
+        return SliceResult(z, int(decoded.mask.sum()), decoded.iou, decoded.stability, confidence)
 
-    def _write_model_mask(
-        self, gesture: Gesture, z: int, lab: Label, decoded: Decoded, overwrite: bool
+    def write_model_mask(
+        self, gesture: Gesture, z: int, lab: Label, scored: Scored, window: Window | None, overwrite: bool
     ) -> None:
         """Replace the label's pixels on slice ``z`` by the model's mask, respecting other labels."""
+        decoded, confidence = scored
         before = self.label_map[z]
         after = before.copy()
         after[after == lab.value] = 0
         after[decoded.mask & ((after == 0) | overwrite)] = lab.value
         ckey = (lab.value, z)
-        gesture.state[("conf", *ckey)] = (self._confidence.get(ckey), decoded.iou)
-        self._confidence[ckey] = decoded.iou
+        gesture.state[("conf", *ckey)] = (self._confidence.get(ckey), confidence)
+        self._confidence[ckey] = confidence
+        gesture.state[("window", *ckey)] = (self._windows.get(ckey), window)
+        self._windows[ckey] = window
         self._commit_slice(gesture, z, after)
 
     def _commit_slice(self, gesture: Gesture, z: int, after: np.ndarray) -> None:
@@ -318,9 +379,10 @@ class SegmentationSession:
             self.label_map[z] = after
 
     def _restore_state(self, gesture: Gesture, forward: bool) -> None:
+        targets: dict[str, dict] = {"prompt": self._prompts, "conf": self._confidence, "window": self._windows}
         for key, (before, after) in gesture.state.items():
             kind, value, z = cast(tuple[str, int, int], key)
-            target: dict = self._prompts if kind == "prompt" else self._confidence
+            target = targets[kind]
             state = after if forward else before
             if state is None:
                 target.pop((value, z), None)
@@ -337,66 +399,6 @@ class SegmentationSession:
                 f"Label '{lab.name}' has no mask in slices {z_lo}..{z_hi} to propagate from."
             )
         return z_lo + int(np.argmax(areas))
-
-    def _steps(
-        self, lab: Label, seed: int, step: int, z_lo: int, z_hi: int, cancel: CancelToken | None
-    ) -> Iterator[tuple[int, Decoded | None, str]]:
-        """Slices after the seed in one direction; a ``None`` mask ends the run with a reason."""
-        prev = self.label_map[seed] == lab.value
-        memory = getattr(self.backend, "propagate_volume", None)
-        if memory is not None:  # MedSAM2: the model's memory carries the object
-            vol = self._vol().array
-            for z, decoded in memory(vol, seed, prev, (z_lo, z_hi), step < 0, self.window, cancel):
-                reason = self._stop_reason(decoded, int(prev.sum()))
-                yield (z, None, reason) if reason else (z, self._clean(decoded, None), "")
-                if reason:
-                    return
-                prev = decoded.mask
-            yield seed, None, "end of range"
-            return
-        z = seed + step
-        while z_lo <= z <= z_hi:
-            if cancel is not None:
-                cancel.raise_if_cancelled()
-            found, reason = self._propagate_one(z, prev)
-            yield z, found, reason
-            if found is None:
-                return
-            prev = found.mask
-            z += step
-        yield z, None, "end of range"
-
-    def _stop_reason(self, decoded: Decoded, prev_area: int) -> str:
-        area = int(decoded.mask.sum())
-        if area < self.options.min_area_px:
-            return "object vanished"
-        if decoded.iou < self.options.min_confidence:
-            return f"low confidence ({decoded.iou:.2f})"
-        if area > self.options.max_growth * max(prev_area, self.options.min_area_px):
-            return "area jumped (leak into a neighbour)"
-        return ""
-
-    def _propagate_one(self, z: int, prev: np.ndarray) -> tuple[Decoded | None, str]:
-        prev_area = int(prev.sum())
-        box = bbox(prev)
-        if box is None or prev_area < self.options.min_area_px:
-            return None, "object vanished"
-        emb = self.embedding(z)
-        h, w = prev.shape
-        margin = self.options.propagate_margin_256 / min(emb.info.scale_xy)
-        x0, y0, x1, y1 = box
-        grown: Box = (
-            max(x0 - margin, 0.0),
-            max(y0 - margin, 0.0),
-            min(x1 + margin, w - 1.0),
-            min(y1 + margin, h - 1.0),
-        )
-        mask_prompt = None
-        if self.options.propagate_mask_prompt:
-            mask_prompt = (emb.info.mask_to_model(prev) * 2.0 - 1.0) * 8.0
-        decoded = self._decode(z, SlicePrompt(grown), mask_prompt)
-        reason = self._stop_reason(decoded, prev_area)
-        return (None, reason) if reason else (decoded, "")
 
     def _check_z(self, z: int) -> None:
         nz = self.label_map.shape[0]

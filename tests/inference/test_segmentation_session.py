@@ -15,6 +15,7 @@ from inference.errors import Cancelled, InvalidPromptError
 from inference.io.volume import Volume
 from inference.models.preprocess import PreprocessInfo, resized_size
 from inference.progress import CancelToken
+from inference.segmentation.agreement import JITTER_PATTERNS
 from inference.segmentation.backend import Decoded, Embedding, SegmentationBackend
 from inference.segmentation.cache import EmbeddingCache
 from inference.segmentation.session import SegmentationSession, SessionOptions
@@ -77,7 +78,8 @@ def test_box_prompt_makes_mask_and_reprompt_hits_the_cache(session: Segmentation
     assert np.array_equal(session.mask_for("a")[4], expected)
     session.add_point(4, 16, 16, True, "a")
     session.add_box(4, (12, 12, 20, 20), "a")
-    assert backend.encoder_calls == 1 and backend.decoder_calls == 3
+    # each prompt: its mask + one per jittered box (the confidence), all on the one cached embedding
+    assert backend.encoder_calls == 1 and backend.decoder_calls == 3 * (1 + len(JITTER_PATTERNS))
     assert session.cache.hits == 2
 
 

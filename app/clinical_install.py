@@ -26,7 +26,8 @@ from app.controllers.clinical import CasePredictor, ClinicalController
 from app.model.clinical import ClinicalModel, is_case_folder
 from app.widgets.audit_view import AuditView
 from app.widgets.ehr_panel import EHRPanel
-from app.widgets.explanation_panel import ExplanationPanel, HeatmapOverlay
+from app.widgets.explanation_panel import ExplanationPanel
+from app.widgets.heatmap_overlay import HeatmapOverlay
 from app.widgets.info_panel import attribution_for
 from app.widgets.prediction_panel import PredictionPanel
 from app.widgets.timeline_strip import TimelineStrip

@@ -138,7 +138,7 @@ def render_clinical(viewer: Viewer, out: Path, segment: bool = False) -> list[Pa
         _wait(window)
         _wait(window)  # explanation follows the prediction
     QApplication.processEvents()
-    written: list[Path] = []
+    written: list[Path] = _show_weighted_x_rays(viewer, out)
     for name in ("prediction", "explanation", "ehr", "timeline", "audit"):
         dock = window.panels[name]
         dock.show()
@@ -164,6 +164,32 @@ def render_clinical(viewer: Viewer, out: Path, segment: bool = False) -> list[Pa
     save_window(window, out / "clinical_tour.png")
     written.append(out / "clinical_tour.png")
     ws.tour.close_tour()
+    return written
+
+
+def _show_weighted_x_rays(viewer: Viewer, out: Path) -> list[Path]:
+    """The X-ray that counts least, when its heat-map is greyed (``clinical_overlay_greyed.png``), then the
+    one that counts most stays on screen for the other screenshots."""
+    from PySide6.QtWidgets import QApplication
+
+    from app.screenshot import save_array
+
+    window, ws = viewer.window, viewer.clinical
+    weights = ws.model.explanation.time_weights if ws.model.explanation is not None else {}
+    if len(weights) < 2:
+        return []
+    least, most = min(weights, key=lambda k: weights[k]), max(weights, key=lambda k: weights[k])
+    written = []
+    ws.controller.show_image(least)
+    _wait(window)
+    QApplication.processEvents()
+    if ws.overlay.grey:
+        window.views["axial"].refresh()
+        save_array(window.views["axial"].grab_array(), out / "clinical_overlay_greyed.png")
+        written.append(out / "clinical_overlay_greyed.png")
+    ws.controller.show_image(most)
+    _wait(window)
+    QApplication.processEvents()
     return written
 
 

@@ -92,6 +92,8 @@ class FusionCaseAdapter:
             "occlusion", outcome, {n: np.abs(m.values) for n, m in ex.image_maps.items()}, ehr_ranked,
             ex.time_weights, ex.image_share,
             signed_heatmaps={n: m.values for n, m in ex.image_maps.items()},
+            lungs={n: m.lungs for n, m in ex.image_maps.items()},
+            mask_sources={n: m.mask_source for n, m in ex.image_maps.items()},
         )
 
 

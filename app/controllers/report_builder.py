@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 
 from app.model.label_stats import label_counts
+from inference.clinical.attribution_colours import greying_note
 from inference.clinical.formatting import field_value, format_percent, recorded_text
 from inference.clinical.ranges import check_value
 from inference.clinical.terms import actor_label, field_label, method_label, outcome_label
-from inference.clinical.wording import outcome_words
+from inference.clinical.wording import mid_sentence, outcome_words
 from inference.export import report as rp
 from inference.export.labels import SegmentLabel
 from inference.export.report_sections import ReportSection
@@ -47,7 +48,7 @@ class ReportInputs:
     sections: list[ReportSection] = field(default_factory=list)  # features' tables (AppContext.report_sections)
 
 
-def model_card_summary(path: Path = MODEL_CARD, name: str = "MedFusion-Mamba outcome predictor",
+def model_card_summary(path: Path = MODEL_CARD, name: str = "Outcome predictor",
                        version: str = "") -> rp.ModelSummary | None:
     """The card's title, first paragraph of "What it is" and the "Intended use" bullets, as plain text.
 
@@ -68,8 +69,9 @@ def model_card_summary(path: Path = MODEL_CARD, name: str = "MedFusion-Mamba out
         return re.sub(r"\s+", " ", md).strip()
 
     title = re.search(r"^# (?:Model card:\s*)?(.+)$", text, flags=re.M)
-    if title:  # "MedFusion-Mamba outcome predictor (`resources/models/fusion/`)" → without the path
-        name = plain(re.sub(r"\s*\(`[^`]*`\)\s*$", "", title.group(1))) or name
+    if title:  # "outcome predictor (`resources/models/fusion/`, `medfusion-cxr-v2`)" → without path and id
+        name = plain(re.sub(r"\s*\((?:`[^`]*`(?:,\s*)?)+\)\s*$", "", title.group(1))) or name
+        name = name[:1].upper() + name[1:]
     what = plain(section("What it is").split("\n\n")[0])
     if what.endswith(":"):
         what = what[:-1].rstrip() + "."
@@ -191,6 +193,19 @@ def audit_summary(audit: Any, days: dict[str, str] | None = None) -> rp.AuditSum
         log_verified=audit.verify()[0])
 
 
+LUNG_OUTLINE = (242, 242, 191)  # the viewer's pale lung outline (app/widgets/heatmap_overlay.py)
+
+
+def _signed_map(explanation: Any, filename: str, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The signed attribution of ``filename`` in [-1, 1], 0 outside its lung mask (when the mask is known)."""
+    signed = getattr(explanation, "signed_heatmaps", {}).get(filename)
+    if signed is None or np.shape(signed) != tuple(shape):
+        return None
+    lungs = getattr(explanation, "lungs", {}).get(filename)
+    signed = np.clip(np.asarray(signed, np.float32), -1.0, 1.0)
+    return signed * (np.asarray(lungs) > 0) if lungs is not None and np.shape(lungs) == tuple(shape) else signed
+
+
 def build_report(inputs: ReportInputs) -> rp.ReportContent:
     """The report content: key image (slice + masks + heat-map), measurements, predictions, model, audit."""
     vol = inputs.volume
@@ -199,6 +214,7 @@ def build_report(inputs: ReportInputs) -> rp.ReportContent:
     image = getattr(model, "selected", None) if model is not None else None
     mask2d = None
     colours: dict[int, tuple[int, int, int]] = {}
+    mask_alpha = 0.35
     if inputs.labelmap is not None and inputs.labelmap.shape == vol.shape and inputs.labelmap[z].any():
         mask2d = inputs.labelmap[z]
         colours = {lab.value: tuple(lab.colour) for lab in inputs.labels}  # type: ignore[misc]
@@ -206,11 +222,14 @@ def build_report(inputs: ReportInputs) -> rp.ReportContent:
         clinical_mask = model.masks.get(image.filename)
         if clinical_mask is not None and np.shape(clinical_mask) == vol.shape[1:]:
             mask2d = (np.asarray(clinical_mask) > 0).astype(np.uint8)
-    heat = None
+            colours = {1: LUNG_OUTLINE}  # outline only: a red fill would read as "towards" on the heat-map
+            mask_alpha = 0.0
+    heat, signed = None, None
     explanation = getattr(model, "explanation", None) if model is not None else None
     if explanation is not None and image is not None and vol.is_2d:
+        signed = _signed_map(explanation, image.filename, vol.shape[1:])
         candidate = explanation.heatmaps.get(image.filename)
-        if candidate is not None and np.shape(candidate) == vol.shape[1:]:
+        if signed is None and candidate is not None and np.shape(candidate) == vol.shape[1:]:
             heat = candidate
     days = _image_days(model, with_names=not inputs.deidentified)
     parts = [f"slice {z + 1} of {vol.shape[0]} (areas are on this slice)" if not vol.is_2d else "image"]
@@ -218,12 +237,22 @@ def build_report(inputs: ReportInputs) -> rp.ReportContent:
         label = days.get(image.filename, f"day {image.offset:g} X-ray")
         parts = [label[:1].upper() + label[1:]]
     if mask2d is not None:
-        parts.append("mask outlines")
-    if heat is not None and explanation is not None:
-        parts.append(f"explanation heat-map ({method_label(explanation.method)}, "
-                     f"{outcome_label(explanation.outcome)})"
+        parts.append("lung outline" if mask_alpha == 0.0 else "mask outlines")
+    why_grey = ""
+    if explanation is not None and image is not None:
+        weights = getattr(explanation, "time_weights", {}) or {}
+        why_grey = greying_note(getattr(explanation, "gate", None), weights.get(image.filename), len(weights))
+    greyed = bool(why_grey)
+    if (heat is not None or signed is not None) and explanation is not None:
+        outcome = outcome_label(explanation.outcome)
+        meaning = (f"; red: pushes towards {mid_sentence(outcome)}, blue: pushes away, inside the lungs"
+                   if signed is not None else "")
+        parts.append(f"explanation heat-map ({method_label(explanation.method)}, {outcome}{meaning})"
+                     + (f" \u2014 {why_grey}" if signed is not None and greyed else "")
                      + (" \u2014 out of date: inputs changed after it was computed" if explanation.stale else ""))
-    key = rp.KeyImage(rp.render_overlay(vol.array[z], inputs.window, mask2d, heat, colours=colours or None),
+    key = rp.KeyImage(rp.render_overlay(vol.array[z], inputs.window, mask2d, heat, colours=colours or None,
+                                        mask_alpha=mask_alpha,
+                                        signed_heatmap=signed, greyed=greyed),
                       ", ".join(parts))
     measurements = []
     if inputs.labelmap is not None and inputs.labelmap.shape == vol.shape:

@@ -250,6 +250,8 @@ class ExplanationResult:
     gate: float | None = None
     stale: bool = False
     signed_heatmaps: dict[str, np.ndarray] = field(default_factory=dict)  # [-1, 1], + = towards the outcome
+    lungs: dict[str, np.ndarray] = field(default_factory=dict)  # bool lung mask each map is restricted to
+    mask_sources: dict[str, str] = field(default_factory=dict)  # "supplied" | "auto" per filename
 
 
 class ClinicalModel:

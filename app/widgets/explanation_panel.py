@@ -1,10 +1,13 @@
-"""Explanation panel (method, outcome, charts) and the heat-map overlay layer on the slice view."""
+"""Explanation panel: outcome, overlay opacity, clinical-value bars, X-ray weights over time and the gate.
+
+The clinical-value bars use the heat-map's colours (``app.rendering.attribution``): red pushes towards the
+outcome, blue away, on the image and beside it. The heat-map itself is ``app.widgets.heatmap_overlay``.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -16,69 +19,13 @@ from PySide6.QtWidgets import (
     QVBoxLayout,
     QWidget,
 )
-from vtkmodules.vtkCommonCore import vtkLookupTable
 
 from app.controllers.clinical import METHODS, ClinicalController
 from app.model.clinical import FIELDS_BY_NAME, OUTCOMES, ClinicalModel, ExplanationResult
-from app.rendering.slice_props import image_slice
-from app.rendering.vtk_image import image_2d
+from app.widgets.heatmap_overlay import HeatmapOverlay
 from app.widgets.lazy_figure import LazyFigure
-from app.widgets.slice_view import SliceView
-
-
-def heat_lut() -> vtkLookupTable:
-    """Blue→yellow→red with alpha rising from zero, so unimportant areas leave the X-ray untouched."""
-    lut = vtkLookupTable()
-    lut.SetNumberOfTableValues(256)
-    lut.SetRange(0.0, 1.0)
-    for i in range(256):
-        t = i / 255
-        r, g, b = min(1.0, 2 * t), min(1.0, 2 * t) if t < 0.5 else 2 * (1 - t), max(0.0, 1 - 2 * t)
-        lut.SetTableValue(i, r, g, b, min(1.0, max(0.0, (t - 0.15) * 1.6)))
-    lut.Build()
-    return lut
-
-
-class HeatmapOverlay:
-    """A layer on the 2-D view showing the attribution of the image on screen (opacity adjustable)."""
-
-    def __init__(self, view: SliceView, model: ClinicalModel) -> None:
-        self.view, self.model = view, model
-        self.opacity = 0.5
-        self.visible = True
-        self.actor = image_slice(3)
-        self.actor.GetProperty().SetLookupTable(heat_lut())
-        self.actor.GetProperty().UseLookupTableScalarRangeOn()
-        self.actor.VisibilityOff()
-        view.add_image_layer(self.actor, layer=3)
-        view.geometry_changed.connect(self.update)
-        view.slice_changed.connect(lambda _i: self.update())
-        model.explanation_changed.connect(lambda _e: self.update())
-        model.image_selected.connect(lambda _i: self.update())
-
-    def current(self) -> np.ndarray | None:
-        exp, image, vol = self.model.explanation, self.model.selected, self.view.document.volume
-        if exp is None or image is None or vol is None or not vol.is_2d:
-            return None
-        heat = exp.heatmaps.get(image.filename)
-        return heat if heat is not None and heat.shape == vol.array.shape[1:] else None
-
-    def update(self) -> None:
-        heat = self.current() if self.visible else None
-        if heat is not None:
-            plane = self.view.mapping.slice_2d(heat[None].astype(np.float32), 0)
-            self.actor.GetMapper().SetInputData(image_2d(plane, self.view.display_spacing))
-            self.actor.GetProperty().SetOpacity(self.opacity)
-        self.actor.SetVisibility(heat is not None)
-        self.view.refresh()
-
-    def set_opacity(self, value: float) -> None:
-        self.opacity = value
-        self.update()
-
-    def set_visible(self, on: bool) -> None:
-        self.visible = on
-        self.update()
+from inference.clinical.attribution_colours import AWAY, TOWARDS
+from inference.clinical.wording import mid_sentence
 
 
 class ExplanationPanel(QWidget):
@@ -122,6 +69,7 @@ class ExplanationPanel(QWidget):
         layout.addWidget(self.chart, 1)
         model.explanation_changed.connect(self._show)
         model.stale_changed.connect(lambda _s: self._show(model.explanation))
+        model.image_selected.connect(lambda _i: self._show(model.explanation))  # greying is per X-ray
         self._show(None)
 
     def _run(self) -> None:
@@ -136,10 +84,21 @@ class ExplanationPanel(QWidget):
             return
         fig = self.chart.figure
         fig.clear()
+        index = self.method.findData(result.method)  # the method the predictor used, which may differ
+        if index >= 0:
+            self.method.blockSignals(True)
+            self.method.setCurrentIndex(index)
+            self.method.blockSignals(False)
         label = OUTCOMES.get(result.outcome, result.outcome)
+        lower = mid_sentence(label)
         stale = " <b style='color:#ffb347'>(out of date)</b>" if result.stale else ""
-        self.status.setText(f"{label} — {METHODS.get(result.method, result.method)}{stale}. "
-                            "Red on the image = areas that pushed the prediction most.")
+        legend = (f"<span style='color:{TOWARDS}'><b>Red</b></span> pushes towards {lower}, "
+                  f"<span style='color:{AWAY}'><b>blue</b></span> pushes away — on the X-ray (inside the "
+                  "lungs only) and in the clinical values alike.")
+        note = self.overlay.greying()
+        grey = f"<br><i style='color:#ffbf60'>{note}.</i>" if note else ""
+        auto = " Lungs outlined on the X-ray were found automatically." if "auto" in result.mask_sources.values() else ""
+        self.status.setText(f"{label} — {METHODS.get(result.method, result.method)}{stale}. {legend}{auto}{grey}")
         text: dict[str, Any] = {"color": "#e0e0e0", "fontsize": 8}
         grid = fig.add_gridspec(3, 1, height_ratios=[3, 1, 0.6], hspace=0.9)
         ax = fig.add_subplot(grid[0])
@@ -148,9 +107,10 @@ class ExplanationPanel(QWidget):
         names = [(FIELDS_BY_NAME[n].label if n in FIELDS_BY_NAME else n) + (" (missing)" if n in missing else "")
                  for n, _ in items]
         values = [v for _, v in items]
-        ax.barh(names, values, color=["#d9534f" if v > 0 else "#5b9bd5" for v in values])
+        ax.barh(names, values, color=[TOWARDS if v > 0 else AWAY for v in values])
         ax.axvline(0, color="#aaaaaa", lw=0.8)
-        ax.set_title("Clinical values (red: towards yes, blue: towards no)", **text)
+        ax.set_title(f"Clinical values (red: towards {lower}, blue: away)", **text)
+        ax.set_xlabel("effect on the risk (log-odds) against a typical value", **text)
         ax2 = fig.add_subplot(grid[1])
         weights = result.time_weights or {}
         if weights and self.model.case is not None:

@@ -16,6 +16,11 @@ from inference.clinical.formatting import format_percent
 from inference.clinical.terms import outcome_label
 
 
+def mid_sentence(label: str) -> str:
+    """'Intubation' → 'intubation' inside a sentence; an acronym stays ('ICU admission')."""
+    return label[:1].lower() + label[1:] if not label[:3].isupper() else label
+
+
 def confidence_text(alpha: float) -> str:
     return f"{round(100 * (1 - float(alpha)))} % confidence"
 
@@ -65,7 +70,7 @@ def outcome_words(name: str, probability: float, prediction_set: Iterable[int], 
         return words("the model cannot decide", undecided=True)
     if not chosen:
         return words(f"unusual case \u2014 neither answer fits at {level}; do not rely on it", abstain=True)
-    lower = label[:1].lower() + label[1:] if not label[:3].isupper() else label
+    lower = mid_sentence(label)
     if chosen == {1}:
         note = ""
         if probability < 0.5:

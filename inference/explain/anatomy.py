@@ -47,8 +47,7 @@ def lung_occlusion(
     if not lungs.any():
         return attr
     base = float(logit_with_lungs(lungs))
-    cells = [(r, c) for r in range(0, h, cell) for c in range(0, w, cell)
-             if lungs[r:r + cell, c:c + cell].mean() >= min_overlap]
+    cells = _scored_cells(lungs, cell, min_overlap)
     for k, (r, c) in enumerate(cells):
         if cancel is not None:
             cancel.raise_if_cancelled()
@@ -59,17 +58,44 @@ def lung_occlusion(
     return attr * lungs
 
 
+def _scored_cells(lungs: np.ndarray, cell: int, min_overlap: float) -> list[tuple[int, int]]:
+    """Top-left corners of the cells ``lung_occlusion`` scores: those at least ``min_overlap`` lung (a
+    cell with a sliver of lung moves the logit too little to be worth a model call)."""
+    h, w = lungs.shape
+    return [(r, c) for r in range(0, h, cell) for c in range(0, w, cell)
+            if lungs[r:r + cell, c:c + cell].mean() >= min_overlap]
+
+
+def scored_pixels(lungs: np.ndarray, cell: int = 16, min_overlap: float = 0.2) -> np.ndarray:
+    """(h, w) bool: the lung pixels ``lung_occlusion`` gives a value (same ``cell`` / ``min_overlap``).
+    Passed to :func:`restrict_to_lungs` so a scored cell whose effect is exactly 0 stays 0."""
+    lungs = np.asarray(lungs, bool)
+    out = np.zeros(lungs.shape, bool)
+    for r, c in _scored_cells(lungs, cell, min_overlap):
+        out[r:r + cell, c:c + cell] = True
+    return out & lungs
+
+
 def restrict_to_lungs(attr_frame: np.ndarray, lungs: np.ndarray, smooth_cells: float = 0.5, cell: int = 16,
-                      mask_source: str = "supplied") -> LungAttribution:
-    """Model-frame attribution (h, w) → image-size map (H, W) of ``lungs``: smoothed within the lungs,
-    resized, multiplied by the lung mask and divided by its largest |value| inside the lungs."""
+                      mask_source: str = "supplied", scored: np.ndarray | None = None) -> LungAttribution:
+    """Model-frame attribution (h, w) → image-size map (H, W) of ``lungs``: unscored pixels filled from
+    the nearest scored one, smoothed, resized, multiplied by the lung mask and divided by its largest
+    |value| inside the lungs.
+
+    Why the fill: cells with little lung overlap are never scored (see ``lung_occlusion``); left at 0
+    they showed as square "no effect" holes and steps along the lung edge, a statement the model never
+    made. ``scored`` (from :func:`scored_pixels`) says which pixels carry a value; without it, the
+    non-zero pixels are taken as scored."""
     lungs = np.asarray(lungs, bool)
     a = np.asarray(attr_frame, np.float64)
-    if smooth_cells > 0:  # normalised convolution: smoothing does not bleed zeros from outside the lungs
-        support = (a != 0).astype(np.float64)
-        sigma = smooth_cells * cell
-        num, den = ndimage.gaussian_filter(a, sigma), ndimage.gaussian_filter(support, sigma)
-        a = np.where(den > 1e-6, num / np.maximum(den, 1e-6), 0.0) * (support > 0)
+    support = np.asarray(scored, bool) if scored is not None else a != 0
+    if support.shape != a.shape:
+        raise ValueError("scored mask and attribution differ in shape")
+    if support.any() and not support.all():  # nearest scored value everywhere else (edges, outside the lungs)
+        _, (rows, cols) = ndimage.distance_transform_edt(~support, return_indices=True)
+        a = a[rows, cols]
+    if smooth_cells > 0:  # everything is filled now: a plain blur, no zeros bleed in from outside the lungs
+        a = ndimage.gaussian_filter(a, smooth_cells * cell)
     t = torch.from_numpy(np.ascontiguousarray(a, np.float32))[None, None]
     big = F.interpolate(t, size=lungs.shape, mode="bilinear", align_corners=False)[0, 0].numpy() * lungs
     scale = float(np.abs(big[lungs]).max()) if lungs.any() else 0.0

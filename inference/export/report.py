@@ -21,6 +21,7 @@ from reportlab.lib.units import cm
 from reportlab.platypus import SimpleDocTemplate
 from scipy import ndimage
 
+from inference.clinical.attribution_colours import blend_signed
 from inference.errors import MedFusionError
 from inference.export.report_sections import ReportSection
 from inference.io.volume import StudyInfo
@@ -129,9 +130,14 @@ def _window(slice2d: np.ndarray, window: tuple[float, float] | None) -> np.ndarr
 def render_overlay(slice2d: np.ndarray, window: tuple[float, float] | None = None,
                    mask: np.ndarray | None = None, heatmap: np.ndarray | None = None, *,
                    colours: dict[int, tuple[int, int, int]] | None = None, mask_alpha: float = 0.35,
-                   heatmap_alpha: float = 0.4, cmap: str = "jet") -> np.ndarray:
+                   heatmap_alpha: float = 0.4, cmap: str = "jet", signed_heatmap: np.ndarray | None = None,
+                   greyed: bool = False) -> np.ndarray:
     """Grey slice (window = (centre, width), None: 0.5–99.5 percentiles) with a label map filled and
-    outlined in its colours and an optional heatmap in [0, 1] blended with ``cmap``; RGB uint8."""
+    outlined in its colours and an optional heatmap in [0, 1] blended with ``cmap``; RGB uint8.
+
+    ``signed_heatmap`` (in [-1, 1], instead of ``heatmap``): an attribution in the viewer's colours, red
+    towards the outcome and blue away (:mod:`inference.clinical.attribution_colours`), drained of colour
+    when ``greyed``; 0 leaves the slice untouched."""
     if np.ndim(slice2d) != 2:
         raise MedFusionError("A key image must be a single 2-D slice.")
     grey = _window(slice2d, window)
@@ -145,6 +151,11 @@ def render_overlay(slice2d: np.ndarray, window: tuple[float, float] | None = Non
         coloured = colormaps[cmap](heat[hot])[:, :3].astype(np.float32)
         weight = heatmap_alpha * heat[hot][:, None]
         rgb[hot] = rgb[hot] * (1 - weight) + coloured * weight
+    if signed_heatmap is not None:
+        signed = np.asarray(signed_heatmap, dtype=np.float32)
+        if signed.shape != grey.shape:
+            raise MedFusionError("The explanation heatmap does not match the slice size.")
+        rgb = blend_signed(rgb, signed, opacity=0.6, grey=greyed).astype(np.float32)
     if mask is not None:
         labels = np.asarray(mask)
         if labels.shape != grey.shape:

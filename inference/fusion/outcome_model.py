@@ -24,6 +24,7 @@ import numpy as np
 from scipy.special import expit
 
 from inference.errors import ModelLoadError
+from inference.fusion import modality_weight
 from inference.fusion.candidates import Encoders, OutcomeModel
 from inference.fusion.design import SEVERITY_NAMES, SEVERITY_TOP, EHREncoder, ImageEncoder, PatientRecord
 from inference.fusion.shipped import MODEL_FILES, sha256_of, verify_files
@@ -227,16 +228,14 @@ class OutcomePredictor:
         return Prediction(outcomes, self.severity_of(rec, alpha), alpha, mod, shares)
 
     def image_share(self, record: PatientRecord, outcome: str, modalities: str) -> float:
-        """|logit change when the X-rays are removed| over that plus |change when the EHR is blanked|."""
+        """The X-rays' weight in this prediction (0 = the clinical values decided, 1 = the X-rays did):
+        |logit change when the X-ray features become the cohort's typical ones| over that plus |change
+        when the measured clinical values become the cohort medians|. Not "without X-rays": the models
+        never saw a patient without one, so that reference put the weight at ~100 % for nearly everyone
+        (``inference.fusion.modality_weight`` says more)."""
         if not modalities.startswith("both"):
             return 1.0 if modalities.startswith("image") else 0.0
-        model, enc = self.head(outcome, modalities).model, self.encoders_for(modalities)
-        full = model.logits([record], enc)[0]
-        no_image = model.logits([PatientRecord(record.patient_id, dict(record.ehr))], enc)[0]
-        no_ehr = model.logits([PatientRecord(record.patient_id, {}, record.images, record.filenames,
-                                             record.offsets)], enc)[0]
-        img, ehr = abs(full - no_image), abs(full - no_ehr)
-        return float(img / (img + ehr)) if img + ehr > 1e-9 else 0.0
+        return modality_weight.image_share(self.head(outcome, modalities).model, self.encoders_for(modalities), record)
 
     def time_weights(self, record: PatientRecord, modalities: str = "both") -> dict[str, float]:
         """Per X-ray, its share of the image effect: |logit change when that X-ray is left out|, averaged

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inference.explain.anatomy import LungAttribution, lung_occlusion, restrict_to_lungs
+from inference.explain.anatomy import LungAttribution, lung_occlusion, restrict_to_lungs, scored_pixels
 from inference.fusion.case import CaseBuilder, ImageInput, SegmenterFactory
 from inference.fusion.cohort import NUMERIC_FIELDS
 from inference.fusion.design import PatientRecord
@@ -104,7 +104,8 @@ class OutcomeService:
                 step = scaled(progress, 0.2 + 0.8 * t / len(seen.filenames), 0.2 + 0.8 * (t + 1) / len(seen.filenames))
                 frame_attr = lung_occlusion(with_lungs, parts.frame_lungs, cell=OCCLUSION_CELL, progress=step,
                                             cancel=cancel)
-                maps[name] = restrict_to_lungs(frame_attr, parts.lungs, cell=OCCLUSION_CELL, mask_source=parts.source)
+                maps[name] = restrict_to_lungs(frame_attr, parts.lungs, cell=OCCLUSION_CELL, mask_source=parts.source,
+                                               scored=scored_pixels(parts.frame_lungs, OCCLUSION_CELL))
             total = sum(weights.values())
             weights = {k: (v / total if total > 1e-9 else 1.0 / len(weights)) for k, v in weights.items()}
         progress(1.0, "explanation done")

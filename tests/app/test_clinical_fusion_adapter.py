@@ -42,6 +42,7 @@ def test_adapter_predicts_and_explains_demo_case(tmp_path: Path) -> None:
         lungs = masks[name] > 0
         assert heat.shape == lungs.shape and heat[~lungs].max() == 0 and heat[lungs].max() == pytest.approx(1.0)
         assert ex.signed_heatmaps[name].min() >= -1.0
+        assert np.array_equal(ex.lungs[name], lungs) and ex.mask_sources[name] == "supplied"  # the overlay's outline
     assert dict(ex.ehr)["leukocyte_count"] == 0.0  # missing: no attribution
 
 

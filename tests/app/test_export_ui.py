@@ -251,7 +251,8 @@ def test_pdf_report_of_the_clinical_case(window, qtbot, tmp_path: Path, messages
 
     for outcome in ws_clin.model.prediction.outcomes:  # clinical names, never the model's keys
         assert outcome_label(outcome) in flat and outcome not in flat
-    assert "MedFusion-Mamba" in flat and "Research and teaching" in flat  # model card summary
+    assert "Outcome predictor" in flat and "Research and teaching" in flat  # model card summary
+    assert "resources/models/fusion" not in flat  # the card's title without its file path
     assert "explanation heat-map" in flat
     r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
     assert ((r > 180) & (g > 110) & (b < 110)).sum() > 30  # orange/yellow of the jet heat-map in the lungs

@@ -54,6 +54,22 @@ def test_render_overlay_colours_mask_and_keeps_background(ct_slice: np.ndarray) 
         render_overlay(ct_slice, None, mask[:10])
 
 
+def test_render_overlay_signed_map_red_towards_blue_away_grey_when_greyed(ct_slice: np.ndarray) -> None:
+    signed = np.zeros(ct_slice.shape, np.float32)
+    signed[50:100, 50:100] = 1.0  # towards the outcome
+    signed[150:200, 150:200] = -1.0  # away from it
+    plain = render_overlay(ct_slice, (40, 400))
+    rgb = render_overlay(ct_slice, (40, 400), signed_heatmap=signed).astype(int)
+    np.testing.assert_array_equal(rgb[signed == 0], plain[signed == 0])  # 0 (outside the lungs): untouched
+    red, blue = rgb[75, 75], rgb[175, 175]
+    assert red[0] > red[2] + 60 and blue[2] > blue[0] + 60
+    grey = render_overlay(ct_slice, (40, 400), signed_heatmap=signed, greyed=True).astype(int)
+    assert grey[75, 75, 0] - grey[75, 75, 2] < 0.5 * (red[0] - red[2])  # colour drained, hue kept
+    assert grey[75, 75, 0] > grey[75, 75, 2]
+    with pytest.raises(MedFusionError):
+        render_overlay(ct_slice, None, signed_heatmap=signed[:10])
+
+
 def _content(ct_slice: np.ndarray, deidentified: bool) -> ReportContent:
     mask = np.zeros(ct_slice.shape, np.uint8)
     mask[150:330, 120:380] = 1

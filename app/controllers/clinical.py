@@ -211,7 +211,7 @@ class ClinicalController:
         except ModelLoadError as err:
             self.host.show_error(err)
             return
-        ehr, masks = self.model.ehr_inputs(), dict(self.model.masks)
+        ehr, masks = self.model.ehr_inputs(), self.model.predictor_masks()
         alpha, tent = self.alpha, self.tent
         before = self.model.prediction.summary() if self.model.prediction is not None else None
         self._explain_after_predict = explain
@@ -248,7 +248,7 @@ class ClinicalController:
             return
         self.set_method(method or self.method, outcome)
         predictor = self.predictor
-        ehr, masks, outcome_, method_ = self.model.ehr_inputs(), dict(self.model.masks), self.outcome, self.method
+        ehr, masks, outcome_, method_ = self.model.ehr_inputs(), self.model.predictor_masks(), self.outcome, self.method
 
         def work(progress: ProgressCallback, cancel: CancelToken) -> ExplanationResult:
             return predictor.explain(case, ehr, masks, outcome_, method_, progress, cancel)

@@ -346,6 +346,12 @@ class ClinicalModel:
         """The mask the predictor uses for ``filename`` now (uint8 0/1), ``None`` when it has none yet."""
         return self.masks.get(filename)
 
+    def predictor_masks(self) -> dict[str, np.ndarray]:
+        """The masks handed to the predictor as supplied. An unedited automatic mask is left out: the
+        predictor then makes the same automatic mask itself and uses its heads trained on automatic masks
+        (a supplied mask selects the heads trained on hand-drawn ones)."""
+        return {name: mask for name, mask in self.masks.items() if self.mask_sources.get(name) != "automatic"}
+
     # ---- prediction / explanation ------------------------------------------------------------
     def set_prediction(self, state: PredictionState | None) -> None:
         self.prediction = state

@@ -44,6 +44,18 @@ def test_ehr_flags_edits_and_stale() -> None:
     assert model.prediction.stale and model.ai_masks["a.jpg"].sum() == 16
 
 
+def test_unedited_automatic_masks_are_left_to_the_predictor() -> None:
+    """The predictor makes the same automatic mask itself and then uses its heads trained on automatic masks;
+    supplied, model-prompted and hand-edited masks are passed as supplied."""
+    model = ClinicalModel()
+    model.set_mask("auto.jpg", np.ones((4, 4)), ai=True, source="automatic")
+    model.set_mask("supplied.jpg", np.ones((4, 4)), ai=True, source="supplied")
+    model.set_mask("prompted.jpg", np.ones((4, 4)), ai=True)
+    assert set(model.predictor_masks()) == {"supplied.jpg", "prompted.jpg"}
+    model.set_mask("auto.jpg", np.zeros((4, 4)), ai=False)  # a human correction of the automatic mask
+    assert set(model.predictor_masks()) == {"supplied.jpg", "prompted.jpg", "auto.jpg"}
+
+
 def test_plain_words() -> None:
     assert OutcomeResult("went_icu", 0.82, frozenset({1})).words(0.1) == "ICU admission: yes at 90 % confidence"
     both = OutcomeResult("death", 0.5, frozenset({0, 1}))

@@ -11,7 +11,6 @@ suggest the image drove the answer.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 from vtkmodules.vtkCommonCore import vtkLookupTable
 
 from app.model.clinical import OUTCOMES, ClinicalModel, ExplanationResult
@@ -36,6 +35,8 @@ def lung_outline(lungs: np.ndarray) -> np.ndarray:
     """float32 {0, 1}: a line ~0.3 % of the image wide along the lung mask's border."""
     lungs = np.asarray(lungs, bool)
     width = max(1, round(max(lungs.shape) / 350))
+    from scipy import ndimage  # on first use: the viewer's start-up stays free of scipy.ndimage
+
     return (lungs & ~ndimage.binary_erosion(lungs, iterations=width)).astype(np.float32)
 
 

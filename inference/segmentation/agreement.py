@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import ndimage
 
 from inference.segmentation.backend import Box, Point
 from inference.segmentation.postprocess import dice, fill_holes, largest_component
@@ -82,6 +81,8 @@ def object_contrast(plane: np.ndarray, mask: np.ndarray) -> tuple[float, float, 
     area = int(mask.sum())
     if area == 0:
         return None
+    from scipy import ndimage  # on first use: the viewer's start-up stays free of scipy.ndimage
+
     width = max(2, int(round(np.sqrt(area / np.pi) / 3)))
     near = ndimage.binary_dilation(mask, iterations=2)
     ring = ndimage.binary_dilation(near, iterations=width) & ~near
@@ -113,6 +114,8 @@ def intensity_agreement(plane: np.ndarray, mask: np.ndarray, levels: Levels | No
     y0, y1 = max(int(rows[0]) - 1, 0), int(rows[-1]) + 2
     x0, x1 = max(int(cols[0]) - 1, 0), int(cols[-1]) + 2
     crop = mask[y0:y1, x0:x1]
+    from scipy import ndimage  # on first use (start-up)
+
     smooth = ndimage.median_filter(np.asarray(plane[y0:y1, x0:x1], dtype=np.float32), size=3)  # noise
     half = (obj + surround) / 2.0
     core = crop & ((smooth > half) if obj > surround else (smooth < half))

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -127,14 +126,22 @@ def test_plain_words() -> None:
     assert abstain.abstain and "do not rely on it" in abstain.line()
 
 
-def test_base_rates_of_the_shipped_model_come_from_its_calibration_counts(tmp_path: Path) -> None:
+def test_base_rates_come_from_the_shipped_config_else_from_calibration_counts(tmp_path: Path) -> None:
     rates = from_model_dir(SHIPPED)
     config = json.loads((SHIPPED / "config.json").read_text())
-    calibration = json.loads((SHIPPED / "calibration.json").read_text())
-    assert set(rates) == set(config["outcomes"])
-    for name, entry in zip(config["outcomes"], calibration["conformal"], strict=True):
-        pos, neg = len(entry["scores"]["1"]), len(entry["scores"]["0"])
-        assert rates[name].rate == pytest.approx(pos / (pos + neg)) and rates[name].n_labelled == pos + neg
+    assert set(rates) == set(config["outcomes"]) == set(config["base_rates"])
+    for name, rate in config["base_rates"].items():
+        assert 0.0 < rate < 1.0 and rates[name].rate == pytest.approx(rate)
+    # A model folder without stored base rates: the conformal calibration's class counts are the labelled
+    # cohort's outcome counts.
+    older = tmp_path / "older"
+    older.mkdir()
+    (older / "config.json").write_text(json.dumps({"outcomes": ["went_icu", "death"]}))
+    (older / "calibration.json").write_text(json.dumps({"conformal": [
+        {"scores": {"0": [0.1, 0.2, 0.3], "1": [0.4]}}, {"scores": {"0": [0.1], "1": [0.2, 0.3, 0.4, 0.5]}}]}))
+    counted = from_model_dir(older)
+    assert counted["went_icu"].rate == pytest.approx(0.25) and counted["went_icu"].n_labelled == 4
+    assert counted["death"].rate == pytest.approx(0.8) and counted["death"].n_positive == 4
     # the predictor's own numbers win; a broken or missing model folder gives "unknown", never a guess
     class Predictor:
         base_rates = {"went_icu": 0.4, "death": 1.7}
@@ -147,10 +154,10 @@ def test_base_rates_of_the_shipped_model_come_from_its_calibration_counts(tmp_pa
 
     assert base_rates_for(Adapter())["went_icu"].rate == 0.4
     assert from_model_dir(tmp_path) == {} and base_rates_for(object()) == {}
-    broken = tmp_path / "model"
-    shutil.copytree(SHIPPED, broken, ignore=shutil.ignore_patterns("*.pt"))
-    (broken / "calibration.json").write_text("{not json")
-    assert from_model_dir(broken) == {}
+    (older / "calibration.json").write_text("{not json")
+    assert from_model_dir(older) == {}
+    (older / "config.json").write_text("{not json")
+    assert from_model_dir(older) == {}
 
 
 def test_audit_entries_in_words(tmp_path: Path) -> None:

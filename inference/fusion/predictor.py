@@ -28,7 +28,7 @@ from inference.fusion.dataset import Batch, EHRNormaliser, make_batch
 from inference.fusion.model import FusionConfig, MedFusionModel
 from inference.fusion.shipped import sha256_of, verify_files
 from inference.fusion.tent import tent_adapt
-from inference.memory_guard import run_with_gpu_fallback
+from inference.gpu_fallback import run_with_gpu_fallback
 from inference.uncertainty.calibration import TemperatureScaler
 from inference.uncertainty.conformal import ConformalRegressor, MondrianConformal
 

@@ -16,8 +16,8 @@ from inference.errors import InvalidPromptError, UnsupportedInputError
 
 def run_auto_lungs(args: argparse.Namespace) -> int:
     from inference.io.loader import open_image
-    from inference.io.writers import save_mask
     from inference.io.memory_budget import MemoryBudgetExceeded, check_memory
+    from inference.io.writers import save_mask
     from inference.segmentation.cxr_lungs import LABEL_NAMES, load_lung_segmenter
     from inference.settings import Settings
 

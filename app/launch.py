@@ -59,6 +59,7 @@ def build_viewer(settings: Settings | None = None) -> Viewer:
     from app.browser_install import install_browser  # series browser, cohort patient list
     from app.clinical_install import install_clinical  # clinician workspace (panels, case opening)
     from app.comparison_install import install_comparison  # current vs prior side by side, synced
+    from app.comparison_view_modes import link_comparison_view_modes  # the view modes while comparing
     from app.export_install import install_export  # export, PACS, sessions, crash recovery
     from app.measurements_install import install_measurements  # ruler, angle, ROI, axes, arrows; panel
     from app.segmentation_install import install_segmentation  # box/point/brush tools, labels panel
@@ -68,11 +69,13 @@ def build_viewer(settings: Settings | None = None) -> Viewer:
     app = create_application()
     install_excepthook()
     window = MainWindow(settings if settings is not None else Settings.load())
-    return Viewer(app, window, install_segmentation(window), install_clinical(window), install_export(window),
-                  install_view_modes(window), measurements=install_measurements(window),
-                  tags=install_tag_viewer(window), browser=install_browser(window),
-                  comparison=install_comparison(window),
-                  auto_lungs=install_auto_lungs(window))
+    viewer = Viewer(app, window, install_segmentation(window), install_clinical(window), install_export(window),
+                    install_view_modes(window), measurements=install_measurements(window),
+                    tags=install_tag_viewer(window), browser=install_browser(window),
+                    comparison=install_comparison(window),
+                    auto_lungs=install_auto_lungs(window))
+    link_comparison_view_modes(viewer.view_modes, viewer.comparison)  # invert/presets on both sides
+    return viewer
 
 
 def wait_idle(window: MainWindow, timeout_s: float = 120.0) -> bool:

@@ -46,6 +46,17 @@ def inverted_grey_lut() -> vtkLookupTable:
     return lut
 
 
+def show_inverted(view: SliceView, on: bool, lut: vtkLookupTable) -> None:
+    """Draw ``view``'s image through ``lut`` (an inverted ramp) or the plain grey ramp; W/L still apply."""
+    prop = view.base_slice.GetProperty()
+    if on:
+        prop.SetLookupTable(lut)
+        prop.UseLookupTableScalarRangeOff()
+    else:
+        prop.SetLookupTable(None)
+    view.refresh()
+
+
 def _frame_actor() -> vtkActor2D:
     """A rectangle on the viewport's edges (normalised coordinates): the active view's frame."""
     points = vtkPoints()
@@ -152,13 +163,7 @@ class ViewDisplayBinder(QObject):
 
     def _on_inverted(self, on: bool) -> None:
         for view in self.views.values():
-            prop = view.base_slice.GetProperty()
-            if on:
-                prop.SetLookupTable(self._lut)
-                prop.UseLookupTableScalarRangeOff()
-            else:
-                prop.SetLookupTable(None)
-            view.refresh()
+            show_inverted(view, on, self._lut)
         self.update_texts()
 
     def mode_text(self, name: str) -> str:

@@ -5,6 +5,10 @@ Everything acts on one Qt-free model (:class:`~app.model.view_modes.ViewModes`):
 :class:`~app.view_display.ViewDisplayBinder` makes the views show it. The left-drag binding is a user
 setting (``Settings.left_drag``, validated on load) saved as soon as it is chosen.
 
+While the prior comparison replaces the view grid (:func:`~app.comparison_view_modes.link_comparison_view_modes`),
+:meth:`ViewModesWorkspace.set_comparing` turns off what acts on the grid's views (layout, flip/rotate, slab,
+cine, save view image), with "not while comparing" in their tooltips; invert stays on.
+
 Keys (checked against the shell, segmentation and measurement tools): I invert, H / V flip, Shift+R /
 Ctrl+Shift+R rotate 90° right / left, S cycles the slab (off → MIP → MinIP → average), Space plays or
 pauses cine, Ctrl+1 … Ctrl+4 layouts 1×1, 1×2, 2×2, 1+3.
@@ -13,7 +17,7 @@ pauses cine, Ctrl+1 … Ctrl+4 layouts 1×1, 1×2, 2×2, 1+3.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +28,7 @@ from app.cine import CinePlayer
 from app.model.view_modes import CINE_MODES, LAYOUT_LABELS, LAYOUTS, SLAB_MODES, ViewModes
 from app.screenshot import save_array
 from app.view_display import ViewDisplayBinder
-from app.widgets.view_modes_toolbar import ViewModesToolbar
+from app.widgets.view_modes_toolbar import NOT_WHILE_COMPARING, ViewModesToolbar
 from inference.settings import LEFT_DRAG_CHOICES
 
 if TYPE_CHECKING:
@@ -33,6 +37,9 @@ if TYPE_CHECKING:
 _SLAB_CYCLE = ("off", "max", "min", "mean")  # S: the radiologist's order (MIP first)
 _SLAB_PRESETS_MM = (2.0, 5.0, 10.0, 20.0, 40.0)
 _LEFT_DRAG_TEXT = {"crosshair": "Crosshair (click sets the point)", "window_level": "Window/level"}
+_NEEDS_SLICES = ("cine_play", "slab_cycle", *(f"layout_{n}" for n in LAYOUTS), *(f"slab_{m}" for m in SLAB_MODES))
+_GRID_ONLY = ("flip_horizontal", "flip_vertical", "rotate_right", "rotate_left", "reset_orientation",
+              "save_view_image")
 
 
 @dataclass
@@ -44,6 +51,29 @@ class ViewModesWorkspace:
     cine: CinePlayer
     toolbar: ViewModesToolbar
     window: MainWindow
+    menus: dict[str, QMenu] = field(default_factory=dict)
+    comparing: bool = False  # the prior comparison hides the view grid these modes act on
+    _tooltips: dict[str, str] = field(default_factory=dict)
+
+    def set_comparing(self, on: bool) -> None:
+        """Turn the grid-only modes off (``on``: cine pauses) or back on as the image allows."""
+        self.comparing = bool(on)
+        if self.comparing:
+            self.cine.pause()
+        self.update_enabled()
+
+    def update_enabled(self) -> None:
+        """Slab, cine and layouts need a 3-D image; none of the grid's modes apply while comparing."""
+        vol = self.window.context.document.volume
+        slices = vol is not None and not vol.is_2d and not self.comparing
+        self.toolbar.set_image_kind(vol is not None and not vol.is_2d, self.comparing)
+        for menu in (self.menus["slab"], self.menus["cine"], self.menus["layout"]):
+            menu.setEnabled(slices)
+        for name in (*_NEEDS_SLICES, *_GRID_ONLY):
+            action = self.window.actions[name]
+            action.setEnabled(slices if name in _NEEDS_SLICES else not self.comparing)
+            base = self._tooltips.setdefault(name, action.toolTip())
+            action.setToolTip(f"{base} ({NOT_WHILE_COMPARING})" if self.comparing else base)
 
     def save_view_image(self, path: Path, view: str | None = None) -> Path:
         """What the active (or named) view shows — invert, flip, slab and corner text included — as PNG."""
@@ -167,7 +197,7 @@ def install_view_modes(window: MainWindow) -> ViewModesWorkspace:
     toolbar = ViewModesToolbar(modes, window.actions, menus["layout"], window)
     window.addToolBarBreak()  # its own row: the main toolbar is full with the tools
     window.addToolBar(toolbar)
-    workspace = ViewModesWorkspace(modes, binder, cine, toolbar, window)
+    workspace = ViewModesWorkspace(modes, binder, cine, toolbar, window, menus)
     for binding in LEFT_DRAG_CHOICES:
         window.actions[f"left_drag_{binding}"].triggered.connect(
             lambda *_a, b=binding: workspace.set_left_drag(b))
@@ -180,14 +210,7 @@ def install_view_modes(window: MainWindow) -> ViewModesWorkspace:
         binder.update_frames()
 
     def on_volume(_volume: object) -> None:
-        vol = context.document.volume
-        volume_3d = vol is not None and not vol.is_2d
-        toolbar.set_image_kind(volume_3d)
-        for name in ("cine_play", "slab_cycle", *(f"layout_{n}" for n in LAYOUTS),
-                     *(f"slab_{m}" for m in SLAB_MODES)):
-            window.actions[name].setEnabled(volume_3d)
-        for menu in (menus["slab"], menus["cine"], menus["layout"]):
-            menu.setEnabled(volume_3d)
+        workspace.update_enabled()
         binder.update_frames()
 
     modes.layout_changed.connect(on_layout)

@@ -3,11 +3,13 @@
 The table reads like a case history (date and time, who, what was done on what, and what changed in a
 sentence: :mod:`inference.audit.describe`), in columns that fit a side panel without a horizontal scroll; the hash-chained JSON entry of the selected row is in the detail pane
 below (and in each row's tooltip), so nothing is hidden. 'Verify chain' re-checks the log; 'Export…'
-writes CSV or JSON.
+writes CSV or JSON. With the de-identified display on, the patient is "this patient" (no ID, no folder
+name) in the table and the detail pane, like the other panels; the log and its exports are unchanged.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt
@@ -44,10 +46,12 @@ def what_text(row: AuditRow) -> str:
 class AuditView(QWidget):
     """Read-only table of the log, newest first; selecting a row shows its raw entry below."""
 
-    def __init__(self, model: ClinicalModel, controller: ClinicalController, parent: QWidget | None = None) -> None:
+    def __init__(self, model: ClinicalModel, controller: ClinicalController,
+                 deidentified: Callable[[], bool] = lambda: False, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("audit_view")
         self.controller = controller
+        self.deidentified = deidentified
         self.rows: list[AuditRow] = []
         layout = QVBoxLayout(self)
         splitter = QSplitter(Qt.Orientation.Vertical, self)
@@ -96,7 +100,8 @@ class AuditView(QWidget):
     def refresh(self) -> None:
         log = self.controller.audit
         entries = log.entries() if log is not None and log.path.exists() else []
-        self.rows = [describe_entry(e) for e in reversed(entries)]  # newest first
+        hide = self.deidentified()
+        self.rows = [describe_entry(e, hide_patient=hide) for e in reversed(entries)]  # newest first
         self.table.setRowCount(len(self.rows))
         for r, row in enumerate(self.rows):
             cells = (str(row.seq), row.time.replace(" ", "\n", 1), row.who, what_text(row))

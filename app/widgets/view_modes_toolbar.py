@@ -21,6 +21,8 @@ from PySide6.QtWidgets import (
 
 from app.model.view_modes import LAYOUT_LABELS, SLAB_LABELS, SLAB_MAX_MM, SLAB_MODES, ViewModes
 
+NOT_WHILE_COMPARING = "not while comparing: they act on the view grid"
+
 
 class ViewModesToolbar(QToolBar):
     """Toolbar widgets over ``modes``; ``actions`` are the View menu's actions to show as buttons."""
@@ -84,7 +86,11 @@ class ViewModesToolbar(QToolBar):
         for widget in (self.slab_mode, self.slab_mm):
             widget.blockSignals(False)
 
-    def set_image_kind(self, volume_3d: bool) -> None:
-        """Slab and cine need slices; a 2-D image keeps invert and flip/rotate."""
+    def set_image_kind(self, volume_3d: bool, comparing: bool = False) -> None:
+        """Slab and cine need slices; a 2-D image keeps invert and flip/rotate. While the prior comparison
+        hides the view grid, the grid's controls are off and their tooltips say so."""
         for widget in (self.slab_mode, self.slab_mm, self.fps, self.layout_button):
-            widget.setEnabled(volume_3d)
+            widget.setEnabled(volume_3d and not comparing)
+            base = widget.property("base_tooltip") or widget.toolTip()
+            widget.setProperty("base_tooltip", base)
+            widget.setToolTip(f"{base} ({NOT_WHILE_COMPARING})" if comparing else base)

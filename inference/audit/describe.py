@@ -2,7 +2,10 @@
 
 Why: the log itself stays machine-checkable JSON (hash chain), but a clinician reviewing a case reads
 "SpO₂ 85 → 99 % (what-if)", not ``{"after": 99.0, "before": 85.0, "what_if": true}``. The raw entry
-is kept alongside (:attr:`AuditRow.raw`) for the detail pane and exports.
+is kept alongside (:attr:`AuditRow.raw`) for the detail pane and exports. With the viewer's
+de-identified display on, :func:`describe_entry` (``hide_patient=True``) shows "this patient" instead of
+the patient ID and hides the case folder's name, in the words and in the raw entry shown; the log file
+itself is never changed (its hash chain covers the real values).
 """
 
 from __future__ import annotations
@@ -23,6 +26,9 @@ from inference.clinical.terms import (
     method_label,
     outcome_label,
 )
+
+NEUTRAL_PATIENT = "this patient"  # shown for "patient <ID>" when the display is de-identified
+HIDDEN = "(hidden)"
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,7 @@ def _case_open(d: Mapping[str, Any]) -> str:
     images = d.get("images") or []
     folder = d.get("folder")
     text = f"{len(images)} image{'s' if len(images) != 1 else ''}"
-    return text + (f" from folder '{folder}'" if folder else "")
+    return text + (f" from folder '{folder}'" if folder and folder != HIDDEN else "")
 
 
 def _reference_mask(d: Mapping[str, Any]) -> str:
@@ -151,6 +157,21 @@ SUMMARIES: dict[str, Callable[[Mapping[str, Any]], str]] = {
 }
 
 
+def _is_patient_target(target: str) -> bool:
+    return target == "patient" or target.startswith("patient ")
+
+
+def hide_identity(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``entry`` for display with the patient ID and case folder name replaced (they identify)."""
+    shown = dict(entry)
+    if _is_patient_target(str(shown.get("target", ""))):
+        shown["target"] = NEUTRAL_PATIENT
+    details = shown.get("details")
+    if isinstance(details, dict) and "folder" in details:
+        shown["details"] = {**details, "folder": HIDDEN}
+    return shown
+
+
 def _target(action: str, target: str) -> str:
     if action == "ehr_edit":
         return field_label(target)
@@ -159,8 +180,11 @@ def _target(action: str, target: str) -> str:
     return {"conformal": "Conformal sets", "predictor": "Predictor"}.get(target, target)
 
 
-def describe_entry(entry: Mapping[str, Any]) -> AuditRow:
-    """One log entry → a row of words (never raises on odd details: falls back to key: value)."""
+def describe_entry(entry: Mapping[str, Any], *, hide_patient: bool = False) -> AuditRow:
+    """One log entry → a row of words (never raises on odd details: falls back to key: value); with
+    ``hide_patient`` no patient ID or folder name is shown (see :func:`hide_identity`)."""
+    if hide_patient:
+        entry = hide_identity(entry)
     action = str(entry.get("action", ""))
     target = str(entry.get("target", ""))
     raw_details = entry.get("details")

@@ -157,7 +157,7 @@ def test_audit_view_reads_as_a_case_history(window, case, qtbot, tmp_path: Path)
     newest = cells[0]
     edit = next(row for row in cells if row[3].startswith("What-if edit"))
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}\n\d{2}:\d{2}:\d{2}", newest[1])  # date over time
-    assert newest[2] == "AI model tiny-test-model" and newest[3].startswith("Prediction \u00b7 patient 178\n")
+    assert newest[2] == "AI model tiny-test-model" and newest[3].startswith("Prediction \u00b7 this patient\n")
     assert "Used what-if values: SpO\u2082 99 %" in newest[3] and "went_icu" not in newest[3]
     assert edit[2] == "clinician" and edit[3] == ("What-if edit \u00b7 SpO\u2082\n"
                                                   "SpO\u2082 85 \u2192 99 % (what-if; the record is unchanged)")
@@ -170,6 +170,37 @@ def test_audit_view_reads_as_a_case_history(window, case, qtbot, tmp_path: Path)
     table.selectRow(cells.index(edit))
     assert '"action": "ehr_edit"' in view.detail.toPlainText() and '"hash"' in view.detail.toPlainText()
     _shot(view, "clinical_audit_words", tmp_path)
+
+
+def test_audit_view_hides_the_patient_id_when_de_identified(window, case, qtbot) -> None:  # noqa: ANN001
+    """Issue 15 polish: the de-identified display shows "this patient" in the audit table, its tooltips and
+    the detail pane (no ID, no folder name); switching it off shows the ID again; the log is unchanged."""
+    case.controller.predict(explain=False)
+    _wait(qtbot, window)
+    view = case.audit
+    _show_panel(window, "audit", qtbot)
+    assert window.document.deidentify
+
+    def shown() -> str:
+        table = view.table
+        texts = []
+        for r in range(table.rowCount()):
+            table.selectRow(r)
+            texts.append(view.detail.toPlainText())
+            for c in range(table.columnCount()):
+                texts += [table.item(r, c).text(), table.item(r, c).toolTip()]
+        return "\n".join(texts)
+
+    view.refresh()  # the prediction is logged just after the panels hear of it (as in the test above)
+    hidden = shown()
+    assert "178" not in hidden and "'cxr'" not in hidden and '"folder": "cxr"' not in hidden
+    assert "Prediction \u00b7 this patient" in hidden and "Case opened \u00b7 this patient" in hidden
+    window.document.set_deidentify(False)  # the info panel's checkbox: the audit view redraws at once
+    visible = shown()
+    assert "Prediction \u00b7 patient 178" in visible and "from folder 'cxr'" in visible
+    log_text = case.controller.audit.path.read_text(encoding="utf-8")
+    assert "patient 178" in log_text  # the stored record keeps the real values (its hash chain covers them)
+    assert case.controller.audit.check().ok
 
 
 def _pdf_text(pdf: Path) -> str:

@@ -184,3 +184,15 @@ def test_audit_entries_in_words(tmp_path: Path) -> None:
     assert other.action == "Brand new action" and other.summary == "some field: 3"
     assert all('"hash"' in r.raw for r in rows) and "{" not in "".join(r.summary for r in rows)
     assert format_timestamp("2026-12-01T09:48:52.123456+00:00") == "2026-12-01 09:48:52"
+
+
+def test_audit_entries_without_identity_for_a_de_identified_display(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "a.jsonl")
+    log.append("system:viewer", "case_open", "patient 178", {"folder": "cxr178", "images": ["a.jpg"]})
+    log.append("AI:medfusion-cxr-v1", "prediction", "patient 178", {"after": {"went_icu": 0.81}})
+    log.append("user:dr.k", "ehr_edit", "pO2_saturation", {"before": 85.0, "after": 99.0, "what_if": True})
+    opened, pred, edit = (describe_entry(e, hide_patient=True) for e in log.entries())
+    assert (opened.target, opened.summary) == ("this patient", "1 image") and pred.target == "this patient"
+    assert "178" not in opened.raw + pred.raw and '"folder": "(hidden)"' in opened.raw and '"hash"' in pred.raw
+    assert edit == describe_entry(log.entries()[2])  # nothing identifying there: unchanged
+    assert "patient 178" in (tmp_path / "a.jsonl").read_text() and log.check().ok  # the log is untouched

@@ -17,47 +17,18 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from vtkmodules.vtkCommonCore import vtkLookupTable, vtkPoints
-from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
-from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper
+from vtkmodules.vtkCommonCore import vtkLookupTable
 
 from app.model.labels import LabelsModel
 from app.rendering.label_layer import LayerComposer, RenderQueue, compose
 from app.rendering.slice_props import image_slice
+from app.rendering.view_lines import ViewPolylines
 from app.rendering.vtk_image import image_2d
 from app.widgets.slice_view import SliceView
 from inference.segmentation.plane_edit import plane_of
 
 _Z = 0.6  # above the image stack and the crosshair (0.5)
 Segment = tuple[tuple[float, float], tuple[float, float]]
-
-
-class _Lines:
-    """A set of line segments in one colour (rebuilt on every change: a handful of points)."""
-
-    def __init__(self, view: SliceView, colour: tuple[float, float, float], width: float = 2.0) -> None:
-        self.poly = vtkPolyData()
-        mapper = vtkPolyDataMapper()
-        mapper.SetInputData(self.poly)
-        self.actor = vtkActor()
-        self.actor.SetMapper(mapper)
-        self.actor.GetProperty().SetColor(*colour)
-        self.actor.GetProperty().SetLineWidth(width)
-        self.actor.VisibilityOff()
-        view.add_prop(self.actor)
-
-    def set(self, segments: Sequence[Segment]) -> None:
-        points, lines = vtkPoints(), vtkCellArray()
-        for a, b in segments:
-            i = points.InsertNextPoint(a[0], a[1], _Z)
-            j = points.InsertNextPoint(b[0], b[1], _Z)
-            lines.InsertNextCell(2)
-            lines.InsertCellPoint(i)
-            lines.InsertCellPoint(j)
-        self.poly.SetPoints(points)
-        self.poly.SetLines(lines)
-        self.poly.Modified()
-        self.actor.SetVisibility(bool(segments))
 
 
 class LabelOverlay:
@@ -77,11 +48,11 @@ class LabelOverlay:
         prop.UseLookupTableScalarRangeOn()
         self.actor.VisibilityOff()
         view.add_image_layer(self.actor, layer=2)
-        self.box_lines = _Lines(view, (1.0, 0.85, 0.2), 1.5)
-        self.include_marks = _Lines(view, (0.2, 1.0, 0.3), 2.5)
-        self.exclude_marks = _Lines(view, (1.0, 0.25, 0.25), 2.5)
-        self.rubber = _Lines(view, (1.0, 1.0, 0.4), 1.5)
-        self.brush = _Lines(view, (0.9, 0.9, 0.9), 1.0)
+        self.box_lines = ViewPolylines(view, (1.0, 0.85, 0.2), 1.5, _Z)
+        self.include_marks = ViewPolylines(view, (0.2, 1.0, 0.3), 2.5, _Z)
+        self.exclude_marks = ViewPolylines(view, (1.0, 0.25, 0.25), 2.5, _Z)
+        self.rubber = ViewPolylines(view, (1.0, 1.0, 0.4), 1.5, _Z)
+        self.brush = ViewPolylines(view, (0.9, 0.9, 0.9), 1.0, _Z)
         self.shown = False  # a label pixel is on screen (tests)
         self._shown_plane: np.ndarray | None = None
         self._lut_key: tuple = ()

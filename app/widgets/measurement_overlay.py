@@ -15,13 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from vtkmodules.vtkCommonCore import vtkPoints
-from vtkmodules.vtkCommonDataModel import vtkCellArray, vtkPolyData
-from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper, vtkTextActor
+from vtkmodules.vtkRenderingCore import vtkTextActor
 
 from app.model.document import Document
 from app.model.measurement_values import ValueCache
 from app.model.measurements import Measurement, MeasurementsModel
+from app.rendering.view_lines import ViewPolylines
 from app.widgets.slice_view import SliceView
 
 _Z = 0.7  # above the image, crosshair (0.5) and label maps (0.6)
@@ -31,32 +30,6 @@ DRAFT = (1.0, 1.0, 0.55)
 HANDLE_PX = 4.0
 HIT_PX = 7.0
 Xy = tuple[float, float]
-
-
-class _Polylines:
-    """Polylines in one colour, rebuilt on every change (a handful of points)."""
-
-    def __init__(self, view: SliceView, colour: tuple[float, float, float], width: float) -> None:
-        self.poly = vtkPolyData()
-        mapper = vtkPolyDataMapper()
-        mapper.SetInputData(self.poly)
-        self.actor = vtkActor()
-        self.actor.SetMapper(mapper)
-        self.actor.GetProperty().SetColor(*colour)
-        self.actor.GetProperty().SetLineWidth(width)
-        self.actor.VisibilityOff()
-        view.add_prop(self.actor)
-
-    def set(self, lines: Sequence[Sequence[Xy]]) -> None:
-        points, cells = vtkPoints(), vtkCellArray()
-        for line in lines:
-            cells.InsertNextCell(len(line))
-            for x, y in line:
-                cells.InsertCellPoint(points.InsertNextPoint(x, y, _Z))
-        self.poly.SetPoints(points)
-        self.poly.SetLines(cells)
-        self.poly.Modified()
-        self.actor.SetVisibility(bool(lines))
 
 
 @dataclass
@@ -89,10 +62,10 @@ class MeasurementOverlay:
     def __init__(self, view: SliceView, model: MeasurementsModel, values: ValueCache) -> None:
         self.view, self.model, self.values = view, model, values
         self.document: Document = view.document
-        self.lines = _Polylines(view, COLOUR, 2.0)
-        self.selected_lines = _Polylines(view, SELECTED, 2.0)
-        self.handles = _Polylines(view, SELECTED, 1.5)
-        self.draft_lines = _Polylines(view, DRAFT, 1.5)
+        self.lines = ViewPolylines(view, COLOUR, 2.0, _Z)
+        self.selected_lines = ViewPolylines(view, SELECTED, 2.0, _Z)
+        self.handles = ViewPolylines(view, SELECTED, 1.5, _Z)
+        self.draft_lines = ViewPolylines(view, DRAFT, 1.5, _Z)
         self.labels: list[vtkTextActor] = []
         self.label_of: dict[int, vtkTextActor] = {}  # measurement id → its label (hit tests, tests)
         self.shown_ids: list[int] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from PySide6.QtWidgets import QMessageBox
@@ -11,6 +12,10 @@ from PySide6.QtWidgets import QMessageBox
 from app.application import create_application
 from app.main_window import MainWindow
 from inference.settings import Settings
+
+if TYPE_CHECKING:
+    from app.segmentation_install import SegmentationWorkspace
+    from inference.segmentation.cache import SingleFlightCache
 
 
 @pytest.fixture
@@ -52,3 +57,38 @@ def load(qtbot) -> Callable[..., None]:  # noqa: ANN001 - qtbot
         qtbot.wait(20)
 
     return _load
+
+
+@pytest.fixture(scope="module")
+def backend():  # noqa: ANN201 - LiteMedSAMBackend
+    """The real LiteMedSAM backend (segmentation tests), once per test module; skipped without weights."""
+    from inference.errors import ModelLoadError
+    from inference.segmentation.factory import create_backend
+
+    try:
+        return create_backend(Settings(device="cpu"), "litemedsam")
+    except ModelLoadError as err:
+        pytest.skip(f"LiteMedSAM weights not available: {err}")
+
+
+@pytest.fixture(scope="module")
+def cache() -> SingleFlightCache:
+    """Embeddings shared by a module's segmentation tests (the demo CT's slices are encoded once)."""
+    from inference.segmentation.cache import SingleFlightCache
+
+    return SingleFlightCache(512 * 1024 * 1024)
+
+
+@pytest.fixture
+def workspace(window: MainWindow, backend, cache: SingleFlightCache) -> SegmentationWorkspace:  # noqa: ANN001
+    from app.segmentation_install import install_segmentation
+
+    ws = install_segmentation(window, backend=backend, cache=cache)
+    ws.controller.neighbours = 1
+    return ws
+
+
+@pytest.fixture
+def seg(window: MainWindow, workspace: SegmentationWorkspace) -> MainWindow:
+    """The window with the real segmentation feature installed."""
+    return window

@@ -5,7 +5,6 @@ propagation (with cancel) on the demo CT. The model loads once per module; embed
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,42 +16,12 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.launch import DEMO_CT, DEMO_CXR
 from app.main_window import MainWindow
-from app.segmentation_install import SegmentationWorkspace, install_segmentation
+from app.segmentation_install import SegmentationWorkspace
 from app.widgets.slice_view import SliceView
-from inference.errors import ModelLoadError
-from inference.segmentation.cache import SingleFlightCache
-from inference.settings import Settings
 
 REF_MASK = DEMO_CXR.parents[1] / "lung_masks" / "16660_1_1.png"
 LUNG_BOX = (460.0, 53.0, 847.0, 664.0)  # the image's left lung (patient's left), from the bundled mask
 AORTA_BOX = (246.0, 283.0, 281.0, 314.0)  # demo CT, slice 10
-
-
-@pytest.fixture(scope="module")
-def backend():  # noqa: ANN201 - LiteMedSAMBackend
-    from inference.segmentation.factory import create_backend
-
-    try:
-        return create_backend(Settings(device="cpu"), "litemedsam")
-    except ModelLoadError as err:
-        pytest.skip(f"LiteMedSAM weights not available: {err}")
-
-
-@pytest.fixture(scope="module")
-def cache() -> SingleFlightCache:
-    return SingleFlightCache(512 * 1024 * 1024)
-
-
-@pytest.fixture
-def workspace(window: MainWindow, backend, cache: SingleFlightCache) -> SegmentationWorkspace:  # noqa: ANN001
-    ws = install_segmentation(window, backend=backend, cache=cache)
-    ws.controller.neighbours = 1
-    return ws
-
-
-@pytest.fixture
-def seg(window: MainWindow, workspace: SegmentationWorkspace) -> Iterator[MainWindow]:
-    yield window
 
 
 def _wait(qtbot, window: MainWindow) -> None:  # noqa: ANN001

@@ -20,39 +20,9 @@ from PySide6.QtCore import QEvent, QPointF, Qt
 from app.launch import DEMO_CT
 from app.main_window import MainWindow
 from app.seg_tools import MODEL_PLANE_HINT
-from app.segmentation_install import SegmentationWorkspace, install_segmentation
+from app.segmentation_install import SegmentationWorkspace
 from app.widgets.slice_view import SliceView
-from inference.errors import ModelLoadError
-from inference.segmentation.cache import SingleFlightCache
-from inference.settings import Settings
 from tests.app.test_segmentation_ui import AORTA_BOX, _box, _mouse, _open, _wait
-
-
-@pytest.fixture(scope="module")
-def backend():  # noqa: ANN201 - LiteMedSAMBackend
-    from inference.segmentation.factory import create_backend
-
-    try:
-        return create_backend(Settings(device="cpu"), "litemedsam")
-    except ModelLoadError as err:
-        pytest.skip(f"LiteMedSAM weights not available: {err}")
-
-
-@pytest.fixture(scope="module")
-def cache() -> SingleFlightCache:
-    return SingleFlightCache(512 * 1024 * 1024)  # the demo CT's embeddings are shared by the tests
-
-
-@pytest.fixture
-def workspace(window: MainWindow, backend, cache: SingleFlightCache) -> SegmentationWorkspace:  # noqa: ANN001
-    ws = install_segmentation(window, backend=backend, cache=cache)
-    ws.controller.neighbours = 1
-    return ws
-
-
-@pytest.fixture
-def seg(window: MainWindow, workspace: SegmentationWorkspace) -> MainWindow:
-    return window
 
 
 def _pos(view: SliceView, index_xyz: tuple[float, float, float]) -> QPointF:

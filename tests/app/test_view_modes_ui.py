@@ -68,7 +68,11 @@ def _spot(view: SliceView) -> tuple[float, float] | None:
 
 
 def _hover(view: SliceView, x: float, y: float) -> None:
-    QTest.mouseMove(view.vtk_widget, QPoint(round(x), round(y)))
+    """Move the mouse to (x, y). The cursor is global and stays where an earlier test left it, and Qt sends
+    no move event to the point it is already at: step away first so the readout always updates."""
+    target = QPoint(round(x), round(y))
+    QTest.mouseMove(view.vtk_widget, QPoint(1, 1) if target != QPoint(1, 1) else QPoint(2, 2))
+    QTest.mouseMove(view.vtk_widget, target)
 
 
 def test_layouts_change_the_visible_views_and_double_click_still_maximises(

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PySide6.QtCore import QPoint, Qt
-from PySide6.QtGui import QImage, QKeySequence
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QImage, QKeySequence, QMouseEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QApplication, QWidget
 from vtkmodules.util.numpy_support import vtk_to_numpy
 
 from app.launch import DEMO_CXR
@@ -68,11 +68,14 @@ def _spot(view: SliceView) -> tuple[float, float] | None:
 
 
 def _hover(view: SliceView, x: float, y: float) -> None:
-    """Move the mouse to (x, y). The cursor is global and stays where an earlier test left it, and Qt sends
-    no move event to the point it is already at: step away first so the readout always updates."""
-    target = QPoint(round(x), round(y))
-    QTest.mouseMove(view.vtk_widget, QPoint(1, 1) if target != QPoint(1, 1) else QPoint(2, 2))
-    QTest.mouseMove(view.vtk_widget, target)
+    """Move the mouse to (x, y): the move event goes straight to the view. QTest.mouseMove goes through the
+    global cursor, which an earlier test may have left anywhere, and Qt drops or merges moves to where it
+    thinks the cursor already is (order-dependent failures on CI): a sent event always arrives, once."""
+    widget = view.vtk_widget
+    local = QPointF(round(x), round(y))
+    event = QMouseEvent(QEvent.Type.MouseMove, local, QPointF(widget.mapToGlobal(local.toPoint())),
+                        Qt.MouseButton.NoButton, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, event)
 
 
 def test_layouts_change_the_visible_views_and_double_click_still_maximises(

@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         "add_box": lambda i: session.add_box(z, jitter(i), "nodule"),
         "add_box viewer": lambda i: viewer.add_box(z, jitter(i), "nodule"),
         "score": lambda i: viewer.score_slice("nodule", z),
-        "add_point": lambda i: session.add_point(z, box[0] + 16, box[1] + 16 + i % 2, True, "nodule"),
+        "add_point": lambda i: viewer.add_point(z, box[0] + 16, box[1] + 16 + i % 2, True, "nodule"),
     }, args.repeats)
     assert backend.encoder_calls == calls, "the cached path must not run the encoder"
     dices = quality(backend, model)
@@ -251,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
             "undo diff)", gestures["add_box viewer"], gestures["upstream"], "upstream re-prompt, interleaved with it"),
         row("… then its confidence, scored on the worker after the mask is on screen (`score_slice`)",
             gestures["score"], gestures["upstream"], "upstream re-prompt, interleaved with it"),
-        row("point click refining the box: `add_point` (cache hit)", gestures["add_point"], gestures["upstream"],
+        row("point click refining the box as the viewer runs it: mask drawn (`add_point`, cache hit)",
+            gestures["add_point"], gestures["upstream"],
             "upstream re-prompt, interleaved with it"),
         row("upstream image encoder (fp32, contiguous NCHW, `no_grad`) + preprocessing", enc["upstream"], None, "–"),
         row(f"ours: image embedding, `{model.encoder_runtime}` engine + preprocessing", enc["ours"], enc["upstream"],

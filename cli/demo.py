@@ -233,7 +233,6 @@ def render_what_if(viewer: Viewer, out: Path) -> list[Path]:
         dock.raise_()
         QApplication.processEvents()
         if panel == "audit":
-            ws.audit.refresh()
             ws.audit.verify()
         path = out / f"{filename}.png"
         dock.widget().grab().save(str(path))

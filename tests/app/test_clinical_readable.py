@@ -149,7 +149,6 @@ def test_audit_view_reads_as_a_case_history(window, case, qtbot, tmp_path: Path)
     _wait(qtbot, window)
     view = case.audit
     _show_panel(window, "audit", qtbot)
-    view.refresh()
     table = view.table
     headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
     assert headers == ["#", "When (UTC)", "Who", "What"]
@@ -172,6 +171,30 @@ def test_audit_view_reads_as_a_case_history(window, case, qtbot, tmp_path: Path)
     _shot(view, "clinical_audit_words", tmp_path)
 
 
+def test_audit_view_lists_each_step_when_its_signal_arrives(window, case, qtbot) -> None:  # noqa: ANN001
+    """The controller writes the audit entry before it tells the model, so the audit view (which refreshes
+    on the model's signals) already shows the new entry: no stale table until the next event."""
+    view, model = case.audit, case.model
+    _show_panel(window, "audit", qtbot)
+    seen: dict[str, tuple[int, str]] = {}
+
+    def newest(name: str) -> None:  # connected after the view: runs once the view has refreshed
+        seen[name] = (view.table.rowCount(), view.table.item(0, 3).text() if view.table.rowCount() else "")
+
+    model.ehr_changed.connect(lambda: newest("ehr"))
+    model.prediction_changed.connect(lambda state: newest("prediction") if state is not None else None)
+    model.explanation_changed.connect(lambda result: newest("explanation") if result is not None else None)
+    opened = len(case.controller.audit.entries())
+    case.controller.edit_ehr(SPO2, 99.0)
+    assert seen["ehr"][0] == opened + 1 and seen["ehr"][1].startswith("What-if edit \u00b7 SpO\u2082")
+    case.controller.predict(explain=True)
+    _wait(qtbot, window)
+    qtbot.waitUntil(lambda: "explanation" in seen, timeout=60000)
+    assert seen["prediction"][0] == opened + 2 and seen["prediction"][1].startswith("Prediction \u00b7 this patient")
+    assert seen["explanation"][0] == opened + 3 and seen["explanation"][1].startswith("Explanation \u00b7 ")
+    assert view.table.rowCount() == len(case.controller.audit.entries()) == opened + 3
+
+
 def test_audit_view_hides_the_patient_id_when_de_identified(window, case, qtbot) -> None:  # noqa: ANN001
     """Issue 15 polish: the de-identified display shows "this patient" in the audit table, its tooltips and
     the detail pane (no ID, no folder name); switching it off shows the ID again; the log is unchanged."""
@@ -191,7 +214,6 @@ def test_audit_view_hides_the_patient_id_when_de_identified(window, case, qtbot)
                 texts += [table.item(r, c).text(), table.item(r, c).toolTip()]
         return "\n".join(texts)
 
-    view.refresh()  # the prediction is logged just after the panels hear of it (as in the test above)
     hidden = shown()
     # the id as a word (hex digests in the detail pane may contain the digits "178" by chance)
     assert not re.search(r"(?<![0-9a-f])178(?![0-9a-f])", hidden), hidden

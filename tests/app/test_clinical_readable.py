@@ -165,6 +165,9 @@ def test_audit_view_reads_as_a_case_history(window, case, qtbot, tmp_path: Path)
     # nothing cut off: no horizontal scrolling, the columns fit the panel and every row shows its text
     assert table.horizontalScrollBarPolicy().name == "ScrollBarAlwaysOff"
     assert sum(table.columnWidth(c) for c in range(table.columnCount())) <= table.viewport().width() + 1
+    metrics = table.fontMetrics()  # 'what' keeps room for its longest word in a narrow dock (no '…')
+    longest = max((word for row in cells for word in row[3].split()), key=metrics.horizontalAdvance)
+    assert table.columnWidth(3) >= metrics.horizontalAdvance(longest) + 8, (longest, table.columnWidth(3))
     assert '"what_if": true' in table.item(cells.index(edit), 3).toolTip()
     table.selectRow(cells.index(edit))
     assert '"action": "ehr_edit"' in view.detail.toPlainText() and '"hash"' in view.detail.toPlainText()

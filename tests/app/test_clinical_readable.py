@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from PySide6.QtGui import QFontMetrics
 
 from app.clinical_install import DEMO_CASE, install_clinical
 from app.model.clinical import OutcomeResult, PredictionState
+from app.widgets.ehr_panel import FLAG_COLUMN
 from tests.app.clinical_fakes import TinyCasePredictor
 
 pytestmark = pytest.mark.skipif(not DEMO_CASE.is_dir(), reason="demo case not bundled")
@@ -63,16 +65,16 @@ def test_ehr_panel_flags_critical_and_implausible_values_with_units(window, case
     one panel per lab in its own unit; the X-ray has no pixel spacing and the info panel says so."""
     panel, model = case.ehr, case.model
     rows = {f: r for r, f in enumerate(model.ehr)}
-    flag = lambda name: panel.table.item(rows[name], 3).text()  # noqa: E731
+    flag = lambda name: panel.table.item(rows[name], FLAG_COLUMN).text()  # noqa: E731
     assert flag(SPO2) == "\u2193 low" and flag("temperature") == "\u2191 high"  # demo: 85 %, 38 °C
     panel.table.item(rows[SPO2], 0).setText("35")  # typed by the user, as a what-if
     panel.table.item(rows["lymphocyte_count"], 0).setText("0.4")
     assert model.ehr[SPO2].value == 35 and model.ehr[SPO2].edited
     assert flag(SPO2).startswith("\u26a0 implausible") and "what-if (recorded 85 %)" in flag(SPO2)
     assert flag("lymphocyte_count").startswith("\u203c critical low")
-    assert "plausible 50\u2013100 %" in panel.table.item(rows[SPO2], 3).toolTip()
-    assert panel.table.item(rows[SPO2], 3).background().color().name() != panel.table.item(
-        rows["lymphocyte_count"], 3).background().color().name()  # two grades, two colours
+    assert "plausible 50\u2013100 %" in panel.table.item(rows[SPO2], FLAG_COLUMN).toolTip()
+    assert panel.table.item(rows[SPO2], FLAG_COLUMN).background().color().name() != panel.table.item(
+        rows["lymphocyte_count"], FLAG_COLUMN).background().color().name()  # two grades, two colours
     assert panel.warning.isVisibleTo(panel) and "Implausible value: SpO\u2082" in panel.warning.text()
     assert panel.table.verticalHeaderItem(rows[SPO2]).text().endswith("\u270e")  # marked as edited
     # the chart: one axis per recorded lab, labelled with the unit, no normalised 'low/high' axis
@@ -85,6 +87,18 @@ def test_ehr_panel_flags_critical_and_implausible_values_with_units(window, case
     assert all(t.get_text() not in ("low", "high") for ax in axes for t in ax.get_yticklabels())
     assert any("what-if" in t.get_text() for t in spo2_axis.texts)
     _show_panel(window, "ehr", qtbot)
+    # the flag matters most: in a narrow dock (about 340 px here) it is never scrolled out of sight, keeps
+    # room for its longest word and wraps (the unit stands with the range), every row in view
+    table = panel.table
+    assert table.horizontalScrollBarPolicy().name == "ScrollBarAlwaysOff"
+    assert sum(table.columnWidth(c) for c in range(table.columnCount())) <= table.viewport().width() + 1
+    bold = QFontMetrics(table.item(rows[SPO2], FLAG_COLUMN).font())
+    assert table.columnWidth(FLAG_COLUMN) >= bold.horizontalAdvance("implausible") + 6
+    assert table.verticalScrollBar().maximum() == 0
+    assert all(table.rowHeight(r) >= table.sizeHintForRow(r) for r in range(table.rowCount()))  # nothing cut
+    assert panel.warning.geometry().top() >= table.geometry().bottom()  # nothing drawn over the last row
+    assert table.item(rows["temperature"], 1).text() == "36.1\u201337.8 \u00b0C"
+    assert table.item(rows["age"], 1).text() == "(years)"
     _shot(panel, "clinical_ehr_flags", tmp_path)
     # a JPEG has no pixel spacing: the info panel must not claim mm
     from app.widgets.info_panel import InfoPanel
@@ -116,6 +130,7 @@ def test_prediction_panel_in_plain_words_with_base_rates(window, case, qtbot, tm
     _wait(qtbot, window)
     text = panel.text()
     assert "set {" not in text and "{yes" not in text and "base rate unknown" in text  # the fake has none
+    assert not panel.reliability_title.isVisibleTo(panel)  # no diagrams: no 'Calibration' heading over nothing
     # the loaded predictor exposes base rates (as the retrained one will): shown beside each probability
     case.controller.predictor.base_rates = {"went_icu": 0.59, "intubated": 0.55, "death": 0.21}
     case.controller.predict(explain=False)

@@ -115,7 +115,7 @@ class EHRPanel(QWidget):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
-            QTimer.singleShot(0, self._fit_rows)  # after the header has laid out the stretched column
+            QTimer.singleShot(0, self, self._fit_rows)  # after the header has laid out the stretched column
         return super().eventFilter(watched, event)
 
     def _fit_rows(self) -> None:

@@ -118,6 +118,7 @@ def test_the_case_lung_mask_is_an_editable_label_and_other_labels_never_reach_th
     assert labels.active == PREDICTOR_LABEL, "the predictor's mask is not offered as the label to edit"
     assert np.array_equal(labels.mask_for(PREDICTOR_LABEL)[0] > 0, supplied)
     assert labels.origin(PREDICTOR_LABEL) == "MANUAL"  # supplied with the case = drawn by people
+    assert labels.opacity(PREDICTOR_LABEL) < labels.default_opacity  # faint fill: the lungs stay readable
     view = window.views["axial"]
 
     # A stroke on another label leaves the predictor's mask alone (it used to shrink it to the stroke).

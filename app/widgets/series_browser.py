@@ -156,7 +156,7 @@ class SeriesBrowserPanel(QWidget):
 
     # ---- building ----------------------------------------------------------------------------
     def _patient_text(self, entry: BrowserEntry) -> str:
-        if self._deidentified() and not (self.model.source and self.model.source.kind == "case"):
+        if self._deidentified():  # a case too: the EHR and audit panels say "this patient" then
             return "Patient (hidden)"
         name = entry.patient_name.replace("^", " ").strip()
         label = " · ".join(t for t in (name, entry.patient_id and f"ID {entry.patient_id}") if t)

@@ -111,11 +111,11 @@ def test_labels_are_surfaces_in_the_3d_view(qtbot, seg: MainWindow, workspace: S
 
     # The 3-D view alone and turned to the aorta, as a user would with the mouse, for a readable picture.
     view_3d = window.grid.view_3d
+    before = view_3d.size()
     for view in window.views.values():
         view.hide()
-    window.resize(1200, 900)
-    qtbot.waitUntil(lambda: view_3d.width() > 0.9 * window.grid.width() and view_3d.height() > 0.9 * window.grid.height(),
-                    timeout=5000)
+    window.resize(1200, 900)  # the 3-D view grows with the window: waited for, not slept
+    qtbot.waitUntil(lambda: view_3d.width() > before.width() and view_3d.height() > before.height(), timeout=5000)
     camera = view_3d.renderer.GetActiveCamera()
     shift = bounds.mean(axis=1) - np.asarray(camera.GetFocalPoint())
     camera.SetFocalPoint(*(np.asarray(camera.GetFocalPoint()) + shift))

@@ -171,7 +171,9 @@ class SeriesBrowserPanel(QWidget):
         self.tree.clear()
         self.items.clear()
         source = self.model.source
-        self.title.setText(f"<b>{source.title}</b> <small>({source.kind})</small>" if source else
+        title = "Patient (hidden)" if source and source.kind == "case" and self._deidentified() else (
+            source.title if source else "")
+        self.title.setText(f"<b>{title}</b> <small>({source.kind})</small>" if source else
                            "<small>No folder open</small>")
         patients: dict[str, QTreeWidgetItem] = {}
         studies: dict[tuple[str, str], QTreeWidgetItem] = {}

@@ -89,7 +89,7 @@ def test_layouts_change_the_visible_views_and_double_click_still_maximises(
     _key(coronal, Qt.Key.Key_1, CTRL)
     assert _visible(window) == {"coronal"} and window.actions["layout_1x1"].isChecked()
     assert not modes.binder.frames["coronal"].GetVisibility()  # a single view needs no frame
-    # shown / hidden at once; the sizes once Qt has laid the grid out (a posted event: waited for, not slept)
+    # sizes: waited for (a condition), not slept; the grid lays itself out at once today (grid.activate())
     _key(coronal, Qt.Key.Key_2, CTRL)
     assert _visible(window) == {"coronal", "axial"}
     qtbot.waitUntil(lambda: window.views["axial"].x() > coronal.x(), timeout=5000)

@@ -30,6 +30,7 @@ from inference.progress import CancelToken, ProgressCallback, no_progress, scale
 
 EXPLANATION_METHOD = "normal-lung reference"  # a cell replaced by a normal lung (inference/fusion/normal_lung.py)
 MASK_METHOD = "lung occlusion"  # the earlier method: a cell taken out of the lung mask (no reference file)
+REPLACE_EMBEDDING = False  # True: a normal cell also gets the reference's encoder vectors (read worse: docs/results.md)
 OCCLUSION_CELL = 24  # px of the 256-px model frame: ~35 lung cells per X-ray (16 px: ~80, 2.3x slower)
 
 
@@ -51,12 +52,14 @@ class OutcomeService:
     """Configured once (model folder + feature cache); ``predict`` / ``explain`` per case."""
 
     def __init__(self, predictor: OutcomePredictor, builder: CaseBuilder,
-                 reference: NormalLungReference | None = None) -> None:
+                 reference: NormalLungReference | None = None, replace_embedding: bool = REPLACE_EMBEDDING) -> None:
         """``reference``: the normal lung the image maps compare against; None = the earlier
-        remove-from-the-mask occlusion (kept for comparisons)."""
+        remove-from-the-mask occlusion (kept for comparisons). ``replace_embedding``: whether a normal
+        cell also gets the reference's encoder vectors (see :data:`REPLACE_EMBEDDING`)."""
         self.predictor = predictor
         self.builder = builder
         self.reference = reference
+        self.replace_embedding = replace_embedding
 
     @classmethod
     def load(cls, model_dir: Path, settings: object, cache_dir: Path | None = None, *,
@@ -133,7 +136,8 @@ class OutcomeService:
         pixels as the lung mask (``lung_occlusion``'s convention)."""
         if self.reference is None:
             return lambda lungs: logit(_replace_image(record, t, parts.features(lungs)))
-        image = NormalisableImage(self.reference, parts.frame, parts.embedding, parts.frame_lungs, parts.source)  # type: ignore[arg-type]
+        image = NormalisableImage(self.reference, parts.frame, parts.embedding, parts.frame_lungs, parts.source,  # type: ignore[arg-type]
+                                  self.replace_embedding)
         return lambda replace: logit(_replace_image(record, t, image.features(replace)))
 
     def image_attribution(self, record: PatientRecord, t: int, parts: ImageParts,

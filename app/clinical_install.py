@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QScrollArea, QVBoxLayout, QWidget
 
 from app.clinical_scope import follow_shown_image
 from app.context import FileOpener
@@ -53,6 +53,17 @@ class ClinicalWorkspace:
     audit: AuditView
     tour: TourOverlay
     masks: CaseMaskLink
+
+
+def _scrolled(panel: QWidget) -> QScrollArea:
+    """The panel scrolls up and down instead of squeezing its word-wrapped rows on top of each other (or
+    making the window taller than asked) when the window is short; as wide as the dock, never sideways."""
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+    scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+    scroll.setWidget(panel)
+    return scroll
 
 
 def _timeline_dock(strip: TimelineStrip, model: ClinicalModel) -> QWidget:
@@ -102,7 +113,7 @@ def install_clinical(
     timeline = TimelineStrip(model, controller)
     window.add_panel("Outcome prediction", prediction, name="prediction")
     window.add_panel("Explanation", explanation, name="explanation")
-    window.add_panel("Clinical data", ehr, name="ehr")
+    window.add_panel("Clinical data", _scrolled(ehr), name="ehr")
     window.add_panel("Audit log", audit, name="audit")
     window.add_panel("X-rays over time", _timeline_dock(timeline, model), Qt.DockWidgetArea.BottomDockWidgetArea,
                      name="timeline")

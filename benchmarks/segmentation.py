@@ -39,7 +39,7 @@ from inference.segmentation.backend import Embedding
 from inference.segmentation.cache import EmbeddingCache
 from inference.segmentation.evaluation import component_boxes, padded_box
 from inference.segmentation.litemedsam_backend import LiteMedSAMBackend
-from inference.segmentation.session import SegmentationSession
+from inference.segmentation.session import SegmentationSession, SessionOptions
 
 SHARED = Path(os.environ.get("MEDFUSION_SHARED_DATA", REPO.parent / "shared" / "data"))
 CXR_IMAGES = ("00870a9c", "1-s2.0-S0196070920301691-gr3_lrg")  # square-ish and 4:3 (padding path)
@@ -205,11 +205,18 @@ def main(argv: list[str] | None = None) -> int:
     session = SegmentationSession(backend, EmbeddingCache.from_megabytes(256), window=LUNG_LESION_WINDOW)
     session.set_image(image)
     session.add_box(z, tuple(box), "nodule")
+    viewer = SegmentationSession(backend, EmbeddingCache.from_megabytes(256), window=LUNG_LESION_WINDOW,
+                                 options=SessionOptions(defer_confidence=True))  # what the viewer runs
+    viewer.set_image(image)
+    viewer.add_box(z, tuple(box), "nodule")
+    viewer.score_slice("nodule", z)
     calls = backend.encoder_calls
     gestures = interleaved({
         "upstream": decoders["upstream"],
         "add_box": lambda i: session.add_box(z, jitter(i), "nodule"),
-        "add_point": lambda i: session.add_point(z, box[0] + 16, box[1] + 16 + i % 2, True, "nodule"),
+        "add_box viewer": lambda i: viewer.add_box(z, jitter(i), "nodule"),
+        "score": lambda i: viewer.score_slice("nodule", z),
+        "add_point": lambda i: viewer.add_point(z, box[0] + 16, box[1] + 16 + i % 2, True, "nodule"),
     }, args.repeats)
     assert backend.encoder_calls == calls, "the cached path must not run the encoder"
     dices = quality(backend, model)
@@ -237,9 +244,15 @@ def main(argv: list[str] | None = None) -> int:
             up_name),
         *([row(f"ours, re-prompt, {precision} → mask (the backend's default here)", dec["ours bf16"], ref, up_name)]
           if "ours bf16" in dec else []),
-        row("box gesture: `SegmentationSession.add_box` (cache hit, post-processing, undo diff)",
-            gestures["add_box"], gestures["upstream"], "upstream re-prompt, interleaved with it"),
-        row("point click refining the box: `add_point` (cache hit)", gestures["add_point"], gestures["upstream"],
+        row("box gesture: `SegmentationSession.add_box` (cache hit, post-processing, undo diff, confidence from "
+            "4 jittered boxes + the best window)", gestures["add_box"], gestures["upstream"],
+            "upstream re-prompt, interleaved with it"),
+        row("**box gesture as the viewer runs it: mask drawn** (`defer_confidence`: one decode, post-processing, "
+            "undo diff)", gestures["add_box viewer"], gestures["upstream"], "upstream re-prompt, interleaved with it"),
+        row("… then its confidence, scored on the worker after the mask is on screen (`score_slice`)",
+            gestures["score"], gestures["upstream"], "upstream re-prompt, interleaved with it"),
+        row("point click refining the box as the viewer runs it: mask drawn (`add_point`, cache hit)",
+            gestures["add_point"], gestures["upstream"],
             "upstream re-prompt, interleaved with it"),
         row("upstream image encoder (fp32, contiguous NCHW, `no_grad`) + preprocessing", enc["upstream"], None, "–"),
         row(f"ours: image embedding, `{model.encoder_runtime}` engine + preprocessing", enc["ours"], enc["upstream"],
@@ -254,12 +267,18 @@ def main(argv: list[str] | None = None) -> int:
         + "; ".join(f"{n} {a:.4f}" + (f" (bf16 {b:.4f})" if dtype is not None else "") for n, a, b in dices) + ".",
     ]
     if not args.no_write:
-        record_headlines(dec, enc, model.encoder_runtime)
+        record_headlines(dec, enc, model.encoder_runtime, gestures)
     publish("segmentation", lines, write=not args.no_write)
     return 0
 
 
-def record_headlines(dec: dict[str, list[float]], enc: dict[str, list[float]], engine: str) -> None:
+def record_headlines(dec: dict[str, list[float]], enc: dict[str, list[float]], engine: str,
+                     gestures: dict[str, list[float]]) -> None:
+    record_headline(
+        "Box gesture in the viewer, cached embedding (CPU): mask drawn",
+        f"{statistics.median(gestures['add_box viewer']):.0f} ms (confidence after it: "
+        f"{statistics.median(gestures['score']):.0f} ms on the worker)",
+        f"{paired_ratio(gestures['add_box viewer'], gestures['upstream']):.2f}× upstream re-prompt, interleaved", "–")
     ref = dec["upstream"]
     ratio = paired_ratio(dec["ours fp32"], ref)
     record_headline(

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:  # Qt loads only when a window is made
+    from PySide6.QtWidgets import QDockWidget, QWidget
+
     from app.launch import Viewer
     from app.main_window import MainWindow
 
@@ -36,6 +38,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--segment", action="store_true", help="segment the demo lungs with LiteMedSAM from boxes (slower)"
     )
+
+
+def _panel(dock: QDockWidget) -> QWidget:
+    """The panel in a dock, the whole of it even where the dock scrolls it (a short window)."""
+    from PySide6.QtWidgets import QScrollArea
+
+    widget = dock.widget()
+    inner = widget.widget() if isinstance(widget, QScrollArea) else None
+    return inner or widget
 
 
 def _blank(pixels: np.ndarray) -> bool:
@@ -145,10 +156,9 @@ def render_clinical(viewer: Viewer, out: Path, segment: bool = False) -> list[Pa
         dock.raise_()
         QApplication.processEvents()
         if name == "audit":
-            ws.audit.refresh()
             ws.audit.verify()
         path = out / f"clinical_{name}.png"
-        dock.widget().grab().save(str(path))
+        _panel(dock).grab().save(str(path))
         written.append(path)
     window.views["axial"].refresh()
     save_array(window.views["axial"].grab_array(), out / "clinical_overlay.png")
@@ -233,10 +243,9 @@ def render_what_if(viewer: Viewer, out: Path) -> list[Path]:
         dock.raise_()
         QApplication.processEvents()
         if panel == "audit":
-            ws.audit.refresh()
             ws.audit.verify()
         path = out / f"{filename}.png"
-        dock.widget().grab().save(str(path))
+        _panel(dock).grab().save(str(path))
         written.append(path)
     _report_pdf(viewer, out, written, "demo_report_whatif.pdf")
     window.panels["prediction"].raise_()

@@ -29,6 +29,9 @@ from inference.errors import MedFusionError
 
 PREDICTOR_LABEL = "Lungs (used by the predictor)"
 PREDICTOR_COLOUR = (40, 200, 255)
+# A faint fill with a clear outline: the lungs are what the radiologist reads, and the explanation's
+# heat-map (blue = pushes away) is drawn inside them; at the labels' usual 0.45 the cyan fill hid both.
+PREDICTOR_OPACITY = 0.12
 
 
 def _same_path(a: str | Path, b: str | Path) -> bool:
@@ -93,6 +96,7 @@ class CaseMaskLink:
             self.context.show_error(err)
             return
         self.value = self.labels.values()[name]
+        self.labels.set_opacity(name, PREDICTOR_OPACITY)
         self.labels.set_active(name)
         if mask is not None:
             source = MASK_SOURCES.get(self.case.mask_sources.get(image.filename, ""), "")

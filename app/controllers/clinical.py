@@ -120,18 +120,18 @@ class ClinicalController:
         """Open a case folder (metadata.csv + images/), or patient ``patient_id`` of a cohort folder; shows
         its first image; bundled masks load as reference."""
         case = load_case(Path(folder), patient_id)
-        self.model.set_case(case)
         self.audit = AuditLog(audit_path_for(case, self.audit_root))
         self._audit("system:viewer", "case_open", f"patient {case.patient_id}",
                     {"folder": case.folder.name, "images": [im.filename for im in case.images]})
+        self.model.set_case(case)
         from inference.io.loader import open_image
 
         for im in case.images:
             if im.mask_path is not None:
                 mask = open_image(im.mask_path).array[0]
-                self.model.set_mask(im.filename, mask, ai=True, source="supplied")
                 self._audit("system:bundled-annotation", "reference_mask", im.filename,
                             {"pixels": int((mask > 0).sum()), "source": str(im.mask_path.name)})
+                self.model.set_mask(im.filename, mask, ai=True, source="supplied")
         if case.images:
             self.show_image(case.images[0].filename)
         return case
@@ -156,8 +156,8 @@ class ClinicalController:
     def set_ai_mask(self, filename: str, mask: np.ndarray, actor: str = "AI:litemedsam", source: str = "model") -> None:
         """A mask made by a model (a prompt in the viewer, or ``source="automatic"``: the automatic lung
         segmenter); logged as an AI output."""
-        self.model.set_mask(filename, mask, ai=True, source=source)
         self._audit(actor, "ai_mask", filename, {"pixels": int((np.asarray(mask) > 0).sum()), "source": source})
+        self.model.set_mask(filename, mask, ai=True, source=source)
         self._maybe_repredict()
 
     def edit_mask(self, filename: str, mask: np.ndarray) -> float:
@@ -165,15 +165,16 @@ class ClinicalController:
         final = (np.asarray(mask) > 0).astype(np.uint8)
         ai = self.model.ai_masks.get(filename)
         score = float(dice(ai, final)) if ai is not None and ai.shape == final.shape else float("nan")
-        self.model.set_mask(filename, final, ai=False)
         self._audit(self.user, "mask_edit", filename,
                     {"dice_ai_vs_final": score, "pixels": int(final.sum())})
+        self.model.set_mask(filename, final, ai=False)
         self._maybe_repredict()
         return score
 
     def edit_ehr(self, name: str, value: float | str | None) -> None:
-        old, new = self.model.edit_ehr(name, value)
-        self._audit(self.user, "ehr_edit", name, {"before": old, "after": new, "what_if": True})
+        old, new = self.model.ehr_change(name, value)
+        self._audit(self.user, "ehr_edit", name, {"before": old.value, "after": new.value, "what_if": True})
+        self.model.edit_ehr(name, value)
         self._maybe_repredict()
 
     def set_alpha(self, alpha: float) -> None:
@@ -229,7 +230,6 @@ class ClinicalController:
     def _predicted(self, state: PredictionState, before: dict | None) -> None:
         edits = {k: v.value for k, v in self.model.ehr.items() if v.edited}
         self.model.base_rates = base_rates_for(self.predictor)  # shown beside each probability
-        self.model.set_prediction(state)
         patient = self.model.case.patient_id if self.model.case is not None else ""
         self._audit(self.predictor.actor, "prediction", f"patient {patient}", {
             "alpha": state.alpha, "tent": state.tent, "before": before, "after": state.summary(),
@@ -238,6 +238,7 @@ class ClinicalController:
             "edited_masks": sorted(k for k in self.model.masks if k not in self.model.ai_masks
                                    or not np.array_equal(self.model.masks[k], self.model.ai_masks[k])),
         })
+        self.model.set_prediction(state)  # after the entry is written: the audit view refreshes on this signal
         self.host.show_status("Prediction updated.")
         if self._explain_after_predict:
             self.explain()
@@ -258,10 +259,10 @@ class ClinicalController:
         )
 
     def _explained(self, result: ExplanationResult) -> None:
-        self.model.set_explanation(result)
         self._audit(self.predictor.actor, "explanation", result.outcome, {
             "method": result.method, "top_ehr": result.ehr[:3], "gate_image": result.gate,
         })
+        self.model.set_explanation(result)
 
     def _maybe_repredict(self) -> None:
         pred = self.model.prediction
@@ -269,5 +270,7 @@ class ClinicalController:
             self.predict()
 
     def _audit(self, actor: str, action: str, target: str, details: dict) -> None:
+        """Written before the model is told of the change: panels that refresh on the model's signals
+        (the audit view) then already read the new entry."""
         if self.audit is not None:
             self.audit.append(actor, action, target, details)

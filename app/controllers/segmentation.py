@@ -19,6 +19,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.context import AppContext
+from app.controllers.segmentation_scoring import SCORE_CHANNEL, score_later
 from app.model.labels import touched
 from inference.errors import Cancelled, InvalidPromptError, MedFusionError
 from inference.export.mask_files import read_label_table, sidecar_path
@@ -27,7 +28,7 @@ from inference.progress import CancelToken, ProgressCallback
 from inference.segmentation.backend import SegmentationBackend
 from inference.segmentation.cache import EmbeddingCache
 from inference.segmentation.plane_edit import brush_plane
-from inference.segmentation.session import SegmentationSession
+from inference.segmentation.session import SegmentationSession, SessionOptions
 from inference.segmentation.windowing import choose_window
 from inference.segmentation.windows import DEFAULT_CT_WINDOW, MODEL_WINDOWS, window_name
 
@@ -35,6 +36,9 @@ log = logging.getLogger("medfusion.app.segmentation")
 
 class SegmentationBusyError(InvalidPromptError):
     """Another gesture is still changing the masks."""
+
+
+QUIET_CHANNELS = ("seg_embed", SCORE_CHANNEL)  # background work that does not make segmentation busy
 
 
 class SegmentationController(QObject):
@@ -113,11 +117,12 @@ class SegmentationController(QObject):
 
     # ---- image changes and background embedding ---------------------------------------------------
     def _on_volume(self, volume: Volume | None) -> None:
-        for channel in ("segment", "seg_propagate", "seg_embed"):
+        for channel in ("segment", "seg_propagate", "seg_embed", SCORE_CHANNEL):
             self.runner.cancel(channel)
         session = None
         if volume is not None:
-            session = SegmentationSession(self.backend, self.cache)
+            # the mask is drawn after one decoder pass, its confidence scored right after (issue 17)
+            session = SegmentationSession(self.backend, self.cache, options=SessionOptions(defer_confidence=True))
             self._apply_window(session)
             session.set_image(volume)
         self.labels.bind(session)
@@ -190,7 +195,12 @@ class SegmentationController(QObject):
                 return
             labels.notify(kind, name, (z, z))
             how = self._window_words(session, name, z) if kind == "box" else ""
-            self.say(f"{name}: {result.area_px} px on slice {z + 1}, confidence {result.confidence:.2f}{how}")
+            head = f"{name}: {result.area_px} px on slice {z + 1}"
+            if np.isnan(result.confidence):
+                self.say(f"{head}{how}; scoring its confidence…")
+                score_later(self, session, name, z, f"{head}, confidence {{:.2f}}{how}")
+            else:
+                self.say(f"{head}, confidence {result.confidence:.2f}{how}")
 
         self._submit("segment", task, done, f"Segmenting {name}")
 
@@ -383,13 +393,13 @@ class SegmentationController(QObject):
                 ended.emit(channel)
 
         self._running[channel] = self._running.get(channel, 0) + 1
-        if channel != "seg_embed":
+        if channel not in QUIET_CHANNELS:
             self.busy_changed.emit(True)
         self.runner.submit(channel, wrapped, on_done, on_error or self.report, description)
 
     def _on_ended(self, channel: str) -> None:
         self._running[channel] = max(self._running.get(channel, 0) - 1, 0)
-        if channel != "seg_embed":
+        if channel not in QUIET_CHANNELS:
             self.busy_changed.emit(self.busy())
 
     def _quiet(self, error: BaseException) -> None:

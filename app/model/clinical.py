@@ -307,12 +307,16 @@ class ClinicalModel:
         return image
 
     # ---- EHR ---------------------------------------------------------------------------------
-    def edit_ehr(self, name: str, value: float | str | None) -> tuple[object, object]:
-        """What-if change; returns (old, new). Setting the original value back clears the edit mark."""
+    def ehr_change(self, name: str, value: float | str | None) -> tuple[EHRValue, EHRValue]:
+        """(old, new) a what-if change would make, without making it (the controller logs it first)."""
         old = self.ehr[name]
         if isinstance(value, str) and old.field.numeric:
             value = _parse(value, True)
-        new = replace(old, value=value, edited=value != old.original)
+        return old, replace(old, value=value, edited=value != old.original)
+
+    def edit_ehr(self, name: str, value: float | str | None) -> tuple[object, object]:
+        """What-if change; returns (old, new). Setting the original value back clears the edit mark."""
+        old, new = self.ehr_change(name, value)
         self.ehr[name] = new
         self.ehr_changed.emit()
         self.mark_stale(f"{old.field.label} changed")

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QFontDatabase
+from PySide6.QtCore import QModelIndex, QPersistentModelIndex, QSize, Qt
+from PySide6.QtGui import QFontDatabase, QResizeEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
@@ -22,6 +22,8 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSplitter,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -34,13 +36,25 @@ from inference.audit.describe import AuditRow, describe_entry
 
 COLUMNS = ("#", "When (UTC)", "Who", "What")
 SUMMARY_COLUMN = 3
-WHO_WIDTH = 120
+WHO_WIDTH = 120  # wide enough for "AI model medfusion-cxr-v1" on two lines
+WHO_MIN_WIDTH = 84  # "annotation" / "clinician": the who column gives way in a narrow dock, never 'what'
+WHO_SHARE = 0.24  # of the table's width
+ROW_SPACING = 6  # px added to each row's height
 
 
 def what_text(row: AuditRow) -> str:
     """'What-if edit · SpO₂' on the first line, what changed in words below."""
     head = f"{row.action} \u00b7 {row.target}" if row.target else row.action
     return f"{head}\n{row.summary}" if row.summary else head
+
+
+class _SpacedRows(QStyledItemDelegate):
+    """A little air between entries. (A style-sheet padding was not counted when the rows were sized, so
+    the wrapped text lost its last line, cut off with '…', in a narrow dock.)"""
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex) -> QSize:  # noqa: N802
+        hint = super().sizeHint(option, index)
+        return QSize(hint.width(), hint.height() + ROW_SPACING)
 
 
 class AuditView(QWidget):
@@ -69,8 +83,9 @@ class AuditView(QWidget):
         header.resizeSection(2, WHO_WIDTH)
         header.setSectionResizeMode(SUMMARY_COLUMN, QHeaderView.ResizeMode.Stretch)
         header.sectionResized.connect(lambda *_a: self.table.resizeRowsToContents())  # wrap anew on resize
+        header.geometriesChanged.connect(self._fit_who)
         self.table.verticalHeader().hide()
-        self.table.setStyleSheet("QTableWidget::item { padding: 3px 4px; }")
+        self.table.setItemDelegate(_SpacedRows(self.table))
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.itemSelectionChanged.connect(self._show_detail)
         splitter.addWidget(self.table)
@@ -96,6 +111,17 @@ class AuditView(QWidget):
         for signal in (model.case_changed, model.prediction_changed, model.explanation_changed,
                        model.ehr_changed, model.masks_changed, model.stale_changed):
             signal.connect(lambda *_a: self.refresh())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._fit_who()
+
+    def _fit_who(self) -> None:
+        """In a narrow dock the fixed 'who' column left 'what' a word wide (each line cut off with '…'):
+        'who' takes at most about a quarter of the table and wraps, 'what' keeps the rest."""
+        width = int(min(WHO_WIDTH, max(WHO_MIN_WIDTH, self.table.viewport().width() * WHO_SHARE)))
+        if self.table.columnWidth(2) != width:
+            self.table.horizontalHeader().resizeSection(2, width)
 
     def refresh(self) -> None:
         log = self.controller.audit

@@ -1,7 +1,8 @@
 """Per-slice confidence strip of the active label: which slices hold it and how far to trust them.
 
 One cell per slice: empty (dark), model mask coloured by its confidence (green ≥ 0.85, amber ≥ 0.6, red
-below; the bar height is the value), or hand-drawn / hand-edited (blue-grey, full height). The
+below; the bar height is the value; outlined grey while it is being scored, a moment after the mask is
+drawn), or hand-drawn / hand-edited (blue-grey, full height). The
 confidence is the session's agreement measure (inference/segmentation/agreement.py): the mean Dice
 between the drawn mask and the masks of slightly different boxes and, if another window shows the
 object better, of that window. It is not the model's own IoU guess, which stays high on wrong masks.
@@ -19,7 +20,7 @@ from app.model.document import Document
 from app.model.labels import LabelsModel
 
 GOOD, FAIR, POOR = QColor(70, 200, 90), QColor(240, 180, 40), QColor(230, 60, 60)
-MANUAL, EMPTY = QColor(110, 140, 170), QColor(45, 45, 45)
+MANUAL, EMPTY, SCORING = QColor(110, 140, 170), QColor(45, 45, 45), QColor(150, 150, 150)
 
 
 GREEN_AT, AMBER_AT = 0.85, 0.6  # green = agreement at the Dice the lesion work needs (issue 15)
@@ -90,7 +91,10 @@ class ConfidenceStrip(QWidget):
         for z, (kind, iou) in enumerate(cells):
             rect = self._cell_rect(z, n)
             painter.fillRect(rect.adjusted(0.5, 0, -0.5, 0), EMPTY)
-            if kind == "model" and iou is not None:
+            if kind == "model" and iou is not None and np.isnan(iou):  # drawn, confidence being scored
+                painter.setPen(QPen(SCORING, 1.0, Qt.PenStyle.DotLine))
+                painter.drawRect(rect.adjusted(1.0, 1.0, -1.0, -1.0))
+            elif kind == "model" and iou is not None:
                 h = rect.height() * min(max(iou, 0.05), 1.0)
                 painter.fillRect(QRectF(rect.x() + 0.5, rect.bottom() - h, rect.width() - 1, h),
                                  confidence_colour(iou))

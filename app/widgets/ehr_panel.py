@@ -9,18 +9,28 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer
 from PySide6.QtGui import QBrush, QColor, QShowEvent
-from PySide6.QtWidgets import QLabel, QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.controllers.clinical import ClinicalController
-from app.model.clinical import EHR_FIELDS, ClinicalModel, EHRValue
+from app.model.clinical import EHR_FIELDS, ClinicalModel, EHRField, EHRValue
 from app.widgets.lab_chart import draw_lab_timeline, labs_with_values
 from app.widgets.lazy_figure import LazyFigure
 from inference.clinical.formatting import field_value, recorded_text
 from inference.clinical.ranges import consistency_warnings
 
-COLUMNS = ("Value", "Unit", "Reference", "Flag")
+COLUMNS = ("Value", "Reference", "Flag")  # the unit stands with the range: the flag keeps its width
+REFERENCE_COLUMN, FLAG_COLUMN = 1, 2
+CELL_MARGIN = 10  # px beside a cell's text (the style's text margins and the grid line)
 #: level -> (value colour, flag colour, flag background or None): worse grades get a filled flag cell
 LEVEL_STYLE: dict[str, tuple[str, str, str | None]] = {
     "abnormal": ("#ff9f8f", "#ff9f8f", None),
@@ -28,6 +38,13 @@ LEVEL_STYLE: dict[str, tuple[str, str, str | None]] = {
     "implausible": ("#e2b8ff", "#1a1a1a", "#d291ff"),
 }
 EDITED_BACKGROUND = "#4d3f00"
+
+
+def reference_text(field: EHRField) -> str:
+    """'36.1–37.8 °C'; a value without a reference range shows its unit alone, in brackets: '(years)'."""
+    if field.normal:
+        return f"{field.normal[0]:g}\u2013{field.normal[1]:g} {field.unit}".strip()
+    return f"({field.unit})" if field.unit else ""
 
 
 def flag_text(value: EHRValue) -> str:
@@ -52,16 +69,28 @@ class EHRPanel(QWidget):
         self._filling = False
         self._chart_pending = False
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 6, 4, 6)  # a narrow dock: the table's width goes to the flag
         self.header = QLabel("No case open.", self)
         self.header.setWordWrap(True)
         layout.addWidget(self.header)
         self.table = QTableWidget(len(EHR_FIELDS), len(COLUMNS), self)
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setVerticalHeaderLabels([f.label for f in EHR_FIELDS])
-        self.table.horizontalHeader().setStretchLastSection(True)
+        # a narrow dock must still show the flag (the column that matters most): the flag wraps in the
+        # width left by the value and the range, rows grow to fit, and nothing scrolls sideways
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(REFERENCE_COLUMN, QHeaderView.ResizeMode.Fixed)  # as wide as a range:
+        header.resizeSection(REFERENCE_COLUMN, self._reference_width())  # a long unit wraps below it
+        header.setSectionResizeMode(FLAG_COLUMN, QHeaderView.ResizeMode.Stretch)
+        self.table.viewport().installEventFilter(self)  # wrap anew whenever the flag's width changes
+        self.table.setWordWrap(True)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideNone)
+        self.table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.setToolTip("Double-click a value to try a what-if change; empty = missing")
         self.table.itemChanged.connect(self._on_item)
-        self.table.setMinimumHeight(32 + 30 * len(EHR_FIELDS))
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # sized to its rows
         layout.addWidget(self.table)
         self.warning = QLabel(self)
         self.warning.setObjectName("ehr_warning")
@@ -76,6 +105,25 @@ class EHRPanel(QWidget):
         layout.addWidget(self.chart, 1)
         model.ehr_changed.connect(self.refresh_table)
         self.refresh_table()
+
+    def _reference_width(self) -> int:
+        """The widest range or its header ('36.1–37.8'), so units like '×10⁹/L' wrap instead of taking
+        the flag's room in a narrow dock."""
+        metrics = self.table.fontMetrics()
+        texts = [COLUMNS[REFERENCE_COLUMN]] + [reference_text(f).rsplit(" ", 1)[0] for f in EHR_FIELDS]
+        return max(metrics.horizontalAdvance(t) for t in texts) + CELL_MARGIN
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
+        if watched is self.table.viewport() and event.type() == QEvent.Type.Resize:
+            QTimer.singleShot(0, self, self._fit_rows)  # after the header has laid out the stretched column
+        return super().eventFilter(watched, event)
+
+    def _fit_rows(self) -> None:
+        """Rows as tall as their wrapped text, the table as tall as its rows: every value and flag in view
+        without scrolling (a vertical scroll bar would also take the flag's width)."""
+        self.table.resizeRowsToContents()
+        frame = 2 * self.table.frameWidth()
+        self.table.setFixedHeight(self.table.horizontalHeader().height() + self.table.verticalHeader().length() + frame)
 
     def _revert(self) -> None:
         for name, value in self.model.ehr.items():
@@ -114,8 +162,7 @@ class EHRPanel(QWidget):
             v = self.model.ehr.get(f.name)
             check = v.check if v else None
             edited = edited or bool(v and v.edited)
-            normal = f"{f.normal[0]:g}\u2013{f.normal[1]:g}" if f.normal else ""
-            cells = (v.text() if v else "", f.unit, normal, flag_text(v) if v else "")
+            cells = (v.text() if v else "", reference_text(f), flag_text(v) if v else "")
             for col, cell in enumerate(cells):
                 item = QTableWidgetItem(cell)
                 if col:
@@ -124,19 +171,19 @@ class EHRPanel(QWidget):
                 if v and v.missing and col == 0:
                     item.setForeground(QBrush(QColor("#888888")))
                     tips.append("Not recorded: the model is told this value is missing (never guessed)")
-                if check is not None and check.level in LEVEL_STYLE and col in (0, 3):
+                if check is not None and check.level in LEVEL_STYLE and col in (0, FLAG_COLUMN):
                     value_fg, flag_fg, flag_bg = LEVEL_STYLE[check.level]
                     item.setForeground(QBrush(QColor(value_fg if col == 0 else flag_fg)))
                     if check.level != "abnormal":
                         font = item.font()
                         font.setBold(True)
                         item.setFont(font)
-                    if flag_bg is not None and col == 3:
+                    if flag_bg is not None and col == FLAG_COLUMN:
                         item.setBackground(QBrush(QColor(flag_bg)))
                     tips.append(check.reason[:1].upper() + check.reason[1:] + ".")
                 if v and v.edited and col == 0:
                     item.setBackground(QBrush(QColor(EDITED_BACKGROUND)))
-                if v and v.edited and col in (0, 3):
+                if v and v.edited and col in (0, FLAG_COLUMN):
                     tips.append(f"What-if edit: the prediction uses this value; the patient's record says "
                                 f"{field_value(f.name, v.original)}.")
                 if tips:
@@ -148,7 +195,7 @@ class EHRPanel(QWidget):
             header = label(row)
             if header is not None:
                 header.setText(f.label + (" \u270e" if v and v.edited else ""))
-        self.table.resizeColumnsToContents()
+        self._fit_rows()
         self.revert.setEnabled(edited)
         warnings = consistency_warnings(self.model.ehr_inputs()) if self.model.case else []
         implausible = [v.field.label for v in self.model.ehr.values() if v.check.level == "implausible"]

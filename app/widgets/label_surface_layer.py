@@ -6,7 +6,7 @@ after a gesture ends — debounced, so a burst of strokes or a propagation gives
 each brush dab (the brush preview does not touch the label map). Colour, opacity and visibility changes
 in the Segmentation panel only restyle the actors.
 
-The surfaces are drawn in their own renderer on the layer above the volume rendering, sharing its camera:
+The surfaces are drawn in the 3-D view's overlay renderer, on the layer above the volume rendering, sharing its camera:
 a segmented structure is made of the very voxels the volume rendering shows, so with one depth buffer
 the rendering of those voxels hides the label's surface (an aorta segmented inside the contrast-filled
 vessel was invisible). Over the rendering, the label is always seen, with the anatomy around it.
@@ -19,7 +19,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer
 from vtkmodules.vtkCommonDataModel import vtkPolyData
-from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper, vtkRenderer
+from vtkmodules.vtkRenderingCore import vtkActor, vtkPolyDataMapper
 
 from app.model.labels import LabelsModel
 from app.widgets.volume_view_3d import VolumeView3D
@@ -39,13 +39,7 @@ class LabelSurfaceLayer(QObject):
         super().__init__(parent or view)
         self.view, self.labels, self.runner = view, labels, runner
         self.actors: dict[int, vtkActor] = {}
-        self.renderer = vtkRenderer()  # the layer above the volume rendering, same camera
-        self.renderer.SetLayer(1)
-        self.renderer.InteractiveOff()  # mouse interaction stays with the volume's renderer
-        self.renderer.SetActiveCamera(view.renderer.GetActiveCamera())
-        window = view.render_window
-        window.SetNumberOfLayers(max(2, window.GetNumberOfLayers()))
-        window.AddRenderer(self.renderer)
+        self.renderer = view.overlay  # the layer above the volume rendering, same camera
         self._styles: dict[int, tuple] = {}
         self.updates = 0  # surface rebuilds delivered (tests)
         self._dirty: set[int] = set()

@@ -89,7 +89,8 @@ class PredictionPanel(QWidget):
         layout.addLayout(row)
 
         row = QHBoxLayout()
-        row.addWidget(QLabel("Calibration of the shipped model:", self))
+        self.reliability_title = QLabel("Calibration of the shipped model:", self)
+        row.addWidget(self.reliability_title)
         self.reliability_choice = QComboBox(self)  # one reliability diagram per outcome
         self._reliability_pngs: dict[str, Path] = {}
         self.reliability_choice.setToolTip("Out-of-fold reliability diagram: predicted probability vs observed rate")
@@ -170,6 +171,7 @@ class PredictionPanel(QWidget):
             self.reliability_choice.setCurrentIndex(list(self._reliability_pngs).index("went_icu"))
         self.reliability_choice.blockSignals(False)
         self.reliability_choice.setVisible(bool(self._reliability_pngs))
+        self.reliability_title.setVisible(bool(self._reliability_pngs))  # no heading over nothing
         self._show_reliability()
         card = pred.model_card
         if card is not None:

@@ -156,7 +156,7 @@ class SeriesBrowserPanel(QWidget):
 
     # ---- building ----------------------------------------------------------------------------
     def _patient_text(self, entry: BrowserEntry) -> str:
-        if self._deidentified() and not (self.model.source and self.model.source.kind == "case"):
+        if self._deidentified():  # a case too: the EHR and audit panels say "this patient" then
             return "Patient (hidden)"
         name = entry.patient_name.replace("^", " ").strip()
         label = " · ".join(t for t in (name, entry.patient_id and f"ID {entry.patient_id}") if t)
@@ -171,7 +171,9 @@ class SeriesBrowserPanel(QWidget):
         self.tree.clear()
         self.items.clear()
         source = self.model.source
-        self.title.setText(f"<b>{source.title}</b> <small>({source.kind})</small>" if source else
+        title = "Patient (hidden)" if source and source.kind == "case" and self._deidentified() else (
+            source.title if source else "")
+        self.title.setText(f"<b>{title}</b> <small>({source.kind})</small>" if source else
                            "<small>No folder open</small>")
         patients: dict[str, QTreeWidgetItem] = {}
         studies: dict[tuple[str, str], QTreeWidgetItem] = {}

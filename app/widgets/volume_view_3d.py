@@ -29,6 +29,7 @@ from vtkmodules.vtkRenderingVolumeOpenGL2 import vtkSmartVolumeMapper
 
 from app.model.document import Document
 from app.rendering.slice_props import PLANE_COLOURS
+from app.rendering.volume_backdrop import VolumeBackdrop
 from app.rendering.vtk_image import grab_render_window, image_3d
 
 _MAX_INPLANE = 256  # subsample larger slices for rendering speed
@@ -80,6 +81,15 @@ class VolumeView3D(QWidget):
         self._volume.SetMapper(self._mapper)
         self._volume.VisibilityOff()
         self.renderer.AddVolume(self._volume)
+        # Slice-plane outlines and label surfaces: a layer above the volume, same camera, drawn over it
+        # (never hidden inside it), so the volume's picture can stand in for the volume (VolumeBackdrop).
+        self.overlay = vtkRenderer()
+        self.overlay.SetLayer(1)
+        self.overlay.InteractiveOff()  # mouse interaction stays with the volume's renderer
+        self.overlay.SetActiveCamera(self.renderer.GetActiveCamera())
+        self.render_window.SetNumberOfLayers(2)
+        self.render_window.AddRenderer(self.overlay)
+        self.backdrop = VolumeBackdrop(self.render_window, self.renderer, self._volume)
         self._planes: list[tuple[vtkOutlineSource, vtkActor]] = []
         for name in ("sagittal", "coronal", "axial"):
             source = vtkOutlineSource()
@@ -89,7 +99,7 @@ class VolumeView3D(QWidget):
             actor.SetMapper(mapper)
             actor.GetProperty().SetColor(*PLANE_COLOURS[name])
             actor.VisibilityOff()
-            self.renderer.AddActor(actor)
+            self.overlay.AddActor(actor)
             self._planes.append((source, actor))
         self._marker = self._orientation_marker()
         document.volume_changed.connect(self._on_volume)
@@ -143,6 +153,7 @@ class VolumeView3D(QWidget):
     def _on_volume(self, _volume: object) -> None:
         vol = self.document.volume
         if vol is None or vol.is_2d:
+            self.backdrop.show_volume = False
             self._volume.VisibilityOff()
             for _, actor in self._planes:
                 actor.VisibilityOff()
@@ -165,6 +176,7 @@ class VolumeView3D(QWidget):
         prop.SetDiffuse(0.7)
         prop.SetSpecular(0.2)
         self._volume.SetProperty(prop)
+        self.backdrop.show_volume = True
         self._volume.VisibilityOn()
         self._update_planes(render=False)
         # the software-GL volume render (~0.5–2 s) waits for the throttle timer, so the slices show first

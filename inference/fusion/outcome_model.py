@@ -27,6 +27,7 @@ from inference.errors import ModelLoadError
 from inference.fusion import modality_weight
 from inference.fusion.candidates import Encoders, OutcomeModel
 from inference.fusion.design import SEVERITY_NAMES, SEVERITY_TOP, EHREncoder, ImageEncoder, PatientRecord
+from inference.fusion.results import OUTCOME_TITLES, ConformalSetWording, SeverityPrediction
 from inference.fusion.shipped import MODEL_FILES, sha256_of, verify_files
 from inference.uncertainty.conformal import ConformalRegressor, MondrianConformal, conformal_from_dict
 
@@ -37,10 +38,6 @@ AUTO_HEADS = ("both/auto", "image/auto")
 HEAD_KEYS = MODALITIES + AUTO_HEADS
 SET_ALPHAS = (0.2, 0.1, 0.05)
 FORMAT = "medfusion-outcomes-v2"
-OUTCOME_TITLES = {
-    "went_icu": "ICU admission", "intubated": "Intubation", "death": "Death",
-    "needed_supplemental_O2": "Supplemental oxygen",
-}
 
 
 @dataclass
@@ -73,7 +70,7 @@ class OutcomeHead:
 
 
 @dataclass
-class OutcomePrediction:
+class OutcomePrediction(ConformalSetWording):
     name: str
     title: str
     probability: float
@@ -85,20 +82,6 @@ class OutcomePrediction:
     @property
     def prediction_set(self) -> frozenset[int]:
         return self.sets.get(self.alpha, frozenset({0, 1}))
-
-    @property
-    def set_text(self) -> str:
-        return MondrianConformal.format_set(self.prediction_set)
-
-    @property
-    def uncertain(self) -> bool:
-        return len(self.prediction_set) != 1
-
-
-@dataclass
-class SeverityPrediction:
-    filename: str
-    values: dict[str, tuple[float, float, float]]  # name → (estimate, lo, hi) at the prediction's alpha
 
 
 @dataclass

@@ -26,6 +26,7 @@ from inference.errors import ModelLoadError
 from inference.fusion.cohort import OUTCOMES, ImageRecord, Patient
 from inference.fusion.dataset import Batch, EHRNormaliser, make_batch
 from inference.fusion.model import FusionConfig, MedFusionModel
+from inference.fusion.results import OUTCOME_TITLES, ConformalSetWording, SeverityPrediction
 from inference.fusion.shipped import sha256_of, verify_files
 from inference.fusion.tent import tent_adapt
 from inference.gpu_fallback import run_with_gpu_fallback
@@ -34,12 +35,6 @@ from inference.uncertainty.conformal import ConformalRegressor, MondrianConforma
 
 # The MedFusion-Mamba model's files (a candidate architecture; the shipped model is the JSON outcome predictor).
 MODEL_FILES = ("model.pt", "config.json", "calibration.json")
-OUTCOME_TITLES = {
-    "went_icu": "ICU admission",
-    "intubated": "Intubation",
-    "death": "Death",
-    "needed_supplemental_O2": "Supplemental oxygen",
-}
 SEVERITY_RANGES = {"geographic_extent": 8.0, "opacity": 6.0}
 
 
@@ -53,25 +48,11 @@ class PatientInput:
 
 
 @dataclass
-class OutcomePrediction:
+class OutcomePrediction(ConformalSetWording):
     name: str
     title: str
     probability: float
     prediction_set: frozenset[int]
-
-    @property
-    def set_text(self) -> str:
-        return MondrianConformal.format_set(self.prediction_set)
-
-    @property
-    def uncertain(self) -> bool:
-        return len(self.prediction_set) != 1
-
-
-@dataclass
-class SeverityPrediction:
-    filename: str
-    values: dict[str, tuple[float, float, float]]  # name → (estimate, lo, hi)
 
 
 @dataclass

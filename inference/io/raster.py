@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -37,21 +38,13 @@ def raster_size(path: Path) -> tuple[int, int] | None:
                 return struct.unpack(">II", head[16:24])
             if head[:2] != b"\xff\xd8":
                 return None
-            fh.seek(2)
-            for _ in range(10000):  # markers before the frame header; bounded against garbage
-                marker = fh.read(2)
-                if len(marker) < 2 or marker[0] != 0xFF:
-                    return None
-                if marker[1] in (0x01, 0xFF) or 0xD0 <= marker[1] <= 0xD7:
-                    continue
-                length = struct.unpack(">H", fh.read(2))[0]
-                if marker[1] in _JPEG_SOF:
-                    _, height, width = struct.unpack(">BHH", fh.read(5))
-                    return width, height
-                fh.seek(length - 2, 1)
+            frame = _jpeg_frame_header(fh)
+            if frame is None:
+                return None
+            _, height, width = struct.unpack(">BHH", frame[:5])
+            return width, height
     except (OSError, struct.error):
         return None
-    return None
 
 
 # Peak bytes per pixel while read_raster decodes (measured with /usr/bin/time on 13000² PNGs: RGB 16.4,
@@ -84,24 +77,32 @@ def raster_decode_bytes(path: Path) -> int | None:
     return size[0] * size[1] * per_pixel
 
 
+def _jpeg_frame_header(fh: BinaryIO) -> bytes | None:
+    """The first 6 bytes of a JPEG's frame header (precision, height, width, components), found by
+    walking the markers after SOI; ``None`` when the walk meets garbage (bounded: 10000 markers).
+    May raise ``struct.error`` on a truncated segment length."""
+    fh.seek(2)
+    for _ in range(10000):
+        marker = fh.read(2)
+        if len(marker) < 2 or marker[0] != 0xFF:
+            return None
+        if marker[1] in (0x01, 0xFF) or 0xD0 <= marker[1] <= 0xD7:
+            continue
+        length = struct.unpack(">H", fh.read(2))[0]
+        if marker[1] in _JPEG_SOF:
+            return fh.read(6)
+        fh.seek(length - 2, 1)
+    return None
+
+
 def _jpeg_components(path: Path) -> int | None:
     """Number of colour components from the JPEG frame header (``None``: not found)."""
     try:
         with path.open("rb") as fh:
-            fh.seek(2)
-            for _ in range(10000):
-                marker = fh.read(2)
-                if len(marker) < 2 or marker[0] != 0xFF:
-                    return None
-                if marker[1] in (0x01, 0xFF) or 0xD0 <= marker[1] <= 0xD7:
-                    continue
-                length = struct.unpack(">H", fh.read(2))[0]
-                if marker[1] in _JPEG_SOF:
-                    return int(fh.read(6)[5])
-                fh.seek(length - 2, 1)
+            frame = _jpeg_frame_header(fh)
+            return int(frame[5]) if frame is not None else None
     except (OSError, struct.error, IndexError):
         return None
-    return None
 
 
 def read_raster(path: Path) -> Volume:

@@ -112,6 +112,14 @@ class History:
         while len(self._undo) > 1 and self.nbytes > self.max_bytes:
             self._undo.popleft()
 
+    def amend(self, key: tuple, after: object) -> None:
+        """The newest gesture holding state ``key`` set it to ``after`` (a value known only later, e.g. a
+        deferred confidence score): redo then restores the known value."""
+        for gesture in reversed(self._undo):
+            if key in gesture.state:
+                gesture.state[key] = (gesture.state[key][0], after)
+                return
+
     def pop_undo(self) -> Gesture | None:
         if not self._undo:
             self.last = None

@@ -40,6 +40,10 @@ class SessionOptions:
     # fraction of the box size) and of the best-contrast window when another one is in use
     # (inference/segmentation/agreement.py). 0 = no jitter: the strip then shows the model's IoU guess.
     confidence_jitter: float = 0.1
+    # Box and click gestures leave the confidence unscored (NaN) and :meth:`score_slice` scores it later: the
+    # viewer draws the mask after one decode and fills the strip a moment after (the jittered decodes are 4-5
+    # more decoder passes). Propagation always scores: its stop rule needs the confidence.
+    defer_confidence: bool = False
     min_area_px: int = 5  # propagation stops when the object is smaller than this …
     min_confidence: float = 0.5  # … or the confidence (agreement) falls below this …
     max_growth: float = 3.0  # … or the area jumps by more than this factor (leaked into a neighbour) …

@@ -161,6 +161,23 @@ class SegmentationSession:
         v = self.label(label, create=False).value
         return {z: c for (lv, z), c in sorted(self._confidence.items(), key=lambda kv: kv[0][1]) if lv == v}
 
+    def score_slice(self, label: LabelKey, z: int) -> float | None:
+        """Score the confidence of slice ``z``'s model mask left unscored by a gesture
+        (:attr:`SessionOptions.defer_confidence`); None when there is none to score (already scored, drawn
+        over by hand, undone). The same decodes as an immediate score, so the value is the same."""
+        key = (self.label(label, create=False).value, z)
+        prompt, current = self._prompts.get(key), self._confidence.get(key)
+        if prompt is None or current is None or not np.isnan(current):
+            return None
+        _decoded, confidence = self.decode_scored(z, prompt, self._windows.get(key))
+        self._confidence[key] = confidence
+        self.history.amend(("conf", *key), confidence)
+        return confidence
+
+    def unscored(self) -> list[tuple[int, int]]:
+        """(label value, z) of model masks whose confidence is still to be scored (defer_confidence)."""
+        return [key for key, c in self._confidence.items() if np.isnan(c)]
+
     def prompt(self, label: LabelKey, z: int) -> SlicePrompt | None:
         return self._prompts.get((self.label(label, create=False).value, z))
 
@@ -234,6 +251,7 @@ class SegmentationSession:
         if direction not in ("both", "up", "down"):
             raise InvalidPromptError(f"Unknown propagation direction '{direction}'.")
         seed = self._seed_slice(lab, z_lo, z_hi)
+        self.score_slice(lab, seed)  # a deferred seed score: the propagation reports it
         return Propagation(self, lab, seed, overwrite).run(z_lo, z_hi, direction, progress, cancel)
 
     # ---- undo -------------------------------------------------------------------------------------
@@ -280,16 +298,19 @@ class SegmentationSession:
 
     def decode_scored(
         self, z: int, prompt: SlicePrompt, window: Window | None, mask_prompt: object = None,
-        levels: Levels | None = None,
+        levels: Levels | None = None, score: bool = True,
     ) -> Scored:
         """The mask for ``prompt`` and its confidence (agreement.py): the lowest of the mean Dice with
         jittered prompts' masks, the Dice with the best window's mask (when ``window`` is another one)
-        and, on CT, the Dice with its half-maximum core (``levels``: the seed's, else this mask's)."""
+        and, on CT, the Dice with its half-maximum core (``levels``: the seed's, else this mask's).
+        ``score=False``: the mask alone, confidence NaN (scored later by :meth:`score_slice`)."""
         emb = self.embedding(z, window)
         xray = window is None and self._vol().shape[0] == 1
         decoded = self._decode(prompt, emb, xray, mask_prompt)
         shape = self.label_map.shape[1:]
         fraction = self.options.confidence_jitter
+        if not score:
+            return decoded, float("nan")
         if fraction <= 0:
             return decoded, decoded.iou
         if prompt.box is not None:
@@ -349,7 +370,7 @@ class SegmentationSession:
     def _prompt_gesture(
         self, name: str, z: int, lab: Label, prompt: SlicePrompt, window: Window | None, overwrite: bool
     ) -> SliceResult:
-        decoded, confidence = self.decode_scored(z, prompt, window)
+        decoded, confidence = self.decode_scored(z, prompt, window, score=not self.options.defer_confidence)
         if name == "point":  # a click changes the label only around itself: hand strokes elsewhere stay
             x, y, _positive = prompt.points[-1]
             decoded.mask = merge_click(self.label_map[z] == lab.value, decoded.mask, x, y)

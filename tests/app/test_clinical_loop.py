@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from app.clinical_install import DEMO_CASE, install_clinical
+from app.widgets.ehr_panel import FLAG_COLUMN
 from inference.audit.log import AuditLog
 from tests.app.clinical_fakes import TinyCasePredictor
 
@@ -111,7 +112,7 @@ def test_ehr_what_if_reset_and_tour(window, workspace, qtbot, monkeypatch) -> No
     row = list(model.ehr).index("pO2_saturation")
     workspace.ehr.table.item(row, 0).setText("97")
     assert model.ehr["pO2_saturation"].edited and model.ehr["pO2_saturation"].flag == ""
-    assert "what-if (recorded 85 %)" in workspace.ehr.table.item(row, 3).text()
+    assert "what-if (recorded 85 %)" in workspace.ehr.table.item(row, FLAG_COLUMN).text()
     assert model.prediction.stale
     ctl.predict(explain=False)
     _wait(qtbot, window)

@@ -15,9 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from PySide6.QtGui import QFontMetrics
 
 from app.clinical_install import DEMO_CASE, install_clinical
 from app.model.clinical import OutcomeResult, PredictionState
+from app.widgets.ehr_panel import FLAG_COLUMN
 from tests.app.clinical_fakes import TinyCasePredictor
 
 pytestmark = pytest.mark.skipif(not DEMO_CASE.is_dir(), reason="demo case not bundled")
@@ -63,16 +65,16 @@ def test_ehr_panel_flags_critical_and_implausible_values_with_units(window, case
     one panel per lab in its own unit; the X-ray has no pixel spacing and the info panel says so."""
     panel, model = case.ehr, case.model
     rows = {f: r for r, f in enumerate(model.ehr)}
-    flag = lambda name: panel.table.item(rows[name], 3).text()  # noqa: E731
+    flag = lambda name: panel.table.item(rows[name], FLAG_COLUMN).text()  # noqa: E731
     assert flag(SPO2) == "\u2193 low" and flag("temperature") == "\u2191 high"  # demo: 85 %, 38 °C
     panel.table.item(rows[SPO2], 0).setText("35")  # typed by the user, as a what-if
     panel.table.item(rows["lymphocyte_count"], 0).setText("0.4")
     assert model.ehr[SPO2].value == 35 and model.ehr[SPO2].edited
     assert flag(SPO2).startswith("\u26a0 implausible") and "what-if (recorded 85 %)" in flag(SPO2)
     assert flag("lymphocyte_count").startswith("\u203c critical low")
-    assert "plausible 50\u2013100 %" in panel.table.item(rows[SPO2], 3).toolTip()
-    assert panel.table.item(rows[SPO2], 3).background().color().name() != panel.table.item(
-        rows["lymphocyte_count"], 3).background().color().name()  # two grades, two colours
+    assert "plausible 50\u2013100 %" in panel.table.item(rows[SPO2], FLAG_COLUMN).toolTip()
+    assert panel.table.item(rows[SPO2], FLAG_COLUMN).background().color().name() != panel.table.item(
+        rows["lymphocyte_count"], FLAG_COLUMN).background().color().name()  # two grades, two colours
     assert panel.warning.isVisibleTo(panel) and "Implausible value: SpO\u2082" in panel.warning.text()
     assert panel.table.verticalHeaderItem(rows[SPO2]).text().endswith("\u270e")  # marked as edited
     # the chart: one axis per recorded lab, labelled with the unit, no normalised 'low/high' axis
@@ -85,6 +87,18 @@ def test_ehr_panel_flags_critical_and_implausible_values_with_units(window, case
     assert all(t.get_text() not in ("low", "high") for ax in axes for t in ax.get_yticklabels())
     assert any("what-if" in t.get_text() for t in spo2_axis.texts)
     _show_panel(window, "ehr", qtbot)
+    # the flag matters most: in a narrow dock (about 340 px here) it is never scrolled out of sight, keeps
+    # room for its longest word and wraps (the unit stands with the range), every row in view
+    table = panel.table
+    assert table.horizontalScrollBarPolicy().name == "ScrollBarAlwaysOff"
+    assert sum(table.columnWidth(c) for c in range(table.columnCount())) <= table.viewport().width() + 1
+    bold = QFontMetrics(table.item(rows[SPO2], FLAG_COLUMN).font())
+    assert table.columnWidth(FLAG_COLUMN) >= bold.horizontalAdvance("implausible") + 6
+    assert table.verticalScrollBar().maximum() == 0
+    assert all(table.rowHeight(r) >= table.sizeHintForRow(r) for r in range(table.rowCount()))  # nothing cut
+    assert panel.warning.geometry().top() >= table.geometry().bottom()  # nothing drawn over the last row
+    assert table.item(rows["temperature"], 1).text() == "36.1\u201337.8 \u00b0C"
+    assert table.item(rows["age"], 1).text() == "(years)"
     _shot(panel, "clinical_ehr_flags", tmp_path)
     # a JPEG has no pixel spacing: the info panel must not claim mm
     from app.widgets.info_panel import InfoPanel
@@ -116,6 +130,7 @@ def test_prediction_panel_in_plain_words_with_base_rates(window, case, qtbot, tm
     _wait(qtbot, window)
     text = panel.text()
     assert "set {" not in text and "{yes" not in text and "base rate unknown" in text  # the fake has none
+    assert not panel.reliability_title.isVisibleTo(panel)  # no diagrams: no 'Calibration' heading over nothing
     # the loaded predictor exposes base rates (as the retrained one will): shown beside each probability
     case.controller.predictor.base_rates = {"went_icu": 0.59, "intubated": 0.55, "death": 0.21}
     case.controller.predict(explain=False)
@@ -149,7 +164,6 @@ def test_audit_view_reads_as_a_case_history(window, case, qtbot, tmp_path: Path)
     _wait(qtbot, window)
     view = case.audit
     _show_panel(window, "audit", qtbot)
-    view.refresh()
     table = view.table
     headers = [table.horizontalHeaderItem(c).text() for c in range(table.columnCount())]
     assert headers == ["#", "When (UTC)", "Who", "What"]
@@ -166,10 +180,37 @@ def test_audit_view_reads_as_a_case_history(window, case, qtbot, tmp_path: Path)
     # nothing cut off: no horizontal scrolling, the columns fit the panel and every row shows its text
     assert table.horizontalScrollBarPolicy().name == "ScrollBarAlwaysOff"
     assert sum(table.columnWidth(c) for c in range(table.columnCount())) <= table.viewport().width() + 1
+    metrics = table.fontMetrics()  # 'what' keeps room for its longest word in a narrow dock (no '…')
+    longest = max((word for row in cells for word in row[3].split()), key=metrics.horizontalAdvance)
+    assert table.columnWidth(3) >= metrics.horizontalAdvance(longest) + 8, (longest, table.columnWidth(3))
     assert '"what_if": true' in table.item(cells.index(edit), 3).toolTip()
     table.selectRow(cells.index(edit))
     assert '"action": "ehr_edit"' in view.detail.toPlainText() and '"hash"' in view.detail.toPlainText()
     _shot(view, "clinical_audit_words", tmp_path)
+
+
+def test_audit_view_lists_each_step_when_its_signal_arrives(window, case, qtbot) -> None:  # noqa: ANN001
+    """The controller writes the audit entry before it tells the model, so the audit view (which refreshes
+    on the model's signals) already shows the new entry: no stale table until the next event."""
+    view, model = case.audit, case.model
+    _show_panel(window, "audit", qtbot)
+    seen: dict[str, tuple[int, str]] = {}
+
+    def newest(name: str) -> None:  # connected after the view: runs once the view has refreshed
+        seen[name] = (view.table.rowCount(), view.table.item(0, 3).text() if view.table.rowCount() else "")
+
+    model.ehr_changed.connect(lambda: newest("ehr"))
+    model.prediction_changed.connect(lambda state: newest("prediction") if state is not None else None)
+    model.explanation_changed.connect(lambda result: newest("explanation") if result is not None else None)
+    opened = len(case.controller.audit.entries())
+    case.controller.edit_ehr(SPO2, 99.0)
+    assert seen["ehr"][0] == opened + 1 and seen["ehr"][1].startswith("What-if edit \u00b7 SpO\u2082")
+    case.controller.predict(explain=True)
+    _wait(qtbot, window)
+    qtbot.waitUntil(lambda: "explanation" in seen, timeout=60000)
+    assert seen["prediction"][0] == opened + 2 and seen["prediction"][1].startswith("Prediction \u00b7 this patient")
+    assert seen["explanation"][0] == opened + 3 and seen["explanation"][1].startswith("Explanation \u00b7 ")
+    assert view.table.rowCount() == len(case.controller.audit.entries()) == opened + 3
 
 
 def test_audit_view_hides_the_patient_id_when_de_identified(window, case, qtbot) -> None:  # noqa: ANN001
@@ -191,7 +232,6 @@ def test_audit_view_hides_the_patient_id_when_de_identified(window, case, qtbot)
                 texts += [table.item(r, c).text(), table.item(r, c).toolTip()]
         return "\n".join(texts)
 
-    view.refresh()  # the prediction is logged just after the panels hear of it (as in the test above)
     hidden = shown()
     # the id as a word (hex digests in the detail pane may contain the digits "178" by chance)
     assert not re.search(r"(?<![0-9a-f])178(?![0-9a-f])", hidden), hidden

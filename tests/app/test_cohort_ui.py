@@ -86,6 +86,11 @@ def test_cohort_lists_patients_and_opens_one_as_the_case(window, qtbot, tmp_path
     browser = ws.browser.model
     qtbot.waitUntil(lambda: len(browser.thumbnails) == len(listed), timeout=60000)
     assert browser.source.kind == "case" and [e.when_text for e in browser.entries] == ["day 0", "day 7", "day 35"]
+    tree = ws.browser.panel.tree
+    assert PATIENT in tree.topLevelItem(0).text(0)
+    window.document.set_deidentify(True)  # de-identified, the case's patient is hidden as in the EHR panel
+    assert tree.topLevelItem(0).text(0) == "Patient (hidden)" and PATIENT not in ws.browser.panel.title.text()
+    window.document.set_deidentify(False)
     selected = panel.table.selectionModel().selectedRows()
     assert [panel.patient_at(i.row()) for i in selected] == [PATIENT]  # the open patient is highlighted
     window.panels["patients"].raise_()

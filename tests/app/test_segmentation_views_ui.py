@@ -22,7 +22,7 @@ from app.main_window import MainWindow
 from app.seg_tools import MODEL_PLANE_HINT
 from app.segmentation_install import SegmentationWorkspace
 from app.widgets.slice_view import SliceView
-from tests.app.test_segmentation_ui import AORTA_BOX, _box, _mouse, _open, _wait
+from tests.app.segmentation_gestures import AORTA_BOX, box_prompt, mouse, open_and_wait, wait_idle
 
 
 def _pos(view: SliceView, index_xyz: tuple[float, float, float]) -> QPointF:
@@ -39,10 +39,10 @@ def _drag_index(view: SliceView, start: tuple[float, float, float], end: tuple[f
                 steps: int = 6) -> None:
     a, b = _pos(view, start), _pos(view, end)
     left = Qt.MouseButton.LeftButton
-    _mouse(view, QEvent.Type.MouseButtonPress, a, left, left)
+    mouse(view, QEvent.Type.MouseButtonPress, a, left, left)
     for i in range(1, steps + 1):
-        _mouse(view, QEvent.Type.MouseMove, a + (b - a) * (i / steps), Qt.MouseButton.NoButton, left)
-    _mouse(view, QEvent.Type.MouseButtonRelease, b, left, Qt.MouseButton.NoButton)
+        mouse(view, QEvent.Type.MouseMove, a + (b - a) * (i / steps), Qt.MouseButton.NoButton, left)
+    mouse(view, QEvent.Type.MouseButtonRelease, b, left, Qt.MouseButton.NoButton)
 
 
 def _focus(qtbot, window: MainWindow, name: str, index_xyz: tuple[float, float, float],  # noqa: ANN001
@@ -73,8 +73,8 @@ def _save(pixels: np.ndarray, name: str, tmp_path: Path) -> Path:
 
 def _aorta(qtbot, window: MainWindow, workspace: SegmentationWorkspace) -> np.ndarray:  # noqa: ANN001
     """Box on the aorta at slice 10, propagated over slices 8..12: the label map's aorta mask."""
-    _open(qtbot, window, DEMO_CT)
-    _box(qtbot, window, window.views["axial"], AORTA_BOX)
+    open_and_wait(qtbot, window, DEMO_CT)
+    box_prompt(qtbot, window, window.views["axial"], AORTA_BOX)
     workspace.panel.z_from.setValue(9)  # 1-based
     workspace.panel.z_to.setValue(13)
     workspace.panel.propagate_button.click()
@@ -157,7 +157,7 @@ def test_brush_and_eraser_edit_on_the_coronal_and_sagittal_views(
     controller.status.connect(said.append)
     window.activate_tool("seg_box")
     _drag_index(coronal, (cx - 10, cy, 4), (cx + 10, cy, 16))
-    _wait(qtbot, window)
+    wait_idle(qtbot, window)
     assert said and said[-1] == MODEL_PLANE_HINT
     assert np.array_equal(labels.mask_for("Label 1").astype(bool), mask)
 
@@ -203,10 +203,10 @@ def test_a_ct_hides_the_xray_only_clinical_panels_and_predict_says_why(
     predict = window.actions["predict"]
     if with_case:
         window.open_path(DEMO_CASE)
-        _wait(qtbot, window)
+        wait_idle(qtbot, window)
         assert all(window.panels[name].isVisible() for name in CASE_PANELS)
         assert predict.isEnabled() and predict.toolTip() == PREDICT_TIP
-    _open(qtbot, window, DEMO_CT)
+    open_and_wait(qtbot, window, DEMO_CT)
     assert not any(window.panels[name].isVisible() for name in CASE_PANELS)
     assert window.panels["timeline"].isVisible() == with_case  # the case stays one click away
     assert not predict.isEnabled()
@@ -215,7 +215,7 @@ def test_a_ct_hides_the_xray_only_clinical_panels_and_predict_says_why(
     if with_case:
         image = ws.model.case.images[1]  # back to one of the case's X-rays
         ws.controller.show_image(image.filename)
-        _wait(qtbot, window)
+        wait_idle(qtbot, window)
         assert all(window.panels[name].isVisible() for name in CASE_PANELS) and predict.isEnabled()
         lungs = window.context.labels.mask_for(PREDICTOR_LABEL)[0] > 0
         assert np.array_equal(lungs, ws.model.masks[image.filename] > 0)

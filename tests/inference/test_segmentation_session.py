@@ -211,3 +211,40 @@ def test_window_auto_uses_ct_window_only_for_hu() -> None:
     assert s.window == (-300.0, 1000.0)
     s.set_image(Volume(np.zeros((1, 8, 8), np.float32), modality="CR"))
     assert s.window is None
+
+
+def test_deferred_confidence_shows_the_mask_after_one_decode_and_scores_it_later() -> None:
+    """The viewer's gestures (issue 17): the mask after one decoder pass, the same confidence a moment later."""
+    box = (10, 10, 17, 22)  # cuts the sphere: the jittered boxes' masks differ, the confidence is below 1
+    now = SegmentationSession(BrightInBox(), EmbeddingCache(10**8))
+    now.set_image(_sphere_volume(radius=4.5))
+    expected = now.add_box(4, box, "a").confidence
+    assert 0.0 < expected < 1.0
+
+    backend = BrightInBox()
+    later = SegmentationSession(backend, EmbeddingCache(10**8), options=SessionOptions(defer_confidence=True))
+    later.set_image(_sphere_volume(radius=4.5))
+    result = later.add_box(4, box, "a")
+    assert backend.decoder_calls == 1 and np.isnan(result.confidence)
+    assert np.array_equal(later.label_map, now.label_map)
+    assert np.isnan(later.confidence("a")[4])  # the strip shows "being scored", not a colour
+    assert later.score_slice("a", 4) == pytest.approx(expected)
+    assert later.confidence("a") == {4: pytest.approx(expected)}
+    assert later.score_slice("a", 4) is None  # scored once
+    assert later.undo() and later.confidence("a") == {}
+    assert later.redo() and later.confidence("a") == {4: pytest.approx(expected)}  # redo keeps the score
+
+    later.add_box(4, (10, 10, 22, 22), "a")
+    stroke = np.zeros((32, 32), dtype=bool)
+    stroke[0:3, 0:3] = True
+    later.apply_brush(4, stroke, "a")  # drawn over by hand before the score came: nothing to score
+    assert later.score_slice("a", 4) is None and later.confidence("a") == {}
+
+
+def test_propagation_scores_a_deferred_seed_first() -> None:
+    s = SegmentationSession(BrightInBox(), EmbeddingCache(10**8),
+                            options=SessionOptions(min_confidence=0.1, defer_confidence=True))
+    s.set_image(_sphere_volume())
+    s.add_box(4, (10, 10, 22, 22), "a")
+    result = s.propagate("a")
+    assert not np.isnan(result.slices[4].confidence) and not np.isnan(s.confidence("a")[4])

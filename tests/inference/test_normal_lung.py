@@ -29,7 +29,7 @@ from inference.fusion.normal_lung import (
 
 SHIPPED = Path(__file__).resolve().parents[2] / "resources" / "models" / "fusion"
 SIDE = 192
-CELL = 16
+CELL = 32  # few cells: every one costs a feature computation on a (256, 64, 64) embedding
 
 
 def _lungs() -> np.ndarray:
@@ -81,7 +81,7 @@ def test_an_opaque_zone_is_red_and_clear_zones_are_near_zero(reference: NormalLu
         assert peak > 0 and np.median(attr[opaque]) > 0.5 * peak
         clear = lungs & ~opaque
         clear_cells = clear.copy()
-        clear_cells[112:, 96:] = False  # cells that straddle the opaque zone's edge hold some opacity
+        clear_cells[96:, 96:] = False  # cells that straddle the opaque zone's edge hold some opacity
         assert np.abs(attr[clear_cells]).max() < 0.1 * peak
         shown = restrict_to_lungs(attr, lungs, cell=CELL, smooth_cells=0.0)
         assert shown.values[150, 150] == pytest.approx(1.0, abs=0.2) and abs(shown.values[40, 40]) < 0.1

@@ -156,3 +156,13 @@ def test_normal_images_are_no_finding_or_low_extent() -> None:
     rows = [{"filename": "a.jpg", "finding": "No Finding"}, {"filename": "b.jpg", "finding": "COVID-19"},
             {"filename": "c.jpg", "finding": "COVID-19"}, {"filename": "d.jpg", "finding": "COVID-19"}]
     assert select_normal_images(rows, {"b.jpg": (0.7, 0.5), "c.jpg": (4.0, 3.0)}) == ["a.jpg", "b.jpg"]
+
+
+def test_the_service_explains_against_the_shipped_reference(tmp_path: Path) -> None:
+    from inference.fusion.service import EXPLANATION_METHOD, MASK_METHOD, OutcomeService
+    from inference.settings import Settings
+
+    service = OutcomeService.load(SHIPPED, Settings(cache_dir=str(tmp_path)), lung_segmenter=None)
+    assert service.reference is not None and not service.replace_embedding  # pixels made normal, vectors kept
+    assert service.explanation_method == EXPLANATION_METHOD != MASK_METHOD
+    assert OutcomeService(service.predictor, service.builder).explanation_method == MASK_METHOD

@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from build_normal_lung_reference import cohort_builder, load_image  # noqa: E402
 
-from inference.explain.anatomy import _scored_cells, cells_by_attribution, deletion_curve, restrict_to_lungs  # noqa: E402
+from inference.explain.anatomy import cells_by_attribution, deletion_curve, restrict_to_lungs, scored_cells  # noqa: E402
 from inference.fusion.case import ImageInput  # noqa: E402
 from inference.fusion.cohort import read_cohort  # noqa: E402
 from inference.fusion.design import PatientRecord  # noqa: E402
@@ -83,7 +83,7 @@ def score_xray(services: dict[str, OutcomeService], record: PatientRecord, t: in
                rng: np.random.Generator, deletion: bool = True) -> list[dict[str, float]]:
     """One X-ray, every method: the measurements of the module docstring."""
     lungs = parts.frame_lungs
-    cells = _scored_cells(lungs, OCCLUSION_CELL, 0.2)
+    cells = scored_cells(lungs, OCCLUSION_CELL, 0.2)
     opacity = cell_opacity(parts.frame, lungs, cells)
     changes = perturbations(services, record, t, parts, logit)
 

@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO / "scripts"))
 
 from build_normal_lung_reference import cohort_builder, load_image  # noqa: E402
 
-from inference.explain.anatomy import _scored_cells, cells_by_attribution, deletion_curve  # noqa: E402
+from inference.explain.anatomy import cells_by_attribution, deletion_curve, scored_cells  # noqa: E402
 from inference.fusion.case import ImageInput  # noqa: E402
 from inference.fusion.cohort import read_cohort  # noqa: E402
 from inference.fusion.lung_features import compute_image_features  # noqa: E402
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
 
         base_s = with_features(spliced.features(np.zeros_like(lungs)))
         base_t = with_features(compute_image_features(parts.frame, encode_frame(parts.frame), lungs, parts.source))
-        cells = _scored_cells(lungs, OCCLUSION_CELL, 0.2)
+        cells = scored_cells(lungs, OCCLUSION_CELL, 0.2)
         masks = []
         for k in rng.choice(len(cells), size=min(6, len(cells)), replace=False):
             r, c = cells[k]
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             return logit(_replace_image(seen, 0, compute_image_features(frame, encode_frame(frame), parts.frame_lungs,
                                                                         parts.source)))
 
-        cells = _scored_cells(lungs, OCCLUSION_CELL, 0.2)
+        cells = scored_cells(lungs, OCCLUSION_CELL, 0.2)
         orders = {name: cells_by_attribution(s.image_attribution(seen, 0, parts, logit), lungs, OCCLUSION_CELL)
                   for name, s in services.items()}
         orders["random"] = [cells[j] for j in rng.permutation(len(cells))]

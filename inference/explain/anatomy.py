@@ -87,7 +87,7 @@ def _per_cell(
     if not lungs.any():
         return attr
     base = base_logit()
-    cells = _scored_cells(lungs, cell, min_overlap)
+    cells = scored_cells(lungs, cell, min_overlap)
     square = np.zeros((h, w), bool)
     for k, (r, c) in enumerate(cells):
         if cancel is not None:
@@ -102,7 +102,7 @@ def _per_cell(
 def cells_by_attribution(attr: np.ndarray, lungs: np.ndarray, cell: int = 16, min_overlap: float = 0.2
                          ) -> list[tuple[int, int]]:
     """The scored cells (top-left corners), highest attribution first: the order of a deletion check."""
-    cells = _scored_cells(np.asarray(lungs, bool), cell, min_overlap)
+    cells = scored_cells(np.asarray(lungs, bool), cell, min_overlap)
     return sorted(cells, key=lambda rc: -float(attr[rc[0], rc[1]]))
 
 
@@ -126,7 +126,7 @@ def deletion_curve(logit_changed: Callable[[np.ndarray], float], lungs: np.ndarr
     return np.array(out)
 
 
-def _scored_cells(lungs: np.ndarray, cell: int, min_overlap: float) -> list[tuple[int, int]]:
+def scored_cells(lungs: np.ndarray, cell: int, min_overlap: float) -> list[tuple[int, int]]:
     """Top-left corners of the cells the occlusions score: those at least ``min_overlap`` lung (a
     cell with a sliver of lung moves the logit too little to be worth a model call)."""
     h, w = lungs.shape
@@ -139,7 +139,7 @@ def scored_pixels(lungs: np.ndarray, cell: int = 16, min_overlap: float = 0.2) -
     Passed to :func:`restrict_to_lungs` so a scored cell whose effect is exactly 0 stays 0."""
     lungs = np.asarray(lungs, bool)
     out = np.zeros(lungs.shape, bool)
-    for r, c in _scored_cells(lungs, cell, min_overlap):
+    for r, c in scored_cells(lungs, cell, min_overlap):
         out[r:r + cell, c:c + cell] = True
     return out & lungs
 
@@ -150,7 +150,7 @@ def restrict_to_lungs(attr_frame: np.ndarray, lungs: np.ndarray, smooth_cells: f
     the nearest scored one, smoothed, resized, multiplied by the lung mask and divided by its largest
     |value| inside the lungs.
 
-    Why the fill: cells with little lung overlap are never scored (see ``_scored_cells``); left at 0
+    Why the fill: cells with little lung overlap are never scored (see ``scored_cells``); left at 0
     they showed as square "no effect" holes and steps along the lung edge, a statement the model never
     made. ``scored`` (from :func:`scored_pixels`) says which pixels carry a value; without it, the
     non-zero pixels are taken as scored."""

@@ -91,7 +91,15 @@ class NormalLungReference:
         return cls(pix, emb, dict(provenance) if isinstance(provenance, dict) else {})
 
     def save(self, path: Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+        """Plain JSON, one table row a line (reviewable, ~100 kB)."""
+        parts = []
+        for key, value in self.to_dict().items():
+            if isinstance(value, list) and value and isinstance(value[0], list):
+                body = "[\n" + ",\n".join(f"  {json.dumps(row)}" for row in value) + "\n ]"
+            else:
+                body = json.dumps(value)
+            parts.append(f" {json.dumps(key)}: {body}")
+        Path(path).write_text("{\n" + ",\n".join(parts) + "\n}\n")
 
     @classmethod
     def load(cls, path: Path) -> NormalLungReference:

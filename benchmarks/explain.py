@@ -2,8 +2,9 @@
 
 ``python -m benchmarks explain [--threads 2] [--no-write]``. Runs what the viewer runs when the user asks
 "why?": the shipped outcome model (``resources/models/fusion``) through :class:`OutcomeService` on the
-bundled demo X-ray case (its lung masks): lung-occlusion attribution (one lung cell at a time taken out
-of the mask, features and logit recomputed) on every image, EHR attribution against the cohort medians.
+bundled demo X-ray case (its lung masks): the lung map against a normal lung (one lung cell at a time
+replaced by the normal-lung reference, features and logit recomputed) on every image, EHR attribution
+against the cohort medians.
 Reference, same run: one prediction of the same case with cached features (what the user already waited
 for). The first explanation reuses the embeddings the first prediction computed.
 """
@@ -65,11 +66,11 @@ def main(argv: list[str] | None = None) -> int:
                 result = service.explain(patient.patient_id, patient.ehr, images, outcome)
                 times.append(time.perf_counter() - t0)
             per_outcome[outcome] = statistics.median(times)
-            kind = "lung occlusion + EHR" if result.image_maps else "EHR only (model reads no image)"
+            kind = f"{result.method} + EHR" if result.image_maps else "EHR only (model reads no image)"
             rows.append(f"| {kind}, outcome `{outcome}` | {per_outcome[outcome] * 1000:.0f} | "
                         f"{per_outcome[outcome] / ref:.1f}× |")
     mean = statistics.mean(per_outcome.values())
-    record_headline("Explanation (lung occlusion) per outcome", f"{mean:.2f} s", f"{mean / ref:.1f}× one cached prediction", "–")
+    record_headline("Explanation (lung map + EHR) per outcome", f"{mean:.2f} s", f"{mean / ref:.1f}× one cached prediction", "–")
     lines = [
         "### Explanation time (`python -m benchmarks explain`)", "",
         f"{time.strftime('%Y-%m-%d')}, CPU {args.threads} threads, machine shared with other jobs. Demo CXR case "

@@ -104,18 +104,25 @@ def lung_zones(lungs: np.ndarray) -> dict[str, np.ndarray]:
     return zones
 
 
+def soft_tissue_level(frame: np.ndarray, lungs: np.ndarray) -> float:
+    """The per-image brightness unit of the opacity features: median pixel outside the lungs within their
+    bounding box (mediastinum, diaphragm, chest wall), so a lung's opacity reads the same whatever the
+    exposure and windowing of the X-ray."""
+    rows, cols = np.nonzero(lungs)
+    box = np.zeros_like(lungs)
+    box[rows.min():rows.max() + 1, cols.min():cols.max() + 1] = True
+    around = frame[box & ~lungs]
+    soft = float(np.median(around)) if around.size > 20 else float(np.percentile(frame, 75))
+    return max(soft, 1e-3)
+
+
 def opacity_scalars(frame: np.ndarray, lungs: np.ndarray | None) -> np.ndarray:
     """Intensity statistics inside the lungs, relative to the surrounding soft tissue (NaN without lungs)."""
     values = dict.fromkeys(SCALAR_NAMES, np.nan)
     if lungs is None or lungs.sum() < 50:
         return np.array([values[n] for n in SCALAR_NAMES], np.float32)
     inside = frame[lungs]
-    rows, cols = np.nonzero(lungs)
-    box = np.zeros_like(lungs)
-    box[rows.min():rows.max() + 1, cols.min():cols.max() + 1] = True
-    around = frame[box & ~lungs]
-    soft = float(np.median(around)) if around.size > 20 else float(np.percentile(frame, 75))
-    soft = max(soft, 1e-3)
+    soft = soft_tissue_level(frame, lungs)
     zones = lung_zones(lungs)
     right = zones["right_upper"] | zones["right_middle"] | zones["right_lower"]
     left = lungs & ~right

@@ -7,20 +7,30 @@ attributions restricted to the lungs — happens here, so the app never touches 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from inference.explain.anatomy import LungAttribution, lung_occlusion, restrict_to_lungs, scored_pixels
-from inference.fusion.case import CaseBuilder, ImageInput, SegmenterFactory
+from inference.explain.anatomy import (
+    LungAttribution,
+    lung_occlusion,
+    reference_occlusion,
+    restrict_to_lungs,
+    scored_pixels,
+)
+from inference.fusion.case import CaseBuilder, ImageInput, ImageParts, SegmenterFactory
 from inference.fusion.cohort import NUMERIC_FIELDS
 from inference.fusion.design import PatientRecord
+from inference.fusion.normal_lung import NormalisableImage, NormalLungReference, find_reference
 from inference.fusion.outcome_model import OutcomePredictor, Prediction
+from inference.fusion.shipped import SHIPPED_MODEL_DIR
 from inference.progress import CancelToken, ProgressCallback, no_progress, scaled
 
-EXPLANATION_METHOD = "lung occlusion"
+EXPLANATION_METHOD = "normal-lung reference"  # a cell replaced by a normal lung (inference/fusion/normal_lung.py)
+MASK_METHOD = "lung occlusion"  # the earlier method: a cell taken out of the lung mask (no reference file)
+REPLACE_EMBEDDING = False  # True: a normal cell also gets the reference's encoder vectors (read worse: docs/results.md)
 OCCLUSION_CELL = 24  # px of the 256-px model frame: ~35 lung cells per X-ray (16 px: ~80, 2.3x slower)
 
 
@@ -41,17 +51,30 @@ class Explanation:
 class OutcomeService:
     """Configured once (model folder + feature cache); ``predict`` / ``explain`` per case."""
 
-    def __init__(self, predictor: OutcomePredictor, builder: CaseBuilder) -> None:
+    def __init__(self, predictor: OutcomePredictor, builder: CaseBuilder,
+                 reference: NormalLungReference | None = None, replace_embedding: bool = REPLACE_EMBEDDING) -> None:
+        """``reference``: the normal lung the image maps compare against; None = the earlier
+        remove-from-the-mask occlusion (kept for comparisons). ``replace_embedding``: whether a normal
+        cell also gets the reference's encoder vectors (see :data:`REPLACE_EMBEDDING`)."""
         self.predictor = predictor
         self.builder = builder
+        self.reference = reference
+        self.replace_embedding = replace_embedding
 
     @classmethod
     def load(cls, model_dir: Path, settings: object, cache_dir: Path | None = None, *,
              lung_segmenter: SegmenterFactory | None) -> OutcomeService:
         """``lung_segmenter``: see :meth:`CaseBuilder.from_settings` (the app passes
-        ``inference.segmentation.cxr_lungs_shared.load_shared_lung_segmenter``)."""
+        ``inference.segmentation.cxr_lungs_shared.load_shared_lung_segmenter``). The normal-lung reference
+        comes from beside the model, else the shipped one."""
+        path = find_reference(model_dir, SHIPPED_MODEL_DIR)
         return cls(OutcomePredictor.load(model_dir),
-                   CaseBuilder.from_settings(settings, cache_dir, lung_segmenter=lung_segmenter))
+                   CaseBuilder.from_settings(settings, cache_dir, lung_segmenter=lung_segmenter),
+                   NormalLungReference.load(path) if path is not None else None)
+
+    @property
+    def explanation_method(self) -> str:
+        return EXPLANATION_METHOD if self.reference is not None else MASK_METHOD
 
     @property
     def base_rates(self) -> dict[str, float]:
@@ -96,21 +119,34 @@ class OutcomeService:
                 parts = self.builder.image_parts(by_name[name].image, by_name[name].mask)
                 if parts.frame_lungs is None or parts.lungs is None:
                     continue  # no lungs found: no map rather than a map outside the body
-
-                def with_lungs(lungs: np.ndarray, t: int = t, parts=parts) -> float:  # noqa: ANN001
-                    rec = _replace_image(seen, t, parts.features(lungs))
-                    return logit(rec)
-
                 step = scaled(progress, 0.2 + 0.8 * t / len(seen.filenames), 0.2 + 0.8 * (t + 1) / len(seen.filenames))
-                frame_attr = lung_occlusion(with_lungs, parts.frame_lungs, cell=OCCLUSION_CELL, progress=step,
-                                            cancel=cancel)
+                frame_attr = self.image_attribution(seen, t, parts, logit, step, cancel)
                 maps[name] = restrict_to_lungs(frame_attr, parts.lungs, cell=OCCLUSION_CELL, mask_source=parts.source,
                                                scored=scored_pixels(parts.frame_lungs, OCCLUSION_CELL))
             total = sum(weights.values())
             weights = {k: (v / total if total > 1e-9 else 1.0 / len(weights)) for k, v in weights.items()}
         progress(1.0, "explanation done")
         return Explanation(outcome, float(head.probability(np.array([base]))[0]), maps, ehr_attr, missing,
-                           self.predictor.image_share(seen, outcome, mod), weights)
+                           self.predictor.image_share(seen, outcome, mod), weights, self.explanation_method)
+
+    def image_logit(self, record: PatientRecord, t: int, parts: ImageParts, logit: Callable[[PatientRecord], float]
+                    ) -> Callable[[np.ndarray], float]:
+        """The explainer's perturbation of X-ray ``t`` as a function of a (h, w) model-frame pixel mask:
+        with a reference, the logit with those lung pixels made normal; without, the logit with those
+        pixels as the lung mask (``lung_occlusion``'s convention)."""
+        if self.reference is None:
+            return lambda lungs: logit(_replace_image(record, t, parts.features(lungs)))
+        image = NormalisableImage(self.reference, parts.frame, parts.embedding, parts.frame_lungs, parts.source,  # type: ignore[arg-type]
+                                  self.replace_embedding)
+        return lambda replace: logit(_replace_image(record, t, image.features(replace)))
+
+    def image_attribution(self, record: PatientRecord, t: int, parts: ImageParts,
+                          logit: Callable[[PatientRecord], float], progress: ProgressCallback = no_progress,
+                          cancel: CancelToken | None = None) -> np.ndarray:
+        """Model-frame signed attribution (logit units) of X-ray ``t`` of ``record``."""
+        explainer = lung_occlusion if self.reference is None else reference_occlusion
+        return explainer(self.image_logit(record, t, parts, logit), parts.frame_lungs, cell=OCCLUSION_CELL,  # type: ignore[arg-type]
+                         progress=progress, cancel=cancel)
 
     def _ehr_attribution(self, record: PatientRecord, logit, base: float) -> tuple[list[tuple[str, float]], list[str]]:  # noqa: ANN001
         """Per numeric field: logit(value) − logit(cohort median); missing fields get none (listed apart)."""

@@ -1,4 +1,8 @@
-"""Fixtures for the viewer tests: a shown main window and a helper that waits for loads."""
+"""Fixtures for the viewer tests: a shown main window and a helper that waits for loads.
+
+Every test starts from the same state whatever ran before it (test order differs between machines and
+runs): its own ``$MEDFUSION_HOME`` and, for Qt tests, the application's theme already applied.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,23 @@ from inference.settings import Settings
 if TYPE_CHECKING:
     from app.segmentation_install import SegmentationWorkspace
     from inference.segmentation.cache import SingleFlightCache
+
+
+@pytest.fixture(autouse=True)
+def _own_config_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh ``$MEDFUSION_HOME`` per test. The session-wide one (tests/conftest.py) let a test's settings
+    file, recovery file or audit log reach later tests: ``build_viewer`` reads the settings and offers to
+    restore any recovery file it finds there, so the outcome depended on which tests ran before."""
+    monkeypatch.setenv("MEDFUSION_HOME", str(tmp_path_factory.mktemp("medfusion_home")))
+
+
+@pytest.fixture(autouse=True)
+def _viewer_theme(request: pytest.FixtureRequest) -> None:
+    """Qt tests run with the viewer's style and palette (``create_application``), not only those that
+    happen to run after the first ``window`` fixture; model-only tests create no QApplication."""
+    if "qtbot" in request.fixturenames or "qapp" in request.fixturenames:
+        request.getfixturevalue("qapp")
+        create_application()
 
 
 @pytest.fixture

@@ -91,12 +91,16 @@ def test_ehr_panel_flags_critical_and_implausible_values_with_units(window, case
     # room for its longest word and wraps (the unit stands with the range), every row in view
     table = panel.table
     assert table.horizontalScrollBarPolicy().name == "ScrollBarAlwaysOff"
-    assert sum(table.columnWidth(c) for c in range(table.columnCount())) <= table.viewport().width() + 1
     bold = QFontMetrics(table.item(rows[SPO2], FLAG_COLUMN).font())
-    assert table.columnWidth(FLAG_COLUMN) >= bold.horizontalAdvance("implausible") + 6
-    assert table.verticalScrollBar().maximum() == 0
-    assert all(table.rowHeight(r) >= table.sizeHintForRow(r) for r in range(table.rowCount()))  # nothing cut
-    assert panel.warning.geometry().top() >= table.geometry().bottom()  # nothing drawn over the last row
+
+    def laid_out() -> None:  # the panel fits its rows on a later event-loop turn (after the header's layout)
+        assert sum(table.columnWidth(c) for c in range(table.columnCount())) <= table.viewport().width() + 1
+        assert table.columnWidth(FLAG_COLUMN) >= bold.horizontalAdvance("implausible") + 6
+        assert table.verticalScrollBar().maximum() == 0
+        assert all(table.rowHeight(r) >= table.sizeHintForRow(r) for r in range(table.rowCount()))  # nothing cut
+        assert panel.warning.geometry().top() >= table.geometry().bottom()  # nothing drawn over the last row
+
+    qtbot.waitUntil(laid_out, timeout=5000)  # waited for, not slept: fails if it never fits
     assert table.item(rows["temperature"], 1).text() == "36.1\u201337.8 \u00b0C"
     assert table.item(rows["age"], 1).text() == "(years)"
     _shot(panel, "clinical_ehr_flags", tmp_path)
@@ -179,10 +183,14 @@ def test_audit_view_reads_as_a_case_history(window, case, qtbot, tmp_path: Path)
     assert "Reference lung mask loaded \u00b7 16660_1_1.jpg" in "".join(row[3] for row in cells)
     # nothing cut off: no horizontal scrolling, the columns fit the panel and every row shows its text
     assert table.horizontalScrollBarPolicy().name == "ScrollBarAlwaysOff"
-    assert sum(table.columnWidth(c) for c in range(table.columnCount())) <= table.viewport().width() + 1
     metrics = table.fontMetrics()  # 'what' keeps room for its longest word in a narrow dock (no '…')
     longest = max((word for row in cells for word in row[3].split()), key=metrics.horizontalAdvance)
-    assert table.columnWidth(3) >= metrics.horizontalAdvance(longest) + 8, (longest, table.columnWidth(3))
+
+    def laid_out() -> None:  # the columns follow the dock's size once Qt has laid the panel out
+        assert sum(table.columnWidth(c) for c in range(table.columnCount())) <= table.viewport().width() + 1
+        assert table.columnWidth(3) >= metrics.horizontalAdvance(longest) + 8, (longest, table.columnWidth(3))
+
+    qtbot.waitUntil(laid_out, timeout=5000)
     assert '"what_if": true' in table.item(cells.index(edit), 3).toolTip()
     table.selectRow(cells.index(edit))
     assert '"action": "ehr_edit"' in view.detail.toPlainText() and '"hash"' in view.detail.toPlainText()

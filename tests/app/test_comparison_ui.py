@@ -236,8 +236,9 @@ def test_shared_ct_against_itself_as_a_prior_shows_the_same_anatomy(window, qtbo
     for _ in range(12):
         _wheel(current_view.vtk_widget, +1)
     _wheel(current_view.vtk_widget, +3, Qt.KeyboardModifier.ControlModifier)
-    qtbot.wait(50)
     assert window.document.cursor[2] == 12 and model.prior.cursor[2] == 12
+    # the sides are sized alike once Qt has laid the comparison out (posted events): waited for, not slept
+    qtbot.waitUntil(lambda: current_view.vtk_widget.size() == prior_view.vtk_widget.size(), timeout=5000)
     left, right = current_view.grab_array(), prior_view.grab_array()
     assert left.shape == right.shape and left.std() > 20
     assert np.abs(left.astype(int) - right.astype(int)).mean() < 1.0  # same slice, same window, same zoom

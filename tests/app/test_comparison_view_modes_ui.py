@@ -13,6 +13,7 @@ from app.comparison_view_modes import COMPARING_STATUS, link_comparison_view_mod
 from app.view_modes_install import install_view_modes
 from tests.app.browser_data import two_studies
 from tests.app.browser_helpers import install, screenshot, wait_idle
+from tests.app.keys import shortcut  # window shortcuts: pressed with the window active
 
 GRID_ONLY = ("layout_1x2", "layout_2x2", "flip_horizontal", "flip_vertical", "rotate_right", "rotate_left",
              "slab_cycle", "slab_max", "cine_play", "save_view_image")
@@ -36,8 +37,6 @@ def test_view_modes_act_on_both_comparison_sides_or_say_why_not(window, qtbot, t
     ws = install(window, tmp_path)
     link_comparison_view_modes(view_modes, ws.comparison)
     window.resize(1200, 800)
-    window.activateWindow()  # window shortcuts (the keys under test) need the active window
-    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
     statuses: list[str] = []
     monkeypatch.setattr(window.context, "show_status", statuses.append)
     monkeypatch.setattr(window, "choose_series", lambda series, path: (data.current.series_uid, None))
@@ -63,7 +62,7 @@ def test_view_modes_act_on_both_comparison_sides_or_say_why_not(window, qtbot, t
 
     # I (pressed over the prior side) inverts both sides, not just the hidden grid
     current_before, prior_before = _centre(view.current.view), _centre(view.prior.view)
-    QTest.keyClick(view.prior.view.vtk_widget, Qt.Key.Key_I)
+    shortcut(view.prior.view.vtk_widget, Qt.Key.Key_I)
     qtbot.wait(20)
     assert modes.inverted and actions["invert"].isChecked()
     assert _inverted_of(current_before, _centre(view.current.view))
@@ -72,11 +71,11 @@ def test_view_modes_act_on_both_comparison_sides_or_say_why_not(window, qtbot, t
     screenshot(window, "comparison_inverted", tmp_path)
 
     # a window preset (2 = mediastinum 400/40) reaches the prior too; H (flip) does nothing while comparing
-    QTest.keyClick(view.current.view.vtk_widget, Qt.Key.Key_2)
+    shortcut(view.current.view.vtk_widget, Qt.Key.Key_2)
     assert (window.document.window, window.document.level) == (400.0, 40.0)
     assert (model.prior.window, model.prior.level) == (400.0, 40.0)
     transform = modes.display().transform
-    QTest.keyClick(view.current.view.vtk_widget, Qt.Key.Key_H)
+    shortcut(view.current.view.vtk_widget, Qt.Key.Key_H)
     assert modes.display().transform == transform
 
     # back to the views: the grid's modes return (tooltips without the note), the grid is inverted too
@@ -86,5 +85,5 @@ def test_view_modes_act_on_both_comparison_sides_or_say_why_not(window, qtbot, t
         assert actions[name].isEnabled() and "not while comparing" not in actions[name].toolTip(), name
     assert toolbar.slab_mode.isEnabled() and "not while comparing" not in toolbar.slab_mode.toolTip()
     assert modes.inverted and "inverted" in window.views["axial"].mode_text
-    QTest.keyClick(window.views["axial"].vtk_widget, Qt.Key.Key_H)
+    shortcut(window.views["axial"].vtk_widget, Qt.Key.Key_H)
     assert modes.display().transform != transform

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from PIL import Image
 from app.export_install import install_export
 from app.model.labels import LabelsModel
 from inference.export.seg import load_source_datasets
+from inference.persistence import SessionState
 from inference.segmentation.session import SegmentationSession
 from tests.orthanc_fixture import copy_series_with_identity
 
@@ -310,3 +312,23 @@ def load_session_now(ws):  # noqa: ANN001, ANN201
 
     assert ws.session.autosave_now(wait=True)
     return load_session(ws.session.autosaver.path)
+
+
+def wait_for_autosave(qtbot, ws, check: Callable[[SessionState], None]) -> SessionState:  # noqa: ANN001
+    """The recovery file once it holds the last gesture (``check`` raises AssertionError until then).
+
+    A gesture is saved on a later event-loop turn (a zero-delay timer), written by the autosave thread:
+    waited for by what the file holds, never by a fixed sleep; a gesture that is never saved times out.
+    """
+    from inference.persistence import load_session
+
+    seen: list[SessionState] = []
+
+    def holds() -> None:
+        assert ws.session.flush() and ws.session.autosaver.path.is_file()
+        state = load_session(ws.session.autosaver.path)
+        check(state)
+        seen.append(state)
+
+    qtbot.waitUntil(holds, timeout=10000)
+    return seen[-1]

@@ -36,7 +36,7 @@ def _two_series_folder(ct_series_dir: Path, dest: Path) -> str:
 
 
 def test_folder_with_two_series_asks_which(
-    window: MainWindow, load, ct_series_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    window: MainWindow, load, qtbot, ct_series_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
 ) -> None:
     folder = tmp_path / "two"
     second = _two_series_folder(ct_series_dir, folder)
@@ -48,7 +48,7 @@ def test_folder_with_two_series_asks_which(
 
     monkeypatch.setattr(window, "choose_series", choose)
     load(window, folder)
-    qtbot_wait_idle(window)
+    wait_idle(qtbot, window)
     assert len(offered) == 1 and len(offered[0]) == 2
     vol = window.document.volume
     assert vol is not None and vol.shape[0] == 4 and vol.info.series_description == "Second series"
@@ -69,18 +69,14 @@ def test_cancelled_series_choice_loads_nothing(
     assert window.document.volume is None and not messages
 
 
-def qtbot_wait_idle(window: MainWindow) -> None:
-    from PySide6.QtCore import QCoreApplication
-
-    for _ in range(2000):
-        QCoreApplication.processEvents()
-        if not window.runner.busy:
-            break
-        threading.Event().wait(0.01)
+def wait_idle(qtbot, window: MainWindow) -> None:  # noqa: ANN001 - qtbot
+    """Until the runner is idle, or fail: the loop this replaces gave up silently after ~20 s (a slow,
+    busy machine) and the test then failed on a missing overlay instead of on the wait."""
+    qtbot.waitUntil(lambda: not window.runner.busy, timeout=60000)
 
 
 def test_pet_overlay_is_resampled_and_drawn_in_colour(
-    window: MainWindow, load, ct_series_dir: Path, tmp_path: Path
+    window: MainWindow, load, qtbot, ct_series_dir: Path, tmp_path: Path  # noqa: ANN001
 ) -> None:
     load(window, ct_series_dir)
     ct = window.document.volume
@@ -101,7 +97,7 @@ def test_pet_overlay_is_resampled_and_drawn_in_colour(
     axial = window.views["axial"]
     plain = axial.grab_array().astype(int)
     window.loader.add_overlay(path)
-    qtbot_wait_idle(window)
+    wait_idle(qtbot, window)
     overlay = window.document.overlay
     assert overlay is not None and overlay.shape == ct.shape
     assert overlay.array[10, 256, 256] > 5 and overlay.array[10, 20, 20] < 1
@@ -191,7 +187,7 @@ def test_series_dialog_offers_pet_as_overlay_for_ct(qtbot) -> None:  # noqa: ANN
 
 
 def test_petct_folder_opens_ct_with_suv_overlay(
-    window: MainWindow, load, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    window: MainWindow, load, qtbot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
 ) -> None:
     from app.widgets.series_dialog import SeriesDialog
     from tests.synthetic_dicom import add_pet_tags, write_volume_series
@@ -230,7 +226,7 @@ def test_petct_folder_opens_ct_with_suv_overlay(
 
     monkeypatch.setattr(window, "choose_series", choose)
     load(window, folder)
-    qtbot_wait_idle(window)
+    wait_idle(qtbot, window)
     doc = window.document
     assert doc.volume is not None and doc.volume.modality == "CT" and doc.volume.shape == (8, 32, 32)
     assert doc.overlay is not None and doc.overlay.shape == doc.volume.shape

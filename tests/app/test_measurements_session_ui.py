@@ -17,6 +17,7 @@ from app.measurements_install import MeasurementsWorkspace, install_measurements
 from inference.persistence import load_session
 from inference.settings import Settings
 from tests.app.mouse import drag
+from tests.app.test_export_ui import wait_for_autosave
 
 Z = 33
 
@@ -64,11 +65,11 @@ def test_measurements_survive_save_restore_and_old_files_still_open(
     values = [measure.controller.value(m).summary for m in measure.model.items()]  # type: ignore[union-attr]
     assert [k for k, _ in saved] == ["ruler", "ellipse"]
 
-    # the recovery file followed the two gestures (written on the next event-loop turn)
-    qtbot.wait(50)
-    assert export.session.flush()
-    recovered = load_session(export.session.autosaver.path)
-    assert len(recovered.sections["measurements"]["items"]) == 2
+    # the recovery file followed the two gestures (written on a later event-loop turn)
+    def both_measurements(state) -> None:  # noqa: ANN001 - SessionState
+        assert len(state.sections["measurements"]["items"]) == 2
+
+    wait_for_autosave(qtbot, export, both_measurements)
 
     path = export.session.save_session(tmp_path / "case.mfsession")
     assert path is not None

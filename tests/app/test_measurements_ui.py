@@ -16,6 +16,7 @@ from PySide6.QtTest import QTest
 from app.main_window import MainWindow
 from app.measurements_install import MeasurementsWorkspace, install_measurements
 from app.model.measurements import Measurement
+from tests.app.keys import shortcut
 from tests.app.mouse import click, drag
 
 NODULE_SLICE = 33  # ct/lung1: the nodule lies on z = 32…34, x 206–229, y 347–368 on this slice
@@ -212,11 +213,9 @@ def test_edit_move_delete_undo_redo_and_the_panel(
     assert _only(measure, "ruler").points[0][1] == pytest.approx(130.0, abs=0.05)
 
     # Delete key on the view deletes the selected measurement (after a click selects it)
-    window.activateWindow()
-    qtbot.waitUntil(lambda: window.isActiveWindow(), timeout=5000)
     click(axial, (175.0, 130.0, 20))
     assert model.selected == m.id
-    QTest.keyClick(axial.vtk_widget, Qt.Key.Key_Delete)
+    shortcut(axial.vtk_widget, Qt.Key.Key_Delete)  # a window shortcut: needs the active window (keys.py)
     assert len(model) == 0
     window.actions["measure_undo"].trigger()
     assert len(model) == 1

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QMessageBox
 from app.export_install import install_export
 from app.main_window import MainWindow
 from inference.settings import Settings
-from tests.app.test_export_ui import attach_labels, paint
+from tests.app.test_export_ui import attach_labels, paint, wait_for_autosave
 
 
 @pytest.fixture
@@ -59,11 +59,12 @@ def test_second_window_does_not_claim_the_first_windows_file(window, qtbot, load
     stroke2 = np.zeros((32, 32), bool)
     stroke2[20:24, 20:24] = True
     paint(labels, "Lesion", 2, stroke2)  # the first window's later strokes still reach its own file
-    qtbot.wait(20)
-    assert ws.session.flush()
-    from inference.persistence import load_session
 
-    assert int((load_session(live).labelmap > 0).sum()) == 36 + 16
+    def both_strokes(state) -> None:  # noqa: ANN001 - SessionState
+        assert int((state.labelmap > 0).sum()) == 36 + 16
+
+    wait_for_autosave(qtbot, ws, both_strokes)
+    assert ws.session.autosaver.path == live
 
 
 def test_crafted_recovery_file_is_quarantined_and_start_up_goes_on(qtbot, tmp_path: Path,  # noqa: ANN001

@@ -51,7 +51,8 @@ def _focus(qtbot, window: MainWindow, name: str, index_xyz: tuple[float, float, 
     before editing the 20-slice demo CT on a coronal or sagittal plane (40 mm tall)."""
     window.grid.toggle_maximized(name)
     view = window.views[name]
-    qtbot.wait(100)
+    grid = window.grid  # the gestures below are placed with the view's laid-out size: wait for it, not a sleep
+    qtbot.waitUntil(lambda: view.width() > 0.9 * grid.width() and view.height() > 0.9 * grid.height(), timeout=5000)
     wx, wy = view.index_to_world(np.asarray(index_xyz, float))
     camera = view.renderer.GetActiveCamera()
     camera.SetFocalPoint(wx, wy, 0.0)
@@ -110,10 +111,11 @@ def test_labels_are_surfaces_in_the_3d_view(qtbot, seg: MainWindow, workspace: S
 
     # The 3-D view alone and turned to the aorta, as a user would with the mouse, for a readable picture.
     view_3d = window.grid.view_3d
+    before = view_3d.size()
     for view in window.views.values():
         view.hide()
-    window.resize(1200, 900)
-    qtbot.wait(100)
+    window.resize(1200, 900)  # the 3-D view grows with the window: waited for, not slept
+    qtbot.waitUntil(lambda: view_3d.width() > before.width() and view_3d.height() > before.height(), timeout=5000)
     camera = view_3d.renderer.GetActiveCamera()
     shift = bounds.mean(axis=1) - np.asarray(camera.GetFocalPoint())
     camera.SetFocalPoint(*(np.asarray(camera.GetFocalPoint()) + shift))

@@ -18,7 +18,7 @@ from app.export_install import install_export
 from app.main_window import MainWindow
 from inference.persistence import load_session, save_session
 from inference.settings import Settings
-from tests.app.test_export_ui import attach_labels, paint
+from tests.app.test_export_ui import attach_labels, paint, wait_for_autosave
 
 
 def _wait(qtbot, window) -> None:  # noqa: ANN001
@@ -42,6 +42,11 @@ def viewer(window, tmp_path: Path):  # noqa: ANN001, ANN201
     return window, labels, ws
 
 
+def _holds(expected: np.ndarray):  # noqa: ANN202 - the check wait_for_autosave takes
+    """Check: the recovery file's label map is ``expected``."""
+    return lambda state: np.testing.assert_array_equal(state.labelmap, expected)
+
+
 def _stroke(shape: tuple[int, int], y: int, x: int, size: int = 12) -> np.ndarray:
     stroke = np.zeros(shape, bool)
     stroke[y:y + size, x:x + size] = True
@@ -57,10 +62,9 @@ def test_autosave_after_every_gesture(viewer, qtbot, load, ct_series_dir: Path) 
     shape = window.document.volume.shape[1:]
     for k, z in enumerate((3, 4, 5)):
         paint(labels, "Nodule", z, _stroke(shape, 100 + 10 * k, 120))
-        qtbot.wait(20)  # the coalescing timer fires on the next event-loop turn ...
-        assert ws.session.flush() and recovery.is_file()  # ... and the autosave thread writes it
-        state = load_session(recovery)
-        np.testing.assert_array_equal(state.labelmap, labels.label_map())  # holds this very gesture
+        # the coalescing timer fires on a later event-loop turn and the autosave thread writes this very gesture
+        state = wait_for_autosave(qtbot, ws, _holds(labels.label_map()))
+        assert recovery.is_file()
     assert [lab.name for lab in state.labels] == ["Nodule"] and state.labels[0].algorithm_type == "MANUAL"
     assert state.image_source == str(window.document.volume.source)
     assert state.image_signature == window.document.volume.signature()
@@ -75,9 +79,8 @@ def test_crash_restore_offer_yes_and_no(viewer, qtbot, load, ct_series_dir: Path
                      {"Liver": "AI"})
     shape = window.document.volume.shape[1:]
     paint(labels, "Liver", 6, _stroke(shape, 200, 200, 40))  # AI label corrected by hand
-    qtbot.wait(20)
-    assert ws.session.flush() and ws.session.autosaver.path.is_file()
     expected = labels.label_map()
+    wait_for_autosave(qtbot, ws, _holds(expected))
     # the crash: the process dies, its recovery file stays behind for the next start
     crashed = tmp_path / "after_crash"
     crashed.mkdir()

@@ -22,17 +22,16 @@ from app.widgets.slice_view import SliceView
 from inference.clinical.formatting import format_pixel_value
 from inference.io.volume import Volume
 from inference.settings import Settings
+from tests.app.keys import shortcut
+from tests.app.mouse import LEFT, send
 
 CTRL = Qt.KeyboardModifier.ControlModifier
 BRIGHT = (30, 20, 10)  # (x, y, z) of the bright spot of the synthetic CT
 
 
 @pytest.fixture
-def modes(window: MainWindow, qtbot) -> ViewModesWorkspace:  # noqa: ANN001
-    workspace = install_view_modes(window)
-    window.activateWindow()  # window shortcuts (the keys under test) need the active window
-    qtbot.waitUntil(lambda: window.isActiveWindow(), timeout=5000)
-    return workspace
+def modes(window: MainWindow) -> ViewModesWorkspace:
+    return install_view_modes(window)
 
 
 def _synthetic_ct() -> Volume:
@@ -45,7 +44,8 @@ def _synthetic_ct() -> Volume:
 
 
 def _key(view: SliceView, key: Qt.Key, modifiers: Qt.KeyboardModifier = Qt.KeyboardModifier.NoModifier) -> None:
-    QTest.keyClick(view.vtk_widget, key, modifiers)
+    """The keys under test are window shortcuts: pressed with the window active (tests/app/keys.py)."""
+    shortcut(view.vtk_widget, key, modifiers)
 
 
 def _visible(window: MainWindow) -> set[str]:
@@ -89,23 +89,22 @@ def test_layouts_change_the_visible_views_and_double_click_still_maximises(
     _key(coronal, Qt.Key.Key_1, CTRL)
     assert _visible(window) == {"coronal"} and window.actions["layout_1x1"].isChecked()
     assert not modes.binder.frames["coronal"].GetVisibility()  # a single view needs no frame
+    # sizes: waited for (a condition), not slept; the grid lays itself out at once today (grid.activate())
     _key(coronal, Qt.Key.Key_2, CTRL)
-    qtbot.wait(10)
     assert _visible(window) == {"coronal", "axial"}
-    assert window.views["axial"].x() > coronal.x()
+    qtbot.waitUntil(lambda: window.views["axial"].x() > coronal.x(), timeout=5000)
     _key(coronal, Qt.Key.Key_4, CTRL)
-    qtbot.wait(10)
     assert _visible(window) == {"axial", "coronal", "sagittal", "3d"} and "1+3" in modes.toolbar.layout_button.text()
-    assert coronal.width() > 2 * window.views["axial"].width() and coronal.height() > 2 * window.views["axial"].height()
+    qtbot.waitUntil(lambda: coronal.width() > 2 * window.views["axial"].width()
+                    and coronal.height() > 2 * window.views["axial"].height(), timeout=5000)
     sagittal = window.views["sagittal"].vtk_widget
     QTest.mouseDClick(sagittal, Qt.MouseButton.LeftButton)
     assert _visible(window) == {"sagittal"}
     QTest.mouseDClick(sagittal, Qt.MouseButton.LeftButton)  # restores the layout it came from, not 2×2
-    qtbot.wait(10)
-    assert _visible(window) == {"axial", "coronal", "sagittal", "3d"} and coronal.width() > 2 * sagittal.width()
+    assert _visible(window) == {"axial", "coronal", "sagittal", "3d"}
+    qtbot.waitUntil(lambda: coronal.width() > 2 * sagittal.width(), timeout=5000)
     _key(coronal, Qt.Key.Key_3, CTRL)
-    qtbot.wait(10)
-    assert abs(coronal.width() - window.views["axial"].width()) <= 2
+    qtbot.waitUntil(lambda: abs(coronal.width() - window.views["axial"].width()) <= 2, timeout=5000)
     # a 2-D image is one view whatever the layout; layouts, slab and cine are off for it
     _key(coronal, Qt.Key.Key_1, CTRL)
     window.document.set_volume(Volume(np.zeros((50, 40), np.float32)))
@@ -255,13 +254,16 @@ def test_mip_on_the_lung_ct_draws_the_numpy_projection(
 
 
 def _left_drag(view: SliceView) -> None:
+    """Press, move, release, sent straight to the view. QTest.mouseMove sends the move itself only while
+    QTest believes a button is down (its own global record, left by earlier QTest calls); otherwise it
+    moves the global cursor and Qt may drop or merge the move (see ``_hover``)."""
     widget = view.vtk_widget
     # ends off the image centre: the cursor starts there, so a drag ending there would look like no move
     w, h = widget.width(), widget.height()
-    start, end = QPoint(w // 3, h // 3), QPoint(2 * w // 3, 2 * h // 3)
-    QTest.mousePress(widget, Qt.MouseButton.LeftButton, pos=start)
-    QTest.mouseMove(widget, end)
-    QTest.mouseRelease(widget, Qt.MouseButton.LeftButton, pos=end)
+    start, end = QPointF(w // 3, h // 3), QPointF(2 * w // 3, 2 * h // 3)
+    send(view, QEvent.Type.MouseButtonPress, start, LEFT, LEFT)
+    send(view, QEvent.Type.MouseMove, end, Qt.MouseButton.NoButton, LEFT)
+    send(view, QEvent.Type.MouseButtonRelease, end, LEFT, Qt.MouseButton.NoButton)
 
 
 def _new_window(qtbot, settings: Settings, path: Path) -> tuple[MainWindow, ViewModesWorkspace]:  # noqa: ANN001

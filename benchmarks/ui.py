@@ -99,10 +99,10 @@ def main(argv: list[str] | None = None) -> int:
         f"surface, software GL) | {r['prompt_gap_ms']:.0f} ms | {r['prompt_gap_ms'] / r['render_3d_ms']:.2f}× one "
         f"3-D render ({r['render_3d_ms']:.0f} ms) | < 100 ms |",
         f"| longest stall while a box prompt is segmented and drawn (axial view alone) | "
-        f"{r['prompt_axial_gap_ms']:.0f} ms | {r['prompt_axial_gap_ms'] / r['render_2d_ms']:.1f}× one slice-view "
-        f"render ({r['render_2d_ms']:.0f} ms) | < 100 ms |",
-        f"| one 3-D view render on the UI thread (software GL) / one slice view render | {r['render_3d_ms']:.0f} ms / "
-        f"{r['render_2d_ms']:.0f} ms | – | – |",
+        f"{r['prompt_axial_gap_ms']:.0f} ms | {r['prompt_axial_gap_ms'] / r['render_2d_max_ms']:.1f}× one render of "
+        f"the maximised slice view ({r['render_2d_max_ms']:.0f} ms) | < 100 ms |",
+        f"| one 3-D view render on the UI thread (software GL) / one slice view render (2×2; maximised) | "
+        f"{r['render_3d_ms']:.0f} ms / {r['render_2d_ms']:.0f} ms; {r['render_2d_max_ms']:.0f} ms | – | – |",
         f"| one 3-D view render over the volume's kept picture (camera unchanged: cursor moves, label surfaces) | "
         f"{r['backdrop_3d_ms']:.0f} ms | {r['backdrop_3d_ms'] / r['render_3d_ms']:.2f}× ray casting the volume "
         f"({r['render_3d_ms']:.0f} ms) | – |",
@@ -116,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{r['embed_gap_ms'] / r['idle_gap_ms']:.1f}× idle heartbeat gap", "< 100 ms")
     record_headline("Longest UI stall when a box prompt's mask is drawn (axial view alone)",
                     f"{r['prompt_axial_gap_ms']:.0f} ms",
-                    f"{r['prompt_axial_gap_ms'] / r['render_2d_ms']:.1f}× one slice-view render (label layers composed "
-                    "off the UI thread)", "< 100 ms")
+                    f"{r['prompt_axial_gap_ms'] / r['render_2d_max_ms']:.1f}× one render of the maximised slice view "
+                    "(label layers composed off the UI thread)", "< 100 ms")
     record_headline("Longest UI stall when a box prompt's mask is drawn",
                     f"{r['prompt_gap_ms']:.0f} ms",
                     f"{r['prompt_gap_ms'] / r['render_3d_ms']:.2f}× one software-GL 3-D render (2×2 layout, until the "
@@ -139,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         "(2026-12-03): while camera, volume, transfer functions and window size are unchanged, the volume's "
         "pixels are kept from the last still render and drawn as the background; slice-plane outlines and label "
         "surfaces are drawn on a layer over it (`app/rendering/volume_backdrop.py`), so a cursor move or a new "
-        "surface no longer ray casts the volume; rotating still does.",
+        "surface no longer ray casts the volume; rotating still does. Box and click masks are drawn after one "
+        "decoder pass; their confidence is scored on the worker after. What remains of the axial-alone stall is "
+        "one software-GL render of the large maximised view (hardware GL renders it in a few ms).",
     ]
     publish("ui", lines, write=not args.no_write)
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import logging.handlers
+import os
 import re
 import threading
 from pathlib import Path
@@ -77,11 +78,17 @@ def log_file_path() -> Path:
 
 
 def configure_logging(level: int = logging.INFO) -> None:
-    """Attach the file handler once; safe to call repeatedly."""
+    """Attach the file handler; safe to call repeatedly. When ``$MEDFUSION_HOME`` changed since the last call
+    the handler moves to the new log file (the log must be where :func:`log_file_path` says it is)."""
     logger = logging.getLogger("medfusion")
-    if any(isinstance(h, logging.handlers.RotatingFileHandler) for h in logger.handlers):
-        return
     path = log_file_path()
+    ours = [h for h in logger.handlers if getattr(h, "_medfusion_log", False)]
+    if any(isinstance(h, logging.handlers.RotatingFileHandler) and h.baseFilename == os.path.abspath(path)
+           for h in ours):
+        return
+    for old in ours:
+        logger.removeHandler(old)
+        old.close()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handler: logging.Handler = logging.handlers.RotatingFileHandler(path, maxBytes=2_000_000, backupCount=3)
@@ -89,5 +96,6 @@ def configure_logging(level: int = logging.INFO) -> None:
         handler = logging.NullHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.addFilter(_filter)
+    handler._medfusion_log = True  # type: ignore[attr-defined]  # ours (others' handlers are left alone)
     logger.addHandler(handler)
     logger.setLevel(level)

@@ -165,3 +165,18 @@ def test_cli_error_for_corrupt_header_does_not_echo_phi(tmp_path: Path) -> None:
     assert proc.returncode == 2
     leaked = [f for f in (b.PATIENT_NAME, b.PATIENT_ID) if f in proc.stderr]
     assert not leaked, proc.stderr
+
+
+def test_the_log_follows_the_config_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Configured under one ``$MEDFUSION_HOME`` and called again under another, the log moves: one handler,
+    writing where ``log_file_path`` says (a second folder used to leave it in the first)."""
+    monkeypatch.setenv("MEDFUSION_HOME", str(tmp_path / "first"))
+    configure_logging()
+    monkeypatch.setenv("MEDFUSION_HOME", str(tmp_path / "second"))
+    configure_logging()
+    configure_logging()
+    logging.getLogger("medfusion.test.phi").warning("written after the move")
+    assert "written after the move" in _log_text()
+    assert log_file_path().is_relative_to(tmp_path / "second")
+    ours = [h for h in logging.getLogger("medfusion").handlers if getattr(h, "_medfusion_log", False)]
+    assert len(ours) == 1

@@ -35,7 +35,7 @@ from inference.explain.anatomy import cells_by_attribution, deletion_curve, scor
 from inference.fusion.case import ImageInput  # noqa: E402
 from inference.fusion.cohort import read_cohort  # noqa: E402
 from inference.fusion.lung_features import compute_image_features  # noqa: E402
-from inference.fusion.normal_lung import QUANTILES, NormalisableImage, NormalLungReference  # noqa: E402
+from inference.fusion.normal_lung import NormalisableImage, NormalLungReference  # noqa: E402
 from inference.fusion.outcome_model import OutcomePredictor  # noqa: E402
 from inference.fusion.service import OCCLUSION_CELL, OutcomeService, _replace_image  # noqa: E402
 from inference.models.device import select_device  # noqa: E402
@@ -43,20 +43,6 @@ from inference.models.litemedsam import encode, load_litemedsam  # noqa: E402
 from inference.models.preprocess import MODEL_SIDE  # noqa: E402
 
 MODEL_DIR = REPO / "resources" / "models" / "fusion"
-
-
-def normal_pixels(image: NormalisableImage, replace: np.ndarray) -> np.ndarray:
-    """The model-frame pixels with ``replace`` made normal, exactly as ``NormalisableImage.features`` does."""
-    frame = image.frame.copy()
-    replace = replace & image.lungs
-    for z in np.unique(image.zone_of[replace]):
-        if z < 0:
-            continue
-        sel = replace & (image.zone_of == z)
-        values = image.frame[sel]
-        ranks = (np.argsort(np.argsort(values, kind="stable"), kind="stable") + 0.5) / values.size
-        frame[sel] = np.interp(ranks, QUANTILES, image.normal_pixels[z])
-    return np.clip(frame, 0.0, 1.0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             m[r:r + OCCLUSION_CELL, c:c + OCCLUSION_CELL] = True
             masks.append(m & lungs)
         for k, m in enumerate([*masks, lungs.copy()]):
-            frame = normal_pixels(spliced, m)
+            frame = spliced.normal_frame(m)
             a_t = base_t - with_features(compute_image_features(frame, encode_frame(frame), lungs, parts.source))
             a_p = base_s - with_features(compute_image_features(frame, spliced.embedding, lungs, parts.source))
             a_s = base_s - with_features(spliced.features(m))
@@ -157,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         image = NormalisableImage(reference, parts.frame, parts.embedding, lungs, parts.source)
 
         def true_logit(changed: np.ndarray, seen=seen, parts=parts, image=image, logit=logit) -> float:  # noqa: ANN001
-            frame = normal_pixels(image, changed)
+            frame = image.normal_frame(changed)
             return logit(_replace_image(seen, 0, compute_image_features(frame, encode_frame(frame), parts.frame_lungs,
                                                                         parts.source)))
 

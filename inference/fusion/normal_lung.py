@@ -151,6 +151,13 @@ class NormalisableImage:
             if self._as_is is None:
                 self._as_is = compute_image_features(self.frame, self.embedding, self.lungs, self.source)
             return self._as_is
+        embedding = self._normal_embedding(replace) if self.replace_embedding else self.embedding
+        return compute_image_features(self.normal_frame(replace), embedding, self.lungs, self.source)
+
+    def normal_frame(self, replace: np.ndarray) -> np.ndarray:
+        """The model-frame pixels with the lung pixels in ``replace`` made normal: per lung zone, each pixel
+        takes the normal lung's quantile at its rank among the replaced pixels (the texture order stays)."""
+        replace = np.asarray(replace, bool) & self.lungs
         frame = self.frame.copy()
         for z in np.unique(self.zone_of[replace]):
             if z < 0:
@@ -159,9 +166,7 @@ class NormalisableImage:
             values = self.frame[sel]
             ranks = (np.argsort(np.argsort(values, kind="stable"), kind="stable") + 0.5) / values.size
             frame[sel] = np.interp(ranks, QUANTILES, self.normal_pixels[z])
-        embedding = self._normal_embedding(replace) if self.replace_embedding else self.embedding
-        return compute_image_features(np.clip(frame, 0.0, 1.0), embedding, self.lungs,
-                                      self.source)
+        return np.clip(frame, 0.0, 1.0)
 
     def _normal_embedding(self, replace: np.ndarray) -> np.ndarray:
         """Grid vectors pulled towards the normal vector of their lung position by the replaced share of

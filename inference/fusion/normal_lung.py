@@ -47,9 +47,11 @@ from inference.fusion.lung_features import (
     soft_tissue_level,
     to_grid,
 )
+from inference.fusion.shipped import is_shipped, verify_files
 from inference.models.preprocess import MODEL_SIDE
 
 REFERENCE_FILE = "normal_lung.json"
+MAX_REFERENCE_BYTES = 4 << 20  # the shipped file is ~80 kB: a larger one is not a reference
 FORMAT = "medfusion-normal-lung-v1"
 QUANTILES = np.linspace(0.0, 1.0, 21)
 NORMAL_EXTENT = 1.0  # mean geographic-extent score (0–8) at or below which an X-ray counts as clear
@@ -103,8 +105,16 @@ class NormalLungReference:
 
     @classmethod
     def load(cls, path: Path) -> NormalLungReference:
+        """Read and check a reference file; the shipped one must also match the sha256 built into the
+        program (``inference/fusion/shipped.py``), like the model beside it."""
+        path = Path(path)
+        if is_shipped(path.parent):
+            verify_files(path.parent, (path.name,), "Normal-lung reference")
         try:
-            return cls.from_dict(json.loads(Path(path).read_text()))
+            if path.stat().st_size > MAX_REFERENCE_BYTES:
+                raise ModelLoadError(f"The normal-lung reference {path} is too large to be one "
+                                     f"({path.stat().st_size} bytes; at most {MAX_REFERENCE_BYTES}).")
+            return cls.from_dict(json.loads(path.read_text()))
         except OSError as err:
             raise ModelLoadError(f"Cannot read the normal-lung reference {path}: {err.strerror}.") from err
         except (ValueError, KeyError, TypeError, AttributeError) as err:

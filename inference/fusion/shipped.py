@@ -6,7 +6,7 @@ The hashes below travel with the code, so a changed shipped model is refused and
 what was checked. ``manifest.json`` still guards models a user trains into other folders (against
 corruption, not against someone who can write that folder).
 
-After retraining the shipped model, update the dict with the output of::
+After retraining the shipped model (or rebuilding its normal-lung reference), update the dict with the output of::
 
     python -m inference.fusion.shipped            # prints SHIPPED_SHA256 for resources/models/fusion
     python -m inference.fusion.shipped OTHER_DIR  # the same for another model folder
@@ -24,15 +24,19 @@ from pathlib import Path
 
 from inference.errors import ModelLoadError
 
-__all__ = ["MODEL_FILES", "SHIPPED_MODEL_DIR", "SHIPPED_SHA256", "directory_hashes", "expected_hashes",
+__all__ = ["MODEL_FILES", "SHIPPED_FILES", "SHIPPED_MODEL_DIR", "SHIPPED_SHA256", "directory_hashes", "expected_hashes",
            "is_shipped", "main", "sha256_of", "verify_files"]
 
 # The files of the shipped outcome predictor (``inference.fusion.outcome_model.OutcomePredictor``).
 MODEL_FILES = ("config.json", "model.json")
+# … and what ships beside them: the normal lung the explanation maps compare against
+# (``inference.fusion.normal_lung``; rebuilt by ``scripts/build_normal_lung_reference.py``).
+SHIPPED_FILES = (*MODEL_FILES, "normal_lung.json")
 SHIPPED_MODEL_DIR = Path(__file__).resolve().parents[2] / "resources" / "models" / "fusion"
 SHIPPED_SHA256: dict[str, str] = {
     "config.json": "821075f603c3b3cdb640b4cc0e8eae3b3ac44dfb844091251751061cf85ae0ab",
     "model.json": "714da23fdc320c5dcde96198471d7945ab387aef4732e66eda2f9d52eae6549e",
+    "normal_lung.json": "89ddbc5162c5df0c5a1a6e59e225dd0f8085231484402815f4bcb88ba5accbe9",
 }
 BUILT_IN = "the sha256 values built into this program (inference/fusion/shipped.py)"
 
@@ -93,8 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     """Print the ``SHIPPED_SHA256`` dict for a model folder, ready to paste into this module."""
     args = sys.argv[1:] if argv is None else argv
     directory = Path(args[0]) if args else SHIPPED_MODEL_DIR
+    files = [name for name in SHIPPED_FILES if name in MODEL_FILES or (directory / name).is_file()]
     try:
-        hashes = directory_hashes(directory)
+        hashes = directory_hashes(directory, files)
     except OSError as exc:
         print(f"error: cannot read the model files in {directory} ({exc.strerror or exc})", file=sys.stderr)
         return 2

@@ -4,6 +4,7 @@ is validated, and the shipped reference loads."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from inference.explain.anatomy import (
 )
 from inference.fusion.lung_features import SCALAR_NAMES, lung_zones, to_grid
 from inference.fusion.normal_lung import (
+    MAX_REFERENCE_BYTES,
     REFERENCE_FILE,
     NormalisableImage,
     NormalLungReference,
@@ -143,6 +145,30 @@ def test_reference_file_is_validated(tmp_path: Path, reference: NormalLungRefere
         NormalLungReference.load(path)
     with pytest.raises(ModelLoadError, match="Cannot read"):
         NormalLungReference.load(tmp_path / "missing.json")
+
+
+def test_an_edited_shipped_reference_is_refused_and_a_huge_file_is_not_read(
+    tmp_path: Path, reference: NormalLungReference, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shipped reference is pinned by the sha256 in inference/fusion/shipped.py, like the model: a valid
+    but edited file (maps that would show other regions) is refused, the error says what was checked."""
+    from inference.fusion import shipped
+
+    copy = tmp_path / "fusion"
+    shutil.copytree(SHIPPED, copy)
+    data = json.loads((copy / REFERENCE_FILE).read_text())
+    data["pixel_quantiles"] = (np.asarray(data["pixel_quantiles"]) * 0.9).tolist()  # still passes every check
+    (copy / REFERENCE_FILE).write_text(json.dumps(data))
+    NormalLungReference.from_dict(data)
+    monkeypatch.setattr(shipped, "SHIPPED_MODEL_DIR", copy)  # the installed location, as the attacker left it
+    with pytest.raises(ModelLoadError, match=r"normal_lung.json .*built into this program"):
+        NormalLungReference.load(copy / REFERENCE_FILE)
+
+    huge = tmp_path / "other" / REFERENCE_FILE  # a user's model folder: checked as data, size first
+    huge.parent.mkdir()
+    huge.write_text(" " * (MAX_REFERENCE_BYTES + 1))
+    with pytest.raises(ModelLoadError, match="too large"):
+        NormalLungReference.load(huge)
 
 
 def test_shipped_reference_loads_with_its_provenance() -> None:

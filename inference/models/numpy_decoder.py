@@ -27,7 +27,6 @@ from inference.models.numpy_attention import (
     image_to_tokens,
     linear_of,
     self_attention,
-    split_heads,
     tiles,
     tokens_to_image,
 )
@@ -154,16 +153,17 @@ class NumpyPromptDecoder:
         return src, src_pe
 
     def _project_first_block(self, ctx: _Context) -> None:
+        """Block 0's three image-side projections as (P, H·d) rows: t2i k_proj(src_pe), v_proj(src), i2t q_proj(src_pe)."""
         t2i, i2t = self.blocks[0].t2i, self.blocks[0].i2t
-        heads, p = t2i.heads, ctx.src.shape[0]
         jobs = ((ctx.src_pe, t2i.k), (ctx.src, t2i.v), (ctx.src_pe, i2t.q))
-        out = tuple(np.empty((heads, p, lin[1].shape[0] // heads), np.float32) for _, lin in jobs)
-        parts = tiles(p)
+        out = tuple(np.empty((ctx.src.shape[0], lin[1].shape[0]), np.float32) for _, lin in jobs)
+        parts = tiles(ctx.src.shape[0])
 
         def tile(i: int) -> None:
             r = parts[i]
-            for (x, lin), dst in zip(jobs, out, strict=True):
-                dst[:, r] = split_heads(linear(x[r], *lin), heads)
+            for (x, (w_t, b)), dst in zip(jobs, out, strict=True):
+                np.matmul(x[r], w_t, out=dst[r])
+                dst[r] += b
 
         self.runner.run(tile, len(parts))
         ctx.projected = out  # type: ignore[assignment]

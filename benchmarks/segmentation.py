@@ -8,7 +8,9 @@ of paired ratios), so load from other jobs hits both alike:
   embedding: MedSAM's ``medsam_inference`` = segment_anything's prompt encoder + ``get_dense_pe()`` + mask
   decoder (fp32) + crop, bilinear upsampling to the slice and threshold. Ours: ``LiteMedSAMBackend.decode``
   (reordered decoder, ``inference.models.fast_decoder``), fp32 and with the backend's default precision,
-  both for a second+ prompt on the slice and for the first prompt on a new slice. Boxes are jittered by a
+  both for a second+ prompt on the slice and for the first prompt on a new slice; and the torch-free path
+  (``inference.models.numpy_decoder`` + numpy crop/upsampling/threshold, same weights and embedding, its
+  own threads sharing the image-side tiles, numpy's BLAS on one thread). Boxes are jittered by a
   pixel per repetition (same work, nothing could be reused from an identical prompt).
 - **Image embedding** with the engine ``encoder_runtime = "auto"`` chose on this machine vs the upstream
   encoder (fp32, contiguous NCHW, ``no_grad``).
@@ -28,14 +30,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from benchmarks import REPO, publish, record_headline
 from inference.io.loader import open_image
 from inference.models.encoder_runtime import settle
 from inference.models.engine_choice import cpu_flags
-from inference.models.litemedsam import LiteMedSAM, fast_decoder, load_litemedsam, reference_decode
+from inference.models.litemedsam import LiteMedSAM, load_litemedsam, reference_decode
+from inference.models.numpy_decoder import NumpyPromptDecoder
+from inference.models.numpy_decoder import decode as numpy_decode
+from inference.models.numpy_decoder_export import decoder_arrays
 from inference.models.preprocess import LUNG_LESION_WINDOW, PreprocessInfo, preprocess_slice
-from inference.segmentation.backend import Embedding
+from inference.segmentation.backend import Embedding, stability_score
 from inference.segmentation.cache import EmbeddingCache
 from inference.segmentation.evaluation import component_boxes, padded_box
 from inference.segmentation.litemedsam_backend import LiteMedSAMBackend
@@ -66,7 +72,20 @@ def paired_ratio(times: list[float], reference: list[float]) -> float:
 def upstream_reprompt(model: LiteMedSAM, emb: torch.Tensor, info: PreprocessInfo, box: np.ndarray) -> np.ndarray:
     """MedSAM's ``medsam_inference`` on a cached embedding: decoder, crop + bilinear to the slice, threshold."""
     low, _ = reference_decode(model, emb, info.box_to_model(box))
-    return (info.logits_to_original(low[None])[0, 0] > 0).numpy()
+    h, w = info.new_size
+    full = F.interpolate(low[None, :, :h, :w], size=info.original_size, mode="bilinear", align_corners=False)
+    return (full[0, 0] > 0).numpy()
+
+
+def numpy_reprompt(decoder: NumpyPromptDecoder, emb: np.ndarray, info: PreprocessInfo, box: tuple) -> np.ndarray:
+    """The torch-free path, the same steps as ``LiteMedSAMBackend.decode``: box → 256 frame, decode the best
+    token over the unpadded cells, crop + bilinear to the slice, threshold, stability score."""
+    logits, _ = numpy_decode(decoder, emb, info.box_to_model(np.asarray(box, dtype=np.float32)), best=True,
+                             valid_size=info.new_size)
+    mask = info.logits_to_original_array(logits[0]) > 0
+    h, w = info.new_size
+    stability_score(logits[0, :h, :w])
+    return mask
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -74,8 +93,10 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
 
 
-def quality(backend: LiteMedSAMBackend, model: LiteMedSAM) -> list[tuple[str, float, float]]:
-    """(case, Dice fp32, Dice default precision) of our masks vs upstream's, same embedding and box."""
+def quality(backend: LiteMedSAMBackend, model: LiteMedSAM,
+            numpy_decoder: NumpyPromptDecoder) -> list[tuple[str, float, float, float]]:
+    """(case, Dice fp32, Dice default precision, Dice torch-free) of our masks vs upstream's, same embedding
+    and box."""
     from PIL import Image
 
     ct = open_image(SHARED / "ct" / "lung1" / "image.nrrd").array
@@ -95,7 +116,8 @@ def quality(backend: LiteMedSAMBackend, model: LiteMedSAM) -> list[tuple[str, fl
         fp32 = backend.decode(emb, box).mask
         backend.decoder_dtype = dtype
         default = backend.decode(emb, box).mask
-        out.append((name, dice(fp32, want), dice(default, want)))
+        torch_free = numpy_reprompt(numpy_decoder, emb.features.numpy(), emb.info, box)
+        out.append((name, dice(fp32, want), dice(default, want), dice(torch_free, want)))
     return out
 
 
@@ -165,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     box = np.asarray(padded_box(reference[z], 5), dtype=np.float32)
     tensor, info = preprocess_slice(plane, LUNG_LESION_WINDOW)
     emb = backend.embed(plane, LUNG_LESION_WINDOW)
+    emb_np = emb.features.numpy()
+    torch_free = NumpyPromptDecoder(decoder_arrays(model), threads=args.threads)
     dtype = backend.decoder_dtype
     precision = "bf16 autocast (CPU has native bf16)" if dtype is not None else "fp32 (no native bf16 on this CPU)"
 
@@ -172,12 +196,20 @@ def main(argv: list[str] | None = None) -> int:
         d = float(i % 3 - 1)
         return (box[0] + d, box[1], box[2], box[3] - d)
 
+    # A first prompt on a new slice decodes a copy of the embedding (a new object, as a new slice's is):
+    # clearing the decoder's cache instead would make the re-prompt rows, interleaved with it, pay the
+    # second prompt's one-off projections every time.
     def ours(dtype_: torch.dtype | None, new_slice: bool) -> Callable[[int], object]:
         def call(i: int) -> object:
             backend.decoder_dtype = dtype_
-            if new_slice:  # as on a slice never prompted before: nothing kept from earlier prompts
-                fast_decoder(model).clear()
-            return backend.decode(Embedding(emb.features, info, emb.model_id, emb.nbytes), jitter(i))
+            features = emb.features.clone() if new_slice else emb.features
+            return backend.decode(Embedding(features, info, emb.model_id, emb.nbytes), jitter(i))
+
+        return call
+
+    def ours_numpy(new_slice: bool) -> Callable[[int], object]:
+        def call(i: int) -> object:
+            return numpy_reprompt(torch_free, emb_np.copy() if new_slice else emb_np, info, jitter(i))
 
         return call
 
@@ -185,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         "upstream": lambda i: upstream_reprompt(model, emb.features, info, np.asarray(jitter(i), np.float32)),
         "ours fp32": ours(None, False),
         "ours fp32, first prompt on the slice": ours(None, True),
+        "ours numpy": ours_numpy(False),
+        "ours numpy, first prompt on the slice": ours_numpy(True),
     }
     if dtype is not None:
         decoders["ours bf16"] = ours(dtype, False)
@@ -219,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         "add_point": lambda i: viewer.add_point(z, box[0] + 16, box[1] + 16 + i % 2, True, "nodule"),
     }, args.repeats)
     assert backend.encoder_calls == calls, "the cached path must not run the encoder"
-    dices = quality(backend, model)
+    dices = quality(backend, model, torch_free)
 
     def row(what: str, times: list[float], reference: list[float] | None, ref_name: str) -> str:
         ratio = f"{paired_ratio(times, reference):.2f}×" if reference is not None else "1.00×"
@@ -244,6 +278,10 @@ def main(argv: list[str] | None = None) -> int:
             up_name),
         *([row(f"ours, re-prompt, {precision} → mask (the backend's default here)", dec["ours bf16"], ref, up_name)]
           if "ours bf16" in dec else []),
+        row("**ours, torch-free (numpy) re-prompt → mask** (2nd+ prompt on the slice; `numpy_decoder`, "
+            f"{args.threads} threads)", dec["ours numpy"], ref, up_name),
+        row("ours, torch-free (numpy), first prompt on a new slice → mask", dec["ours numpy, first prompt on the slice"],
+            ref, up_name),
         row("box gesture: `SegmentationSession.add_box` (cache hit, post-processing, undo diff, confidence from "
             "4 jittered boxes + the best window)", gestures["add_box"], gestures["upstream"],
             "upstream re-prompt, interleaved with it"),
@@ -264,7 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         f"engines {settle_s:.0f} s (real work in the app, where they embed the first slices).",
         "",
         "Our masks vs upstream's on the same embedding and box (Dice; 1.0000 = identical pixels): "
-        + "; ".join(f"{n} {a:.4f}" + (f" (bf16 {b:.4f})" if dtype is not None else "") for n, a, b in dices) + ".",
+        + "; ".join(f"{n} {a:.4f}" + (f" (bf16 {b:.4f})" if dtype is not None else "") + f" (torch-free {c:.4f})"
+                    for n, a, b, c in dices) + ".",
     ]
     if not args.no_write:
         record_headlines(dec, enc, model.encoder_runtime, gestures)

@@ -41,7 +41,13 @@ from inference.models.engine_choice import (
     read_choice,
     write_choice,
 )
-from inference.models.onnx_encoder import OnnxEncoder, check_input, export_verified, load_or_export
+from inference.models.onnx_encoder import (
+    OnnxEncoder,
+    check_input,
+    export_file_name,
+    export_verified,
+    load_or_export,
+)
 from inference.models.tinyvit import Conv2d_BN
 
 log = logging.getLogger(__name__)
@@ -106,12 +112,13 @@ def _onnx_engine(encoder: nn.Module, path: Path, config: EngineConfig) -> OnnxEn
     """The verified export as an engine; a verified file ONNX Runtime cannot open is exported again once."""
     verified = load_or_export(encoder, path)
     try:
-        return OnnxEncoder(verified.data, config.threads, config.graph_opt)
+        return OnnxEncoder(verified.data, config.threads, config.graph_opt, source=verified)
     except Exception as err:  # noqa: BLE001 - e.g. written by another ONNX Runtime version: export once more
         if verified.exported_now:
             raise
         log.warning("ONNX Runtime could not open %s (%s); exporting again", path.name, type(err).__name__)
-        return OnnxEncoder(export_verified(encoder, path).data, config.threads, config.graph_opt)
+        again = export_verified(encoder, path)
+        return OnnxEncoder(again.data, config.threads, config.graph_opt, source=again)
 
 
 def _measured_engine(model: Any, encoder: nn.Module, folder: Path, threads: int) -> tuple[nn.Module, str]:
@@ -119,7 +126,7 @@ def _measured_engine(model: Any, encoder: nn.Module, folder: Path, threads: int)
     times the candidates on the first real encodes and stores the decision (``engine_choice``)."""
     options = candidates(threads, onnxruntime_available())
     digest = _weights_digest(encoder)
-    path = folder / f"tinyvit_{digest}.onnx"
+    path = folder / export_file_name(digest)
     expected = fingerprint(digest, threads)
 
     def build(config: EngineConfig) -> nn.Module:
@@ -186,7 +193,7 @@ def apply_encoder_runtime(
     elif requested in ("onnx", "auto"):
         try:
             if requested == "onnx":
-                path = folder / f"tinyvit_{_weights_digest(encoder)}.onnx"
+                path = folder / export_file_name(_weights_digest(encoder))
                 encoder = _onnx_engine(encoder, path, EngineConfig("onnx", threads, "all"))
             else:
                 encoder, detail = _measured_engine(model, encoder, folder, threads)

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from inference.models.interpolation import area_resize, bilinear_resize
+
 if TYPE_CHECKING:  # torch loads on first use: the viewer starts without it (cold start < 3 s)
     import torch
 
@@ -55,22 +57,36 @@ class PreprocessInfo:
         return self.coords_to_model(b.reshape(*b.shape[:-1], 2, 2)).reshape(b.shape)
 
     def logits_to_original(self, logits: torch.Tensor) -> torch.Tensor:
-        """(N, C, 256, 256) logits → crop padding → bilinear to (N, C, H, W)."""
+        """(N, C, 256, 256) logits → crop padding → bilinear to (N, C, H, W).
+
+        CPU tensors go through :meth:`logits_to_original_array` (faster than torch's kernel here, and the
+        torch and torch-free backends then threshold identical logits); others through ``F.interpolate``.
+        """
+        import torch
+
+        if logits.device.type == "cpu":
+            return torch.from_numpy(self.logits_to_original_array(logits.detach().float().numpy()))
         import torch.nn.functional as F
 
         h, w = self.new_size
         cropped = logits[..., :h, :w]
         return F.interpolate(cropped.float(), size=self.original_size, mode="bilinear", align_corners=False)
 
+    def logits_to_original_array(self, logits: np.ndarray) -> np.ndarray:
+        """numpy :meth:`logits_to_original`: (…, 256, 256) logits → crop padding → bilinear to (…, H, W).
+
+        Same maths as torch's ``F.interpolate(..., mode="bilinear", align_corners=False)``, float32
+        (agrees to float rounding); needs no torch.
+        """
+        h, w = self.new_size
+        return bilinear_resize(np.asarray(logits, dtype=np.float32)[..., :h, :w], self.original_size)
+
     def mask_to_model(self, mask: np.ndarray) -> np.ndarray:
         """Boolean (H, W) mask → float (256, 256) in the padded model frame (for box/mask prompts)."""
-        import torch
-        import torch.nn.functional as F
-
-        t = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]
-        resized = F.interpolate(t, size=self.new_size, mode="bilinear", align_corners=False)
         h, w = self.new_size
-        return F.pad(resized, (0, self.side - w, 0, self.side - h))[0, 0].numpy()
+        out = np.zeros((self.side, self.side), dtype=np.float32)
+        out[:h, :w] = bilinear_resize(np.asarray(mask, dtype=np.float32), self.new_size)
+        return out
 
 
 def resized_size(height: int, width: int, side: int = MODEL_SIDE) -> tuple[int, int]:
@@ -100,24 +116,41 @@ def to_uint8_range(
     return np.floor(scaled).astype(np.float32)
 
 
-def preprocess_slice(
+def preprocess_slice_array(
     slice2d: np.ndarray,
     window: tuple[float, float] | None,
     percentiles: tuple[float, float] = PERCENTILES,
-) -> tuple[torch.Tensor, PreprocessInfo]:
-    """One (H, W) slice → (1, 3, 256, 256) float tensor in [0, 1] and its geometry."""
-    import torch
-    import torch.nn.functional as F
+) -> tuple[np.ndarray, PreprocessInfo]:
+    """One (H, W) slice → float32 (1, 3, 256, 256) array in [0, 1] and its geometry, without torch.
 
+    Upstream's steps (module docstring) with torch's ``area`` / ``bilinear`` interpolation reproduced in
+    :mod:`inference.models.interpolation`.
+    """
     if slice2d.ndim != 2 or min(slice2d.shape) < 2:
         raise ValueError(f"expected a 2-D slice, got shape {slice2d.shape}")
     img = to_uint8_range(slice2d, window, percentiles)
     h0, w0 = img.shape
     new_h, new_w = resized_size(h0, w0)
-    t = torch.from_numpy(np.ascontiguousarray(img))[None, None]
-    mode = "area" if new_h <= h0 else "bilinear"
-    t = F.interpolate(t, size=(new_h, new_w), mode=mode) if (new_h, new_w) != (h0, w0) else t
-    lo, hi = t.min(), t.max()
-    t = (t - lo) / torch.clamp(hi - lo, min=1e-8)
-    t = F.pad(t, (0, MODEL_SIDE - new_w, 0, MODEL_SIDE - new_h))
-    return t.expand(1, 3, MODEL_SIDE, MODEL_SIDE).contiguous(), PreprocessInfo((h0, w0), (new_h, new_w))
+    if (new_h, new_w) != (h0, w0):
+        img = area_resize(img, (new_h, new_w)) if new_h <= h0 else bilinear_resize(img, (new_h, new_w))
+    lo, hi = img.min(), img.max()
+    out = np.zeros((1, 3, MODEL_SIDE, MODEL_SIDE), dtype=np.float32)
+    out[0, 0, :new_h, :new_w] = (img - lo) / max(hi - lo, np.float32(1e-8))
+    out[0, 1:] = out[0, 0]
+    return out, PreprocessInfo((h0, w0), (new_h, new_w))
+
+
+def preprocess_slice(
+    slice2d: np.ndarray,
+    window: tuple[float, float] | None,
+    percentiles: tuple[float, float] = PERCENTILES,
+) -> tuple[torch.Tensor, PreprocessInfo]:
+    """One (H, W) slice → (1, 3, 256, 256) float tensor in [0, 1] and its geometry.
+
+    The tensor wraps :func:`preprocess_slice_array`'s result: the same values as torch's own
+    ``area``/``bilinear`` interpolation (to the bit on the shared data) and several times faster.
+    """
+    import torch
+
+    array, info = preprocess_slice_array(slice2d, window, percentiles)
+    return torch.from_numpy(array), info

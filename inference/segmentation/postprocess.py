@@ -51,10 +51,7 @@ def low_res_to_logits(low_res: object, info: PreprocessInfo) -> np.ndarray | Non
     """
     if not isinstance(low_res, np.ndarray) or low_res.shape != (info.side, info.side):
         return None
-    import torch  # loaded on first use: the viewer starts without torch
-
-    t = torch.from_numpy(np.ascontiguousarray(low_res, dtype=np.float32))[None, None]
-    return info.logits_to_original(t)[0, 0].numpy()
+    return info.logits_to_original_array(low_res)  # numpy: the viewer's post-processing needs no torch
 
 
 def threshold_low_res(low_res: object, info: PreprocessInfo, threshold: float) -> np.ndarray | None:

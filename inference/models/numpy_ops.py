@@ -57,17 +57,22 @@ def gelu_(x: np.ndarray) -> np.ndarray:
     return x
 
 
-def layer_norm_(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
-    """``torch.nn.functional.layer_norm`` over the last axis of a C-contiguous float32 (rows, C), in place."""
+def layer_norm_(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float, *,
+                centered: bool = False) -> np.ndarray:
+    """``torch.nn.functional.layer_norm`` over the last axis of a C-contiguous float32 (rows, C), in place.
+
+    ``centered``: the rows already have zero mean (e.g. made by a linear layer whose weights were centred),
+    so the mean is not computed again.
+    """
     c = x.shape[-1]
     rows = x.reshape(-1, c)
     step = max(1, BLOCK_ELEMENTS // c)
     inv_c = np.float32(1.0 / c)
+    averaging = np.full(c, inv_c, np.float32)
     for start in range(0, rows.shape[0], step):
         block = rows[start : start + step]
-        mean = block.sum(axis=1, keepdims=True)
-        mean *= inv_c
-        block -= mean
+        if not centered:
+            block -= (block @ averaging)[:, None]  # the row means by a BLAS product: faster than .mean()
         var = np.einsum("ij,ij->i", block, block)[:, None]
         var *= inv_c
         var += np.float32(eps)

@@ -227,7 +227,11 @@ def test_weights_are_copied_not_shared(arrays: dict[str, np.ndarray], decoder: N
     before = decode(decoder, emb, box)[0]
     edited = {k: v.copy() for k, v in arrays.items()}
     fresh = NumpyPromptDecoder(edited)
-    edited["mask_decoder.output_upscaling.0.weight"] *= 3.0
+    for name in ("mask_decoder.output_upscaling.0.weight", "mask_decoder.transformer.layers.0.self_attn.q_proj.weight",
+                 "mask_decoder.transformer.layers.1.cross_attn_image_to_token.k_proj.weight",
+                 "mask_decoder.transformer.layers.0.mlp.lin1.weight", "prompt_encoder.point_embeddings.2.weight",
+                 "mask_decoder.mask_tokens.weight", "dense_pe"):
+        edited[name] *= 3.0
     np.testing.assert_array_equal(decode(fresh, emb, box)[0], before)
 
 

@@ -87,10 +87,16 @@ def write_summary(path: Path = PERFORMANCE_MD, note: str | None = None) -> str:
     return body
 
 
-def prepare_encoder_cache(home: Path) -> None:
-    """Export the ONNX encoder into a fresh profile's cache (as after the first start), so the probes
-    measure a normal start rather than the one-time export."""
+def prepare_encoder_cache(home: Path) -> bool:
+    """Do in a fresh profile's cache what the first start does (export the ONNX encoder, measure the engine,
+    record the torch-free CPU path when ONNX Runtime won), so the probes measure a normal later start.
+    True when the torch-free path was recorded."""
+    from inference.models.cpu_runtime_export import write_cpu_runtime
     from inference.models.encoder_runtime import settle
     from inference.models.litemedsam import load_litemedsam
+    from inference.models.registry import litemedsam_file
 
-    settle(load_litemedsam("cpu", runtime="auto", cache_dir=Path(home) / "cache" / "encoder"))  # + engine choice
+    folder = Path(home) / "cache" / "encoder"
+    model = load_litemedsam("cpu", runtime="auto", cache_dir=folder)
+    settle(model)  # + engine choice
+    return write_cpu_runtime(model, folder, litemedsam_file().sha256)

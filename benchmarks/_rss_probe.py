@@ -80,11 +80,11 @@ def kept_sizes(viewer, vol) -> dict:  # noqa: ANN001
         "embedding cache": session.cache.nbytes / 2**20,
         "undo history": session.history.nbytes / 2**20,
     }
-    try:
-        model = viewer.segmentation.controller.backend.get().model
+    model = getattr(viewer.segmentation.controller.backend.get(), "model", None)
+    if hasattr(model, "parameters"):
         sizes["LiteMedSAM weights (PyTorch)"] = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20
-    except AttributeError:
-        pass
+    elif hasattr(getattr(model, "decoder", None), "nbytes"):
+        sizes["LiteMedSAM decoder arrays (numpy; the encoder's are inside ONNX Runtime)"] = model.decoder.nbytes / 2**20
     return sizes
 
 
@@ -142,6 +142,8 @@ def main(path: str) -> int:
         "volume_mib": vol.array.nbytes / 2**20, "kept_mib": kept_sizes(viewer, vol),
         "cache_items": len(session.cache),
         "shares_buffer": bool(session.volume is not None and session.volume.array is vol.array),
+        "torch_imported": "torch" in sys.modules,
+        "engine": str(getattr(seg.backend.get(), "encoder_engine", getattr(seg.backend.get().model, "encoder_engine", "?"))),
     }), flush=True)
     window.close()
     return 0

@@ -72,6 +72,8 @@ def report(r: dict) -> list[str]:
         f"for any image): **{(extra - model) / vol:.1f}×** (target < 3×).", "",
         "What the app keeps (from the objects themselves):", "",
         "| holder | MiB | × volume |", "|---|---|---|", *kept, "",
+        f"Segmentation engine: {r.get('engine', '?')}; PyTorch "
+        f"{'**was imported**' if r.get('torch_imported', True) else 'was never imported'} in the viewer process.", "",
         f"The segmentation session {'shares' if r['shares_buffer'] else 'does **not** share'} the document's "
         f"float32 buffer; the embedding cache holds {r['cache_items']} slices (LRU, byte budget "
         "`embedding_cache_mb`). Not itemised: the OpenGL driver's copy of the 3-D texture (software GL keeps it "

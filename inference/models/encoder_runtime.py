@@ -106,12 +106,13 @@ def _onnx_engine(encoder: nn.Module, path: Path, config: EngineConfig) -> OnnxEn
     """The verified export as an engine; a verified file ONNX Runtime cannot open is exported again once."""
     verified = load_or_export(encoder, path)
     try:
-        return OnnxEncoder(verified.data, config.threads, config.graph_opt)
+        return OnnxEncoder(verified.data, config.threads, config.graph_opt, source=verified)
     except Exception as err:  # noqa: BLE001 - e.g. written by another ONNX Runtime version: export once more
         if verified.exported_now:
             raise
         log.warning("ONNX Runtime could not open %s (%s); exporting again", path.name, type(err).__name__)
-        return OnnxEncoder(export_verified(encoder, path).data, config.threads, config.graph_opt)
+        again = export_verified(encoder, path)
+        return OnnxEncoder(again.data, config.threads, config.graph_opt, source=again)
 
 
 def _measured_engine(model: Any, encoder: nn.Module, folder: Path, threads: int) -> tuple[nn.Module, str]:

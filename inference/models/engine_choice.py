@@ -21,7 +21,6 @@ import json
 import logging
 import math
 import os
-import platform
 import statistics
 import threading
 import time
@@ -32,7 +31,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from inference.models.onnx_encoder import GRAPH_OPT_LEVELS
+from inference.models.machine import cpu_flags, cpu_model
+from inference.models.verified_files import GRAPH_OPT_LEVELS
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,6 @@ MARGIN = 0.10  # a challenger must be this much faster than the default engine
 PROBE_ROUNDS = 3  # timed calls per candidate after its warm-up call
 BUSY_LOAD, QUIET_LOAD = 1.5, 0.5  # load average per core: "measured under heavy load" / "quiet now"
 _MAX_BYTES = 64 * 1024
-_ISA_FLAGS = ("avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "neon", "asimd")
 
 
 @dataclass(frozen=True)
@@ -83,28 +82,6 @@ def load_per_core() -> float:
         return os.getloadavg()[0] / (os.cpu_count() or 1)
     except (AttributeError, OSError):
         return -1.0
-
-
-def cpu_flags() -> list[str]:
-    """The instruction-set flags that decide which kernels the engines use (Linux /proc/cpuinfo)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith(("flags", "Features")):
-                have = set(line.split(":", 1)[1].split())
-                return [f for f in _ISA_FLAGS if f in have]
-    except OSError:
-        pass
-    return []
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def fingerprint(weights_digest: str, threads: int) -> dict[str, object]:
@@ -273,3 +250,8 @@ class MeasuringEncoder(nn.Module):
     @property
     def decided(self) -> bool:
         return self._chosen is not None
+
+    @property
+    def chosen_engine(self) -> Callable[[torch.Tensor], torch.Tensor] | None:
+        """The engine kept after measuring (``None`` while measuring)."""
+        return self._chosen

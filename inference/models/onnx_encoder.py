@@ -19,8 +19,6 @@ Protection, and its limits:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import uuid
@@ -34,13 +32,24 @@ from torch import nn
 
 from inference.errors import ModelLoadError
 from inference.models.preprocess import MODEL_SIDE
+from inference.models.verified_files import (
+    GRAPH_OPT_LEVELS,
+    SIDECAR_FORMAT,
+    make_private_dir,
+    onnx_session,
+    read_sidecar,
+    sidecar_path,
+    verified_bytes,
+    write_sidecar,
+)
 
 log = logging.getLogger(__name__)
 
-SIDECAR_FORMAT = 1
 EXPORT_TOLERANCE = 1e-4  # max |Δembedding| / max |embedding| between ONNX and PyTorch at export
-_SIDECAR_MAX_BYTES = 64 * 1024
-GRAPH_OPT_LEVELS = ("basic", "extended", "all")
+# Re-exported: callers and tests reach the file checks through this module too.
+__all__ = ["EXPORT_TOLERANCE", "GRAPH_OPT_LEVELS", "SIDECAR_FORMAT", "ExportMismatch", "OnnxEncoder", "VerifiedOnnx",
+           "check_input", "export_verified", "load_or_export", "make_private_dir", "onnx_session", "read_sidecar",
+           "relative_error", "sidecar_path"]
 
 
 class ExportMismatch(ModelLoadError):
@@ -65,36 +74,18 @@ def check_input() -> torch.Tensor:
     return (0.7 * base + 0.3 * torch.rand(1, 3, MODEL_SIDE, MODEL_SIDE, generator=gen)).contiguous()
 
 
-def onnx_session(data: bytes, threads: int, graph_opt: str = "all") -> object:
-    """An ONNX Runtime CPU session over ``data`` (the verified bytes) with the given threads and graph level."""
-    try:
-        import onnxruntime as ort
-    except ImportError as err:
-        raise ModelLoadError(
-            "Encoder runtime 'onnx' needs ONNX Runtime: pip install 'medfusion-viewer[onnx]'."
-        ) from err
-    levels = {
-        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
-        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
-        "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-    }
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = max(1, int(threads))
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = levels[graph_opt]
-    # No busy-waiting between ops: spinning worker threads starve the UI thread on small machines.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-
-
 class OnnxEncoder(nn.Module):
-    """ONNX Runtime session behind an ``nn.Module`` face, so ``encode`` needs no special case."""
+    """ONNX Runtime session behind an ``nn.Module`` face, so ``encode`` needs no special case.
 
-    def __init__(self, data: bytes, threads: int, graph_opt: str = "all") -> None:
+    ``source``: the verified export it runs (the torch-free CPU path records it by sha256).
+    """
+
+    def __init__(self, data: bytes, threads: int, graph_opt: str = "all", source: VerifiedOnnx | None = None) -> None:
         super().__init__()
         self.session = onnx_session(data, threads, graph_opt)
         self.input_name = self.session.get_inputs()[0].name  # type: ignore[attr-defined]
         self.threads, self.graph_opt = max(1, int(threads)), graph_opt
+        self.source = None if source is None else VerifiedOnnx(source.path, b"", source.sha256, source.exported_now)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         array = x.detach().cpu().float().contiguous().numpy()
@@ -123,55 +114,10 @@ def relative_error(got: torch.Tensor, want: torch.Tensor) -> float:
     return float((got.float() - want.float()).abs().max() / want.float().abs().max().clamp_min(1e-12))
 
 
-def sidecar_path(path: Path) -> Path:
-    return path.with_name(path.name + ".sha256.json")
-
-
-def read_sidecar(path: Path) -> dict[str, object] | None:
-    """The sidecar's fields if it is a well-formed record for ``path``, else ``None`` (reason logged)."""
-    side = sidecar_path(path)
-    try:
-        if side.stat().st_size > _SIDECAR_MAX_BYTES:
-            raise ValueError("too large")
-        record = json.loads(side.read_text(encoding="utf-8"))
-        if not isinstance(record, dict) or record.get("format") != SIDECAR_FORMAT:
-            raise ValueError("unknown format")
-        sha, size = record.get("sha256"), record.get("size")
-        if not (isinstance(sha, str) and len(sha) == 64 and all(c in "0123456789abcdef" for c in sha)):
-            raise ValueError("bad sha256")
-        if not (isinstance(size, int) and not isinstance(size, bool) and size > 0):
-            raise ValueError("bad size")
-        if record.get("file") != path.name:
-            raise ValueError("names another file")
-    except FileNotFoundError:
-        log.warning("encoder export %s has no integrity record; exporting again", path.name)
-        return None
-    except (OSError, ValueError, UnicodeDecodeError) as err:
-        log.warning("integrity record of %s is unusable (%s); exporting again", path.name, err)
-        return None
-    return record
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")  # concurrent writers
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
 def _verified_bytes(path: Path) -> VerifiedOnnx | None:
     """The export's bytes when they match its sidecar, else ``None`` (and why, in the log)."""
-    if not path.is_file():
-        return None
-    record = read_sidecar(path)
-    if record is None:
-        return None
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if len(data) != record["size"] or digest != record["sha256"]:
-        log.warning("encoder export %s does not match its sha256 record (corrupted or edited); exporting again",
-                    path.name)
-        return None
-    return VerifiedOnnx(path, data, digest, exported_now=False)
+    checked = verified_bytes(path)
+    return None if checked is None else VerifiedOnnx(path, checked[0], checked[1], exported_now=False)
 
 
 def export_verified(encoder: nn.Module, path: Path) -> VerifiedOnnx:
@@ -191,16 +137,13 @@ def export_verified(encoder: nn.Module, path: Path) -> VerifiedOnnx:
                 f"The ONNX export of the image encoder differs from PyTorch (relative error {err:.1e}); "
                 "use encoder_runtime 'fused'."
             )
-        digest = hashlib.sha256(data).hexdigest()
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
     import onnxruntime
 
-    record = {"format": SIDECAR_FORMAT, "file": path.name, "sha256": digest, "size": len(data),
-              "check": {"input": "check_input()", "max_relative_error": err, "tolerance": EXPORT_TOLERANCE},
-              "torch": torch.__version__, "onnxruntime": onnxruntime.__version__}
-    _write_atomic(sidecar_path(path), (json.dumps(record, indent=1) + "\n").encode())
+    check = {"input": "check_input()", "max_relative_error": err, "tolerance": EXPORT_TOLERANCE}
+    digest = write_sidecar(path, data, check=check, torch=torch.__version__, onnxruntime=onnxruntime.__version__)
     log.info("exported the image encoder to %s (checked against PyTorch: relative error %.1e)", path, err)
     return VerifiedOnnx(path, data, digest, exported_now=True)
 
@@ -212,9 +155,3 @@ def load_or_export(encoder: nn.Module, path: Path) -> VerifiedOnnx:
     if verified is not None:
         return verified
     return export_verified(encoder, path)
-
-
-def make_private_dir(folder: Path) -> None:
-    """Create ``folder`` owner-only (0700); an existing folder keeps its mode (it may be the user's choice)."""
-    if not folder.is_dir():
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -110,7 +110,7 @@ class LungSegmenter:
 
         device = next(self.head.parameters()).device
         with torch.inference_mode():
-            low = self.head.frame_logits(embedding.features.to(device).float())
+            low = self.head.frame_logits(torch.as_tensor(embedding.features).to(device).float())  # numpy if torch-free
             return embedding.info.logits_to_original(low)[0].cpu()
 
     def labels(self, embedding: Embedding) -> np.ndarray:

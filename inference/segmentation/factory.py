@@ -30,6 +30,8 @@ class BackendSpec:
     display_name: str  # SegmentAlgorithmName, e.g. "LiteMedSAM"
     version: str  # SegmentAlgorithm version recorded with AI segments
     load: Callable[[Settings, torch.device], SegmentationBackend]
+    # Tried first: a backend that needs no PyTorch import (``None`` when these settings or files rule it out)
+    load_without_torch: Callable[[Settings], SegmentationBackend | None] | None = None
 
 
 def _load_litemedsam(settings: Settings, device: torch.device) -> SegmentationBackend:
@@ -38,6 +40,25 @@ def _load_litemedsam(settings: Settings, device: torch.device) -> SegmentationBa
     return LiteMedSAMBackend.load(
         device, encoder_runtime=settings.encoder_runtime, cache_dir=settings.resolved_cache_dir() / "encoder"
     )
+
+
+def _litemedsam_without_torch(settings: Settings) -> SegmentationBackend | None:
+    """The torch-free CPU LiteMedSAM when a previous start recorded it for this machine (``cpu_runtime``)."""
+    import logging
+
+    from inference.models.cpu_runtime import load_cpu_runtime, torch_free_reason
+    from inference.models.registry import litemedsam_file
+
+    reason = torch_free_reason(str(settings.device).lower(), str(settings.encoder_runtime).lower())
+    if reason is not None:
+        logging.getLogger(__name__).info("segmenting with PyTorch: %s", reason)
+        return None
+    model = load_cpu_runtime(settings.resolved_cache_dir() / "encoder", litemedsam_file().sha256)
+    if model is None:
+        return None
+    from inference.segmentation.litemedsam_cpu_backend import CpuLiteMedSAMBackend
+
+    return CpuLiteMedSAMBackend(model)
 
 
 def _load_medsam2(settings: Settings, device: torch.device) -> SegmentationBackend:
@@ -62,21 +83,24 @@ def backend_spec(name: str) -> BackendSpec | None:
     return _REGISTRY.get(name.lower())
 
 
-register_backend(BackendSpec("litemedsam", "LiteMedSAM", "litemedsam-v1", _load_litemedsam))
+register_backend(BackendSpec("litemedsam", "LiteMedSAM", "litemedsam-v1", _load_litemedsam, _litemedsam_without_torch))
 register_backend(BackendSpec("medsam2", "MedSAM2", "medsam2", _load_medsam2))
 BACKENDS = backend_names()  # the built-in ones (CLI choices)
 
 
 def create_backend(settings: Settings, name: str | None = None) -> SegmentationBackend:
     """``litemedsam`` (bundled weights) or ``medsam2`` (user checkpoint + config from the settings)."""
-    from inference.models.device import select_device
-
     name = (name or settings.segmentation_backend or "litemedsam").lower()
-    device = select_device(settings.device)
     spec = _REGISTRY.get(name)
     if spec is None:
         raise ModelLoadError(f"Unknown segmentation backend '{name}'; choose one of {', '.join(_REGISTRY)}.")
-    return spec.load(settings, device)
+    if spec.load_without_torch is not None:
+        backend = spec.load_without_torch(settings)
+        if backend is not None:
+            return backend
+    from inference.models.device import select_device
+
+    return spec.load(settings, select_device(settings.device))
 
 
 class LazyBackend:

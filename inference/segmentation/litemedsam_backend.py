@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,9 +23,12 @@ from inference.models.preprocess import PERCENTILES, preprocess_slice
 from inference.progress import CancelToken
 from inference.segmentation.backend import Box, Decoded, Embedding, Point, stability_score
 from inference.segmentation.cache import CacheKey, cache_key, slice_hash
+from inference.segmentation.litemedsam_cpu_backend import prompts_in_model_frame, use_multimask
 
 if TYPE_CHECKING:
     from inference.segmentation.session import SegmentationSession
+
+log = logging.getLogger(__name__)
 
 
 class LiteMedSAMBackend:
@@ -54,6 +58,7 @@ class LiteMedSAMBackend:
         self.encoder_calls = 0
         # GPU out of memory: encode/decode retry on the CPU (the model moves there for good) and this hears why
         self.on_message: Callable[[str], None] | None = None
+        self._cpu_record: tuple[Path, str] | None = None  # (cache folder, checkpoint sha256): see ``load``
 
     @classmethod
     def load(
@@ -62,12 +67,31 @@ class LiteMedSAMBackend:
     ) -> LiteMedSAMBackend:
         """``encoder_runtime``: the CPU encoder engine (``Settings.encoder_runtime``); ``cache_dir`` keeps its
         exported files (ONNX)."""
-        return cls(load_litemedsam(device, runtime=encoder_runtime, cache_dir=cache_dir), **kwargs)
+        from inference.models.registry import litemedsam_file
+
+        backend = cls(load_litemedsam(device, runtime=encoder_runtime, cache_dir=cache_dir), **kwargs)
+        if cache_dir is not None and model_device(backend.model).type == "cpu":
+            backend._cpu_record = (cache_dir, litemedsam_file().sha256)
+        return backend
+
+    def _record_cpu_runtime(self) -> None:
+        """Once the encoder engine is decided: record the torch-free CPU path for the next start (once)."""
+        if self._cpu_record is None or self.model.encoder_runtime == "auto":
+            return
+        folder, checkpoint_sha256 = self._cpu_record
+        self._cpu_record = None
+        try:
+            from inference.models.cpu_runtime_export import write_cpu_runtime
+
+            write_cpu_runtime(self.model, folder, checkpoint_sha256)
+        except Exception as err:  # noqa: BLE001 - only the next start's memory is at stake, never this one
+            log.warning("could not record the torch-free CPU path (%s: %s)", type(err).__name__, err)
 
     def embed(self, slice2d: np.ndarray, window: tuple[float, float] | None) -> Embedding:
         tensor, info = preprocess_slice(slice2d, window, self.percentiles)
         features = run_with_gpu_fallback(encode, self.model, tensor, on_message=self.on_message)
         self.encoder_calls += 1
+        self._record_cpu_runtime()
         return Embedding(features, info, self.model_id, features.numel() * features.element_size())
 
     def embed_many(
@@ -86,12 +110,8 @@ class LiteMedSAMBackend:
             for i, (_, info) in enumerate(chunk):
                 f = features[i : i + 1].clone()
                 out.append(Embedding(f, info, self.model_id, f.numel() * f.element_size()))
+        self._record_cpu_runtime()
         return out
-
-    def _use_multimask(self, boxes: Box | None, points: Sequence[Point]) -> bool:
-        if isinstance(self.multimask, bool):
-            return self.multimask
-        return boxes is None and len(points) <= 1
 
     def decode(
         self,
@@ -101,21 +121,16 @@ class LiteMedSAMBackend:
         mask_prompt: Any = None,
     ) -> Decoded:
         info = embedding.info
-        box_256 = None if boxes is None else info.box_to_model(np.asarray(boxes, dtype=np.float32))
-        pts_256 = labels = None
-        if len(points):
-            arr = np.asarray([(p[0], p[1]) for p in points], dtype=np.float32)
-            pts_256 = info.coords_to_model(arr)
-            labels = np.asarray([1 if p[2] else 0 for p in points], dtype=np.int64)
+        box_256, pts_256, labels = prompts_in_model_frame(info, boxes, points)
         logits, iou = run_with_gpu_fallback(
             decode,
             self.model,
-            embedding.features.to(model_device(self.model)),  # cached on the GPU before a CPU fallback
+            torch.as_tensor(embedding.features).to(model_device(self.model)),  # numpy if embedded torch-free
             box_256,
             pts_256,
             labels,
             None if mask_prompt is None else np.asarray(mask_prompt, dtype=np.float32),
-            multimask=self._use_multimask(boxes, points),
+            multimask=use_multimask(self.multimask, boxes, points),
             cpu_dtype=self.decoder_dtype,
             best=True,  # only the mask with the highest predicted IoU is upsampled
             valid_size=info.new_size,  # the padding's logits are never read

@@ -1,0 +1,126 @@
+"""The torch side of the torch-free CPU path: write the decoder's arrays and the manifest, checked first.
+
+Called by the PyTorch backend once its encoder engine is decided (``inference.models.cpu_runtime`` says
+why). Only when ONNX Runtime runs the encoder on the CPU: the torch-free path reuses that exact export.
+The numpy decoder built from the arrays must reproduce :func:`inference.models.litemedsam.decode` on a
+fixed embedding for several prompt kinds before anything is written; the manifest goes last, so a
+crash in between leaves no usable record.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from inference.models.cpu_runtime import (
+    MANIFEST_FILE,
+    CpuRuntimeManifest,
+    finite_ratio,
+    load_decoder_arrays,
+    read_manifest,
+)
+from inference.models.engine_choice import MeasuringEncoder
+from inference.models.litemedsam import LiteMedSAM, decode, encode, model_device
+from inference.models.machine import machine_key
+from inference.models.onnx_encoder import OnnxEncoder, check_input
+from inference.models.verified_files import make_private_dir, write_atomic
+
+log = logging.getLogger(__name__)
+
+DECODER_TOLERANCE = 1e-3  # max |Δlogit| / max |logit| and the same for IoU, numpy vs PyTorch at export
+
+
+def active_onnx_encoder(model: LiteMedSAM) -> OnnxEncoder | None:
+    """The ONNX Runtime engine the model's encoder settled on, or ``None`` (PyTorch engine, or still measuring)."""
+    encoder = model.image_encoder
+    if isinstance(encoder, MeasuringEncoder):
+        encoder = encoder.chosen_engine
+    return encoder if isinstance(encoder, OnnxEncoder) and encoder.source is not None else None
+
+
+def _check_prompts(embedding: torch.Tensor) -> list[dict[str, object]]:
+    """Box, points alone (multimask), box + points, and a mask prompt from the box's own logits."""
+    box = np.array([60.0, 70.0, 190.0, 180.0], dtype=np.float32)
+    points = np.array([[120.0, 125.0], [90.0, 160.0]], dtype=np.float32)
+    labels = np.array([1, 0], dtype=np.int64)
+    return [
+        {"box_256": box},
+        {"points_256": points[:1], "point_labels": labels[:1], "multimask": True},
+        {"box_256": box, "points_256": points, "point_labels": labels, "multimask": "all"},
+        {"box_256": box, "valid_size": (256, 192)},
+    ]
+
+
+def decoder_agreement(model: LiteMedSAM, arrays: dict[str, np.ndarray]) -> float:
+    """Worst relative error of the numpy decoder against PyTorch's over :func:`_check_prompts` (fp32)."""
+    from inference.models.numpy_decoder import NumpyPromptDecoder
+    from inference.models.numpy_decoder import decode as numpy_decode
+
+    numpy_decoder = NumpyPromptDecoder(arrays)
+    embedding = encode(model, check_input().to(model_device(model))).cpu()
+    emb_np = embedding.numpy().copy()
+    worst = 0.0
+    prompts = _check_prompts(embedding)
+    with torch.no_grad():
+        low = decode(model, embedding.to(model_device(model)), box_256=prompts[0]["box_256"])[0][0].cpu().numpy()  # type: ignore[arg-type]
+    prompts.append({"box_256": prompts[0]["box_256"], "mask_logits_256": low})
+    for prompt in prompts:
+        want_logits, want_iou = decode(model, embedding.to(model_device(model)), **prompt)  # type: ignore[arg-type]
+        got_logits, got_iou = numpy_decode(numpy_decoder, emb_np, **prompt)  # type: ignore[arg-type]
+        worst = max(worst, finite_ratio(got_logits, want_logits.cpu().numpy()),
+                    finite_ratio(got_iou, want_iou.cpu().numpy()))
+    return worst
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
+
+
+def remove_manifest(folder: Path) -> None:
+    """The torch path settled on a PyTorch encoder: the torch-free record must not contradict it."""
+    (folder / MANIFEST_FILE).unlink(missing_ok=True)
+
+
+def write_cpu_runtime(model: LiteMedSAM, folder: Path, checkpoint_sha256: str) -> bool:
+    """Record the torch-free CPU path for ``model`` in ``folder`` (True when a usable record is there).
+
+    Nothing is written unless ONNX Runtime runs the encoder on the CPU and the numpy decoder agrees with
+    PyTorch to :data:`DECODER_TOLERANCE`. An existing record for the same files and machine is kept.
+    """
+    onnx = active_onnx_encoder(model)
+    if onnx is None or model_device(model).type != "cpu" or onnx.source is None or onnx.source.path.parent != folder:
+        remove_manifest(folder)
+        return False
+    from inference.models.numpy_decoder_export import decoder_arrays
+
+    arrays = decoder_arrays(model)
+    data = _npz_bytes(arrays)
+    digest = hashlib.sha256(data).hexdigest()
+    manifest = CpuRuntimeManifest(
+        model_id=model.model_id, checkpoint_sha256=checkpoint_sha256, encoder_file=onnx.source.path.name,
+        encoder_sha256=onnx.source.sha256, threads=onnx.threads, graph_opt=onnx.graph_opt,
+        decoder_file=f"litemedsam_decoder_{digest[:16]}.npz", decoder_sha256=digest, machine=machine_key(),
+        engine=str(getattr(model, "encoder_engine", "onnx"))[:400],
+    )
+    current = read_manifest(folder)
+    if current is not None and replace(current, engine=manifest.engine) == manifest \
+            and (folder / manifest.decoder_file).is_file():
+        return True
+    err = decoder_agreement(model, load_decoder_arrays(data))  # checked on the bytes that will be read back
+    if not err <= DECODER_TOLERANCE:
+        log.warning("the numpy decoder differs from PyTorch (relative error %.1e); segmenting with PyTorch", err)
+        remove_manifest(folder)
+        return False
+    make_private_dir(folder)
+    write_atomic(folder / manifest.decoder_file, data)
+    write_atomic(folder / MANIFEST_FILE, manifest.to_json().encode())
+    log.info("recorded the torch-free CPU path in %s (decoder checked against PyTorch: %.1e)", folder, err)
+    return True

@@ -251,3 +251,21 @@ def test_importing_the_numpy_decoder_does_not_import_torch(tmp_path: Path, array
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=300)
+
+
+def test_numpy_blas_is_single_threaded_only_while_decoding(decoder: NumpyPromptDecoder, cases: list[Case]) -> None:
+    """The decoder's own tile threads replace BLAS threads during a decode; the process setting comes back."""
+    from threadpoolctl import threadpool_info
+
+    from inference.models.numpy_ops import single_threaded_blas
+
+    def blas_threads() -> list[int]:
+        return [int(lib["num_threads"]) for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before = blas_threads()
+    with single_threaded_blas(), single_threaded_blas():  # nested, as two concurrent decodes
+        assert all(n == 1 for n in blas_threads())
+    assert blas_threads() == before
+    _, emb, _, _, box = cases[0]
+    decode(decoder, emb, box)
+    assert blas_threads() == before

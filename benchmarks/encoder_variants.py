@@ -32,7 +32,7 @@ from inference.io.loader import open_image
 from inference.models.encoder_runtime import ENCODER_RUNTIMES, _weights_digest, apply_encoder_runtime, settle
 from inference.models.engine_choice import cpu_flags
 from inference.models.litemedsam import LiteMedSAM, decode, encode, load_litemedsam
-from inference.models.onnx_encoder import OnnxEncoder, load_or_export
+from inference.models.onnx_encoder import OnnxEncoder, export_file_name, load_or_export
 from inference.models.preprocess import LUNG_LESION_WINDOW, PreprocessInfo, preprocess_slice
 from inference.segmentation.evaluation import component_boxes, padded_box
 
@@ -110,7 +110,7 @@ def _engine_setups(base: LiteMedSAM, variants: list[str], threads: int, cache: P
     if "onnx" in variants:
         for opt, n in (("all", 1), ("extended", threads), ("basic", threads)):
             def onnx(opt: str = opt, n: int = n) -> Callable[[torch.Tensor], torch.Tensor]:
-                path = cache / f"tinyvit_{_weights_digest(folded.image_encoder)}.onnx"
+                path = cache / export_file_name(_weights_digest(folded.image_encoder))
                 engine = OnnxEncoder(load_or_export(folded.image_encoder, path).data, n, opt)
                 return lambda x: engine(x)
 

@@ -21,12 +21,16 @@ import logging
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from inference.errors import ModelLoadError
 from inference.models.machine import gpu_may_be_present, machine_key
 from inference.models.verified_files import SIDECAR_MAX_BYTES, onnx_session
+
+if TYPE_CHECKING:
+    from inference.models.numpy_decoder import NumpyPromptDecoder
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +116,8 @@ def read_manifest(folder: Path) -> CpuRuntimeManifest | None:
         return None
 
 
-def _hashed(path: Path, sha256: str, max_bytes: int) -> bytes:
+def hashed_bytes(path: Path, sha256: str, max_bytes: int) -> bytes:
+    """The file's bytes if they hash to ``sha256`` (``ValueError`` saying what is wrong otherwise)."""
     import hashlib
 
     if not path.is_file():
@@ -141,7 +146,7 @@ class CpuLiteMedSAM:
     model_id: str
     session: object
     input_name: str
-    decoder: object  # inference.models.numpy_decoder.NumpyPromptDecoder
+    decoder: NumpyPromptDecoder
     threads: int
     engine: str
 
@@ -174,8 +179,8 @@ def load_cpu_runtime(folder: Path, checkpoint_sha256: str) -> CpuLiteMedSAM | No
         if manifest.machine != here:
             changed = sorted(k for k in set(here) | set(manifest.machine) if here.get(k) != manifest.machine.get(k))
             raise ValueError(f"it was measured on another machine or setup ({', '.join(changed)[:80]})")
-        encoder_bytes = _hashed(folder / manifest.encoder_file, manifest.encoder_sha256, MAX_ENCODER_BYTES)
-        decoder_bytes = _hashed(folder / manifest.decoder_file, manifest.decoder_sha256, MAX_DECODER_BYTES)
+        encoder_bytes = hashed_bytes(folder / manifest.encoder_file, manifest.encoder_sha256, MAX_ENCODER_BYTES)
+        decoder_bytes = hashed_bytes(folder / manifest.decoder_file, manifest.decoder_sha256, MAX_DECODER_BYTES)
     except ValueError as err:
         log.info("torch-free CPU segmentation not used: %s", err)
         return None

@@ -20,8 +20,10 @@ import torch
 
 from inference.models.cpu_runtime import (
     MANIFEST_FILE,
+    MAX_DECODER_BYTES,
     CpuRuntimeManifest,
     finite_ratio,
+    hashed_bytes,
     load_decoder_arrays,
     read_manifest,
 )
@@ -38,7 +40,7 @@ DECODER_TOLERANCE = 1e-3  # max |Δlogit| / max |logit| and the same for IoU, nu
 
 def active_onnx_encoder(model: LiteMedSAM) -> OnnxEncoder | None:
     """The ONNX Runtime engine the model's encoder settled on, or ``None`` (PyTorch engine, or still measuring)."""
-    encoder = model.image_encoder
+    encoder: object = model.image_encoder
     if isinstance(encoder, MeasuringEncoder):
         encoder = encoder.chosen_engine
     return encoder if isinstance(encoder, OnnxEncoder) and encoder.source is not None else None
@@ -80,7 +82,7 @@ def decoder_agreement(model: LiteMedSAM, arrays: dict[str, np.ndarray]) -> float
 
 def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub types the keyword arrays as allow_pickle
     return buffer.getvalue()
 
 
@@ -111,9 +113,12 @@ def write_cpu_runtime(model: LiteMedSAM, folder: Path, checkpoint_sha256: str) -
         engine=str(getattr(model, "encoder_engine", "onnx"))[:400],
     )
     current = read_manifest(folder)
-    if current is not None and replace(current, engine=manifest.engine) == manifest \
-            and (folder / manifest.decoder_file).is_file():
-        return True
+    if current is not None and replace(current, engine=manifest.engine) == manifest:
+        try:
+            hashed_bytes(folder / manifest.decoder_file, digest, MAX_DECODER_BYTES)
+            return True  # the same record, its file intact
+        except ValueError:
+            pass
     err = decoder_agreement(model, load_decoder_arrays(data))  # checked on the bytes that will be read back
     if not err <= DECODER_TOLERANCE:
         log.warning("the numpy decoder differs from PyTorch (relative error %.1e); segmenting with PyTorch", err)

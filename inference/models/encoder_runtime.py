@@ -41,7 +41,13 @@ from inference.models.engine_choice import (
     read_choice,
     write_choice,
 )
-from inference.models.onnx_encoder import OnnxEncoder, check_input, export_verified, load_or_export
+from inference.models.onnx_encoder import (
+    OnnxEncoder,
+    check_input,
+    export_file_name,
+    export_verified,
+    load_or_export,
+)
 from inference.models.tinyvit import Conv2d_BN
 
 log = logging.getLogger(__name__)
@@ -120,7 +126,7 @@ def _measured_engine(model: Any, encoder: nn.Module, folder: Path, threads: int)
     times the candidates on the first real encodes and stores the decision (``engine_choice``)."""
     options = candidates(threads, onnxruntime_available())
     digest = _weights_digest(encoder)
-    path = folder / f"tinyvit_{digest}.onnx"
+    path = folder / export_file_name(digest)
     expected = fingerprint(digest, threads)
 
     def build(config: EngineConfig) -> nn.Module:
@@ -187,7 +193,7 @@ def apply_encoder_runtime(
     elif requested in ("onnx", "auto"):
         try:
             if requested == "onnx":
-                path = folder / f"tinyvit_{_weights_digest(encoder)}.onnx"
+                path = folder / export_file_name(_weights_digest(encoder))
                 encoder = _onnx_engine(encoder, path, EngineConfig("onnx", threads, "all"))
             else:
                 encoder, detail = _measured_engine(model, encoder, folder, threads)

@@ -46,8 +46,17 @@ from inference.models.verified_files import (
 log = logging.getLogger(__name__)
 
 EXPORT_TOLERANCE = 1e-4  # max |Δembedding| / max |embedding| between ONNX and PyTorch at export
+# Part of the file name: a change to how the graph is exported makes every start export again. 2: the batch
+# axis is really dynamic (version 1 had the batch size of the export baked into one reshape).
+EXPORT_VERSION = 2
+
+
+def export_file_name(weights_digest: str) -> str:
+    """The export's file name for encoder weights with this digest, under the current export version."""
+    return f"tinyvit_{weights_digest}_v{EXPORT_VERSION}.onnx"
+
 # Re-exported: callers and tests reach the file checks through this module too.
-__all__ = ["EXPORT_TOLERANCE", "GRAPH_OPT_LEVELS", "SIDECAR_FORMAT", "ExportMismatch", "OnnxEncoder", "VerifiedOnnx",
+__all__ = ["EXPORT_TOLERANCE", "EXPORT_VERSION", "export_file_name", "GRAPH_OPT_LEVELS", "SIDECAR_FORMAT", "ExportMismatch", "OnnxEncoder", "VerifiedOnnx",
            "check_input", "export_verified", "load_or_export", "make_private_dir", "onnx_session", "read_sidecar",
            "relative_error", "sidecar_path"]
 

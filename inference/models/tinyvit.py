@@ -69,7 +69,7 @@ class PatchMerging(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim == 3:
             h, w = self.input_resolution
-            x = x.view(len(x), h, w, -1).permute(0, 3, 1, 2)
+            x = x.view(x.shape[0], h, w, -1).permute(0, 3, 1, 2)  # not len(x): the ONNX export keeps a dynamic batch
         x = self.act(self.conv1(x))
         x = self.act(self.conv2(x))
         x = self.conv3(x)

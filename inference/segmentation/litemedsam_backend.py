@@ -70,7 +70,9 @@ class LiteMedSAMBackend:
         from inference.models.registry import litemedsam_file
 
         backend = cls(load_litemedsam(device, runtime=encoder_runtime, cache_dir=cache_dir), **kwargs)
-        if cache_dir is not None and model_device(backend.model).type == "cpu":
+        # Only a measured ('auto') or ONNX engine speaks for the torch-free path; a forced PyTorch engine leaves
+        # the record as it is (it was the user's choice for this run, not a measurement).
+        if cache_dir is not None and model_device(backend.model).type == "cpu" and encoder_runtime in ("auto", "onnx"):
             backend._cpu_record = (cache_dir, litemedsam_file().sha256)
         return backend
 

@@ -130,3 +130,14 @@ def test_the_cache_folder_is_private(tmp_path: Path) -> None:
     folder = tmp_path / "fresh" / "encoder"
     load_or_export(_Toy().eval(), folder / "toy.onnx")
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+
+
+def test_the_export_encodes_a_batch_like_single_slices(exported: Path) -> None:
+    """Version 1 exports had the batch size baked into one reshape: any batch of 2+ failed in ONNX Runtime."""
+    model = load_litemedsam("cpu", runtime="onnx", cache_dir=exported)
+    assert next(exported.glob("tinyvit_*.onnx")).name.endswith(f"_v{onnx_encoder.EXPORT_VERSION}.onnx")
+    images = torch.rand(3, 3, 256, 256, generator=torch.Generator().manual_seed(3))
+    batch = encode(model, images)
+    single = torch.cat([encode(model, images[i : i + 1]) for i in range(3)])
+    assert batch.shape == (3, 256, 64, 64)
+    assert float((batch - single).abs().max()) <= 1e-5 * float(single.abs().max())

@@ -1,0 +1,150 @@
+"""Segmenting without PyTorch: the PyTorch backend records the CPU path once its ONNX engine is decided, a
+new process then segments with the same embeddings and masks and never imports torch, and a damaged or
+forged record falls back to PyTorch, which writes it again."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from inference.io.loader import open_image
+from inference.models.cpu_runtime import MANIFEST_FILE, load_cpu_runtime, read_manifest
+from inference.models.preprocess import LUNG_LESION_WINDOW
+from inference.models.registry import litemedsam_file
+from inference.segmentation.evaluation import padded_box
+from inference.segmentation.factory import create_backend
+from inference.segmentation.litemedsam_backend import LiteMedSAMBackend
+from inference.segmentation.litemedsam_cpu_backend import CpuLiteMedSAMBackend
+from inference.settings import Settings
+
+pytest.importorskip("onnxruntime")
+
+CHILD = """
+import json, sys
+import numpy as np
+from inference.io.loader import open_image
+from inference.segmentation.factory import create_backend
+from inference.settings import Settings
+
+cache, image, out, box = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+backend = create_backend(Settings(cache_dir=cache, device="cpu"))
+plane = open_image(image).array[33]
+emb = backend.embed(plane, (-300.0, 1000.0))
+boxed = backend.decode(emb, box)
+clicked = backend.decode(emb, box, [((box[0] + box[2]) / 2, (box[1] + box[3]) / 2, True)])
+prompted = backend.decode(emb, box, (), boxed.low_res)
+np.savez(out, features=emb.features, boxed=boxed.mask, clicked=clicked.mask, prompted=prompted.mask)
+print(json.dumps({"backend": type(backend).__name__, "torch": "torch" in sys.modules}))
+"""
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A cache folder after a first start whose encoder engine is ONNX Runtime (what ``auto`` picks here)."""
+    cache = tmp_path_factory.mktemp("cache")
+    backend = LiteMedSAMBackend.load("cpu", encoder_runtime="onnx", cache_dir=cache / "encoder")
+    assert read_manifest(cache / "encoder") is None  # written once an embedding has been made
+    backend.embed(np.zeros((64, 64), np.float32), None)
+    assert read_manifest(cache / "encoder") is not None
+    return cache
+
+
+def _nodule(lung1_dir: Path) -> tuple[np.ndarray, list[float]]:
+    label = open_image(lung1_dir / "label.nrrd").array[33] > 0
+    return open_image(lung1_dir / "image.nrrd").array[33], [float(v) for v in padded_box(label, 5)]
+
+
+def test_a_new_process_segments_the_same_without_importing_torch(recorded: Path, lung1_dir: Path,
+                                                                  tmp_path: Path) -> None:
+    plane, box = _nodule(lung1_dir)
+    out = tmp_path / "child.npz"
+    done = subprocess.run([sys.executable, "-c", CHILD, str(recorded), str(lung1_dir / "image.nrrd"), str(out),
+                           json.dumps(box)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    said = json.loads(done.stdout.strip().splitlines()[-1])
+    assert said == {"backend": "CpuLiteMedSAMBackend", "torch": False}
+    child = np.load(out)
+    torch_backend = LiteMedSAMBackend.load("cpu", encoder_runtime="onnx", cache_dir=recorded / "encoder",
+                                           decoder_bf16=False)
+    emb = torch_backend.embed(plane, LUNG_LESION_WINDOW)
+    want = emb.features.numpy()
+    assert float(np.abs(child["features"] - want).max()) <= 1e-5 * float(np.abs(want).max())
+    boxed = torch_backend.decode(emb, box)
+    clicked = torch_backend.decode(emb, box, [((box[0] + box[2]) / 2, (box[1] + box[3]) / 2, True)])
+    prompted = torch_backend.decode(emb, box, (), boxed.low_res)
+    assert boxed.mask.sum() > 30  # the nodule, not two empty masks that trivially agree
+    for name, mask in (("boxed", boxed.mask), ("clicked", clicked.mask), ("prompted", prompted.mask)):
+        assert int((child[name] != mask).sum()) <= 2, name  # float rounding may flip a border pixel
+
+
+def test_batched_embeddings_equal_single_ones(recorded: Path, lung1_dir: Path) -> None:
+    model = load_cpu_runtime(recorded / "encoder", litemedsam_file().sha256)
+    assert model is not None
+    backend = CpuLiteMedSAMBackend(model)
+    volume = open_image(lung1_dir / "image.nrrd").array
+    batch = backend.embed_many([volume[32], volume[33], volume[34]], LUNG_LESION_WINDOW, batch=2)
+    single = backend.embed(volume[33], LUNG_LESION_WINDOW).features
+    assert len(batch) == 3 and batch[1].features.base is None  # its own copy, not a view of the batch
+    assert float(np.abs(batch[1].features - single).max()) <= 1e-5 * float(np.abs(single).max())
+
+
+def _settings(cache: Path) -> Settings:
+    """``onnx`` as the fixture's first start used (``auto`` would measure the engines again first)."""
+    return Settings(cache_dir=str(cache), device="cpu", encoder_runtime="onnx")
+
+
+def test_a_damaged_decoder_file_means_pytorch_which_records_again(recorded: Path, tmp_path: Path,
+                                                                 caplog: pytest.LogCaptureFixture) -> None:
+    import shutil
+
+    cache = tmp_path / "cache"
+    shutil.copytree(recorded, cache)
+    folder = cache / "encoder"
+    manifest = read_manifest(folder)
+    assert manifest is not None
+    npz = folder / manifest.decoder_file
+    data = bytearray(npz.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    npz.write_bytes(bytes(data))
+    with caplog.at_level("INFO"):
+        backend = create_backend(_settings(cache))
+    assert isinstance(backend, LiteMedSAMBackend)
+    assert any("sha256" in r.getMessage() for r in caplog.records)  # said why, in the log
+    backend.embed(np.zeros((64, 64), np.float32), None)  # engine decided: the record is written again
+    assert isinstance(create_backend(_settings(cache)), CpuLiteMedSAMBackend)
+
+
+def test_a_forged_record_with_a_pickled_array_is_refused(recorded: Path, tmp_path: Path) -> None:
+    """Someone who rewrites the file and the manifest's sha256 still cannot make ``np.load`` unpickle."""
+    import hashlib
+    import shutil
+
+    cache = tmp_path / "cache"
+    shutil.copytree(recorded, cache)
+    folder = cache / "encoder"
+    buffer = io.BytesIO()
+    np.savez(buffer, evil=np.array([{"x": 1}], dtype=object))
+    (folder / "forged.npz").write_bytes(buffer.getvalue())
+    record = json.loads((folder / MANIFEST_FILE).read_text())
+    record.update(decoder_file="forged.npz", decoder_sha256=hashlib.sha256(buffer.getvalue()).hexdigest())
+    (folder / MANIFEST_FILE).write_text(json.dumps(record))
+    assert load_cpu_runtime(folder, litemedsam_file().sha256) is None
+    assert isinstance(create_backend(_settings(cache)), LiteMedSAMBackend)
+
+
+def test_a_forced_pytorch_engine_leaves_the_record_alone(recorded: Path, tmp_path: Path) -> None:
+    import shutil
+
+    cache = tmp_path / "cache"
+    shutil.copytree(recorded, cache)
+    forced = create_backend(Settings(cache_dir=str(cache), device="cpu", encoder_runtime="fused"))
+    assert isinstance(forced, LiteMedSAMBackend)
+    forced.embed(np.zeros((64, 64), np.float32), None)
+    assert read_manifest(cache / "encoder") is not None
+    assert isinstance(create_backend(_settings(cache)), CpuLiteMedSAMBackend)

@@ -30,8 +30,8 @@ import torch
 from benchmarks import REPO, publish, record_headline
 from inference.io.loader import open_image
 from inference.models.encoder_runtime import ENCODER_RUNTIMES, _weights_digest, apply_encoder_runtime, settle
-from inference.models.engine_choice import cpu_flags
 from inference.models.litemedsam import LiteMedSAM, decode, encode, load_litemedsam
+from inference.models.machine import cpu_flags
 from inference.models.onnx_encoder import OnnxEncoder, export_file_name, load_or_export
 from inference.models.preprocess import LUNG_LESION_WINDOW, PreprocessInfo, preprocess_slice
 from inference.segmentation.evaluation import component_boxes, padded_box

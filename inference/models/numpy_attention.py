@@ -55,9 +55,9 @@ def attention_of(arrays: Mapping[str, np.ndarray], prefix: str, heads: int) -> A
         heads=heads, scale=np.float32(1.0 / math.sqrt(d)),
         q=linear_of(arrays, f"{prefix}.q_proj"), k=linear_of(arrays, f"{prefix}.k_proj"),
         v=linear_of(arrays, f"{prefix}.v_proj"), out=linear_of(arrays, f"{prefix}.out_proj"),
-        wq_h=np.ascontiguousarray(wq.reshape(heads, d, c)),
+        wq_h=np.array(wq.reshape(heads, d, c), dtype=np.float32, order="C"),  # copies: never the caller's memory
         bq_h=arrays[f"{prefix}.q_proj.bias"].reshape(heads, d, 1),
-        wk_h=np.ascontiguousarray(wk.reshape(heads, d, c)),
+        wk_h=np.array(wk.reshape(heads, d, c), dtype=np.float32, order="C"),
         wv_h_t=np.ascontiguousarray(wv.reshape(heads, d, c).transpose(0, 2, 1)),
         bv_h=arrays[f"{prefix}.v_proj.bias"].reshape(heads, 1, d),
         wo_h=np.ascontiguousarray(wo.reshape(c, heads, d).transpose(1, 2, 0)),

@@ -96,8 +96,15 @@ def _describe(name: str) -> str:
     return f"LiteMedSAM decoder weights: array '{name[:80]}'"
 
 
+_RELAID_OUT = 1 << 16  # arrays this large are weight matrices the decoder always copies into its own layout
+
+
 def validated(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The arrays, checked (names, shapes, float32, finite) and copied read-only; else ModelLoadError."""
+    """The arrays, checked (names, shapes, float32, finite); else ModelLoadError.
+
+    Small arrays (biases, norms, embeddings) are copied read-only; weight matrices are passed through,
+    because the decoder copies them into its own layouts anyway (no second 20 MB copy while loading).
+    """
     if not isinstance(arrays, Mapping):
         raise ModelLoadError("LiteMedSAM decoder weights must be a mapping of names to arrays.")
     shapes = array_shapes()
@@ -117,9 +124,12 @@ def validated(arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
             raise ModelLoadError(f"{_describe(name)} has shape {value.shape}, expected {shape}.")
         if not np.isfinite(value).all():
             raise ModelLoadError(f"{_describe(name)} contains NaN or infinite values.")
-        copy = np.array(value, dtype=np.float32, order="C")  # ours: the caller's arrays may change later
-        copy.flags.writeable = False
-        out[name] = copy
+        if value.size >= _RELAID_OUT:
+            out[name] = value  # a weight matrix: the decoder re-lays it out into arrays of its own
+        else:
+            copy = np.array(value, dtype=np.float32, order="C")  # kept as is: ours, whatever the caller does
+            copy.flags.writeable = False
+            out[name] = copy
     _check_dense_pe(out)
     return out
 

@@ -227,7 +227,11 @@ def test_weights_are_copied_not_shared(arrays: dict[str, np.ndarray], decoder: N
     before = decode(decoder, emb, box)[0]
     edited = {k: v.copy() for k, v in arrays.items()}
     fresh = NumpyPromptDecoder(edited)
-    edited["mask_decoder.output_upscaling.0.weight"] *= 3.0
+    for name in ("mask_decoder.output_upscaling.0.weight", "mask_decoder.transformer.layers.0.self_attn.q_proj.weight",
+                 "mask_decoder.transformer.layers.1.cross_attn_image_to_token.k_proj.weight",
+                 "mask_decoder.transformer.layers.0.mlp.lin1.weight", "prompt_encoder.point_embeddings.2.weight",
+                 "mask_decoder.mask_tokens.weight", "dense_pe"):
+        edited[name] *= 3.0
     np.testing.assert_array_equal(decode(fresh, emb, box)[0], before)
 
 
@@ -247,3 +251,21 @@ def test_importing_the_numpy_decoder_does_not_import_torch(tmp_path: Path, array
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=300)
+
+
+def test_numpy_blas_is_single_threaded_only_while_decoding(decoder: NumpyPromptDecoder, cases: list[Case]) -> None:
+    """The decoder's own tile threads replace BLAS threads during a decode; the process setting comes back."""
+    from threadpoolctl import threadpool_info
+
+    from inference.models.numpy_ops import single_threaded_blas
+
+    def blas_threads() -> list[int]:
+        return [int(lib["num_threads"]) for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+    before = blas_threads()
+    with single_threaded_blas(), single_threaded_blas():  # nested, as two concurrent decodes
+        assert all(n == 1 for n in blas_threads())
+    assert blas_threads() == before
+    _, emb, _, _, box = cases[0]
+    decode(decoder, emb, box)
+    assert blas_threads() == before

@@ -71,12 +71,16 @@ def _pump(app, seconds: float) -> None:  # noqa: ANN001
 
 def kept_sizes(viewer, vol) -> dict:  # noqa: ANN001
     """Bytes the app holds, read from the objects (MiB)."""
+    from inference.segmentation.label_pages import slices_in_use
+
     session = viewer.segmentation.controller.session
     image_3d = viewer.window.grid.view_3d._mapper.GetInput()
     sizes = {
         "volume (float32)": vol.array.nbytes / 2**20,
         "3-D view image (VTK)": (image_3d.GetActualMemorySize() / 1024) if image_3d is not None else 0.0,
         "label map (uint8, zero pages until drawn on)": session.label_map.nbytes / 2**20,
+        "label map: slices drawn on (resident)": len(slices_in_use(session.label_map))
+        * session.label_map[0].nbytes / 2**20,
         "embedding cache": session.cache.nbytes / 2**20,
         "undo history": session.history.nbytes / 2**20,
     }

@@ -25,6 +25,7 @@ from psygnal import Signal
 
 from inference.errors import InvalidPromptError
 from inference.segmentation.history import AI, MANUAL, Gesture, History, Origins, SliceDiff
+from inference.segmentation.label_pages import slices_in_use, sparse_copy
 from inference.segmentation.labels import Label
 from inference.segmentation.session import SegmentationSession
 
@@ -191,8 +192,9 @@ class LabelsModel:
         return self.session.label_map if self.session is not None and self.session.volume is not None else None
 
     def label_map(self) -> np.ndarray:
-        """``uint8[z, y, x]``: 0 background, else the label's value (a copy)."""
-        return self._session().label_map.copy()
+        """``uint8[z, y, x]``: 0 background, else the label's value (a copy; only the slices holding labels
+        are written, so a snapshot of a mostly empty map — every autosave takes one — stays small)."""
+        return sparse_copy(self._session().label_map)
 
     def mask_for(self, label: str) -> np.ndarray:
         """``uint8[z, y, x]`` 0/1 mask of one label (all zeros for a label that was just deleted)."""
@@ -302,7 +304,9 @@ class LabelsModel:
         session = self._session()
         lab = self._label(label)
         with self.lock:
-            session.label_map[session.label_map == lab.value] = 0
+            for z in slices_in_use(session.label_map):  # slice by slice: no whole-map mask
+                plane = session.label_map[z]
+                plane[plane == lab.value] = 0
             session.labels.remove(lab)
             session.history.clear()  # older steps may still refer to the removed value
             for table in (session.history.origins, self._visible, self._opacity):
@@ -350,8 +354,9 @@ class LabelsModel:
                 lab = session.labels.add(name, colour, value)  # type: ignore[arg-type]
                 origin = origin_of.get(name, "MANUAL").upper()
                 drawn_by[lab.value] = _ORIGIN_KINDS.get(origin, frozenset({MANUAL}))
-            known = np.isin(data, [lab.value for lab in session.labels])
-            session.label_map[...] = np.where(known, data, 0).astype(np.uint8)
+            values = [lab.value for lab in session.labels]
+            for z in slices_in_use(data):  # slice by slice: no whole-map temporaries, empty slices unwritten
+                session.label_map[z] = np.where(np.isin(data[z], values), data[z], 0).astype(np.uint8)
             session.history.origins = drawn_by
             self._visible, self._opacity = {}, {}
         self.active = ""

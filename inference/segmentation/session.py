@@ -33,6 +33,7 @@ from inference.segmentation.backend import Box, Decoded, Embedding, Segmentation
 from inference.segmentation.cache import EmbeddingCache, cache_key, slice_hash
 from inference.segmentation.click_merge import merge_click
 from inference.segmentation.history import Gesture, History, SliceDiff, apply_diffs
+from inference.segmentation.label_pages import clear_label_map, slices_in_use
 from inference.segmentation.labels import Label, LabelTable
 from inference.segmentation.postprocess import (
     click_threshold,
@@ -273,7 +274,7 @@ class SegmentationSession:
 
     def reset(self) -> None:
         """Clear all masks, prompts and history (labels and cached embeddings stay)."""
-        self.label_map[...] = 0
+        clear_label_map(self.label_map)  # only the slices drawn on: a fresh map stays unwritten (no 75 MiB)
         self._prompts.clear()
         self._confidence.clear()
         self._windows.clear()
@@ -420,7 +421,9 @@ class SegmentationSession:
         last = self._last_prompted.get(lab.value)
         if last is not None and z_lo <= last <= z_hi and (self.label_map[last] == lab.value).any():
             return last
-        areas = (self.label_map[z_lo : z_hi + 1] == lab.value).sum(axis=(1, 2))
+        areas = np.zeros(z_hi - z_lo + 1, dtype=np.int64)  # slice by slice: no whole-range temporary
+        for i in slices_in_use(self.label_map[z_lo : z_hi + 1]):
+            areas[i] = np.count_nonzero(self.label_map[z_lo + i] == lab.value)
         if not areas.any():
             raise InvalidPromptError(
                 f"Label '{lab.name}' has no mask in slices {z_lo}..{z_hi} to propagate from."

@@ -5,7 +5,7 @@ time, and prints one JSON line. For every stage: RSS after it and the peak *duri
 high-water mark ``VmHWM`` is reset before each stage through ``/proc/self/clear_refs``), so transient
 copies are attributed to the stage that made them:
 
-1. the window with nothing open; 2. LiteMedSAM loaded (encoder engine ready); 3. two slices embedded
+1. the window with nothing open; 2. LiteMedSAM loaded (encoder engine ready); 3. two slices embedded, each prompted twice
 (the inference runtime's working memory, independent of the volume);
 4. ``open_image`` (the reader alone: its buffers and the float32 volume);
 5. the volume shown (``document.set_volume``: slice views, 3-D view, background embeddings);
@@ -115,9 +115,14 @@ def main(path: str) -> int:
         import numpy as np
 
         stages.begin()
+        embedded = []  # kept to the end of the stage like the session's cache keeps its slices
         for seed in (0, 1):  # the runtime's buffers reach their steady size on the second call
-            model.embed(np.random.default_rng(seed).normal(0, 300, (512, 512)).astype(np.float32), (40.0, 400.0))
-        stages.end("two 512² slices embedded (inference working memory)")
+            image = np.random.default_rng(seed).normal(0, 300, (512, 512)).astype(np.float32)
+            embedded.append(model.embed(image, (40.0, 400.0)))
+            for _ in range(2):  # a box and a re-prompt: the decoder's per-embedding context and buffers
+                model.decode(embedded[-1], (150.0, 150.0, 350.0, 350.0))
+        del embedded
+        stages.end("two 512² slices embedded and prompted twice each (inference working memory)")
     stages.begin()
     vol = open_image(Path(path))
     stages.end("open_image (reader)")

@@ -260,7 +260,10 @@ def test_numpy_blas_is_single_threaded_only_while_decoding(decoder: NumpyPromptD
     from inference.models.numpy_ops import single_threaded_blas
 
     def blas_threads() -> list[int]:
-        return [int(lib["num_threads"]) for lib in threadpool_info() if lib["user_api"] == "blas"]
+        """numpy's own BLAS (other packages loaded later, e.g. scipy's, bring theirs; the decoder runs on numpy's)."""
+        libs = [lib for lib in threadpool_info() if lib["user_api"] == "blas" and "numpy" in str(lib["filepath"])]
+        assert libs, "numpy's BLAS not found"
+        return [int(lib["num_threads"]) for lib in libs]
 
     before = blas_threads()
     with single_threaded_blas(), single_threaded_blas():  # nested, as two concurrent decodes

@@ -196,7 +196,10 @@ def main(argv: list[str] | None = None) -> int:
     tensor, info = preprocess_slice(plane, LUNG_LESION_WINDOW)
     emb = backend.embed(plane, LUNG_LESION_WINDOW)
     emb_np = emb.features.numpy()
-    torch_free = NumpyPromptDecoder(decoder_arrays(model), threads=args.threads)
+    # the torch-free decoder a later start runs (numpy + its ONNX upsampling graph), else numpy alone
+    torch_free = getattr(getattr(viewer_backend, "model", None), "decoder", None)
+    if not isinstance(torch_free, NumpyPromptDecoder):
+        torch_free = NumpyPromptDecoder(decoder_arrays(model), threads=args.threads)
     dtype = backend.decoder_dtype
     precision = "bf16 autocast (CPU has native bf16)" if dtype is not None else "fp32 (no native bf16 on this CPU)"
 
@@ -286,8 +289,8 @@ def main(argv: list[str] | None = None) -> int:
             up_name),
         *([row(f"ours, re-prompt, {precision} → mask (the backend's default here)", dec["ours bf16"], ref, up_name)]
           if "ours bf16" in dec else []),
-        row("**ours, torch-free (numpy) re-prompt → mask** (2nd+ prompt on the slice; `numpy_decoder`, "
-            f"{args.threads} threads)", dec["ours numpy"], ref, up_name),
+        row("**ours, torch-free (numpy) re-prompt → mask** (2nd+ prompt on the slice; `numpy_decoder`"
+            f"{', upsampling on ONNX Runtime' if torch_free.upsampler is not None else ''}, {args.threads} threads)", dec["ours numpy"], ref, up_name),
         row("ours, torch-free (numpy), first prompt on a new slice → mask", dec["ours numpy, first prompt on the slice"],
             ref, up_name),
         f"| *the gestures below run on the backend a later start of the viewer builds here: `{runs}`* | | | | |",

@@ -35,9 +35,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MANIFEST_FILE = "cpu_runtime.json"
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2  # 2: the upsampling graph (``inference.models.upsample_graph``) is part of the record
 MAX_ENCODER_BYTES = 256 * 2**20  # the TinyViT export is ~25 MB
-MAX_DECODER_BYTES = 64 * 2**20  # the decoder's arrays are ~16 MB
+MAX_DECODER_BYTES = 64 * 2**20  # the decoder's arrays are ~20 MB
+MAX_UPSAMPLE_BYTES = 4 * 2**20  # the upsampling graph is ~0.4 MB
 _HEX = set("0123456789abcdef")
 
 
@@ -53,6 +54,8 @@ class CpuRuntimeManifest:
     graph_opt: str
     decoder_file: str
     decoder_sha256: str
+    upsample_file: str
+    upsample_sha256: str
     machine: dict[str, object]
     engine: str  # how the encoder engine was chosen (shown in logs)
 
@@ -98,7 +101,9 @@ def parse_manifest(text: str) -> CpuRuntimeManifest:
         encoder_file=_file_name(raw.get("encoder_file"), "encoder file"),
         encoder_sha256=_sha(raw.get("encoder_sha256"), "encoder sha256"), threads=threads, graph_opt=graph_opt,
         decoder_file=_file_name(raw.get("decoder_file"), "decoder file"),
-        decoder_sha256=_sha(raw.get("decoder_sha256"), "decoder sha256"), machine=machine, engine=engine,
+        decoder_sha256=_sha(raw.get("decoder_sha256"), "decoder sha256"),
+        upsample_file=_file_name(raw.get("upsample_file"), "upsampling file"),
+        upsample_sha256=_sha(raw.get("upsample_sha256"), "upsampling sha256"), machine=machine, engine=engine,
     )
 
 
@@ -141,7 +146,8 @@ def load_decoder_arrays(data: bytes) -> dict[str, np.ndarray]:
 
 @dataclass
 class CpuLiteMedSAM:
-    """The loaded torch-free model: an ONNX Runtime encoder session and the numpy decoder."""
+    """The loaded torch-free model: an ONNX Runtime encoder session and the numpy decoder (its upsampling
+    stage on ONNX Runtime too)."""
 
     model_id: str
     session: object
@@ -181,19 +187,22 @@ def load_cpu_runtime(folder: Path, checkpoint_sha256: str) -> CpuLiteMedSAM | No
             raise ValueError(f"it was measured on another machine or setup ({', '.join(changed)[:80]})")
         encoder_bytes = hashed_bytes(folder / manifest.encoder_file, manifest.encoder_sha256, MAX_ENCODER_BYTES)
         decoder_bytes = hashed_bytes(folder / manifest.decoder_file, manifest.decoder_sha256, MAX_DECODER_BYTES)
+        upsample_bytes = hashed_bytes(folder / manifest.upsample_file, manifest.upsample_sha256, MAX_UPSAMPLE_BYTES)
     except ValueError as err:
         log.info("torch-free CPU segmentation not used: %s", err)
         return None
     from inference.models.numpy_decoder import NumpyPromptDecoder
+    from inference.models.upsample_graph import OnnxUpsampler
 
     try:
-        decoder = NumpyPromptDecoder(load_decoder_arrays(decoder_bytes))
+        decoder = NumpyPromptDecoder(load_decoder_arrays(decoder_bytes),
+                                     upsampler=OnnxUpsampler(upsample_bytes, manifest.threads))
         session = onnx_session(encoder_bytes, manifest.threads, manifest.graph_opt)
         input_name = session.get_inputs()[0].name  # type: ignore[attr-defined]
     except Exception as err:  # noqa: BLE001 - any failure here means: use the torch path, which re-exports
         log.warning("torch-free CPU segmentation could not be prepared (%s); segmenting with PyTorch", err)
         return None
-    del encoder_bytes, decoder_bytes
+    del encoder_bytes, decoder_bytes, upsample_bytes
     log.info("segmenting without PyTorch: ONNX Runtime encoder (%d threads) + numpy decoder", manifest.threads)
     return CpuLiteMedSAM(manifest.model_id, session, input_name, decoder, manifest.threads, manifest.engine)
 

@@ -21,6 +21,7 @@ import torch
 from inference.models.cpu_runtime import (
     MANIFEST_FILE,
     MAX_DECODER_BYTES,
+    MAX_UPSAMPLE_BYTES,
     CpuRuntimeManifest,
     finite_ratio,
     hashed_bytes,
@@ -59,12 +60,14 @@ def _check_prompts(embedding: torch.Tensor) -> list[dict[str, object]]:
     ]
 
 
-def decoder_agreement(model: LiteMedSAM, arrays: dict[str, np.ndarray]) -> float:
-    """Worst relative error of the numpy decoder against PyTorch's over :func:`_check_prompts` (fp32)."""
+def decoder_agreement(model: LiteMedSAM, arrays: dict[str, np.ndarray], upsample: bytes, threads: int) -> float:
+    """Worst relative error of the torch-free decoder (numpy + the ONNX upsampling graph) against PyTorch's
+    over :func:`_check_prompts` (fp32)."""
     from inference.models.numpy_decoder import NumpyPromptDecoder
     from inference.models.numpy_decoder import decode as numpy_decode
+    from inference.models.upsample_graph import OnnxUpsampler
 
-    numpy_decoder = NumpyPromptDecoder(arrays)
+    numpy_decoder = NumpyPromptDecoder(arrays, upsampler=OnnxUpsampler(upsample, threads))
     embedding = encode(model, check_input().to(model_device(model))).cpu()
     emb_np = embedding.numpy().copy()
     worst = 0.0
@@ -101,31 +104,39 @@ def write_cpu_runtime(model: LiteMedSAM, folder: Path, checkpoint_sha256: str) -
     if onnx is None or model_device(model).type != "cpu" or onnx.source is None or onnx.source.path.parent != folder:
         remove_manifest(folder)
         return False
+    from inference.models.numpy_decoder import NumpyPromptDecoder
     from inference.models.numpy_decoder_export import decoder_arrays
+    from inference.models.upsample_graph import upsample_graph
 
     arrays = decoder_arrays(model)
     data = _npz_bytes(arrays)
     digest = hashlib.sha256(data).hexdigest()
+    graph = upsample_graph(NumpyPromptDecoder(load_decoder_arrays(data)))
+    graph_digest = hashlib.sha256(graph).hexdigest()
     manifest = CpuRuntimeManifest(
         model_id=model.model_id, checkpoint_sha256=checkpoint_sha256, encoder_file=onnx.source.path.name,
         encoder_sha256=onnx.source.sha256, threads=onnx.threads, graph_opt=onnx.graph_opt,
-        decoder_file=f"litemedsam_decoder_{digest[:16]}.npz", decoder_sha256=digest, machine=machine_key(),
+        decoder_file=f"litemedsam_decoder_{digest[:16]}.npz", decoder_sha256=digest,
+        upsample_file=f"litemedsam_upsample_{graph_digest[:16]}.onnx", upsample_sha256=graph_digest,
+        machine=machine_key(),
         engine=str(getattr(model, "encoder_engine", "onnx"))[:400],
     )
     current = read_manifest(folder)
     if current is not None and replace(current, engine=manifest.engine) == manifest:
         try:
             hashed_bytes(folder / manifest.decoder_file, digest, MAX_DECODER_BYTES)
-            return True  # the same record, its file intact
+            hashed_bytes(folder / manifest.upsample_file, graph_digest, MAX_UPSAMPLE_BYTES)
+            return True  # the same record, its files intact
         except ValueError:
             pass
-    err = decoder_agreement(model, load_decoder_arrays(data))  # checked on the bytes that will be read back
+    err = decoder_agreement(model, load_decoder_arrays(data), graph, onnx.threads)  # the bytes read back later
     if not err <= DECODER_TOLERANCE:
         log.warning("the numpy decoder differs from PyTorch (relative error %.1e); segmenting with PyTorch", err)
         remove_manifest(folder)
         return False
     make_private_dir(folder)
     write_atomic(folder / manifest.decoder_file, data)
+    write_atomic(folder / manifest.upsample_file, graph)
     write_atomic(folder / MANIFEST_FILE, manifest.to_json().encode())
     log.info("recorded the torch-free CPU path in %s (decoder checked against PyTorch: %.1e)", folder, err)
     return True

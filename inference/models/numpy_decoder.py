@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -79,8 +79,11 @@ class NumpyPromptDecoder:
     is cached by their identity).
     """
 
-    def __init__(self, arrays: Mapping[str, np.ndarray], *, threads: int = 2) -> None:
+    def __init__(self, arrays: Mapping[str, np.ndarray], *, threads: int = 2,
+                 upsampler: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         w = validated(arrays)
+        # (cells, 256) rows → (cells·4, 128): the upsampling in ONNX Runtime (``inference.models.upsample_graph``)
+        self.upsampler = upsampler
         self.prompt_encoder = NumpyPromptEncoder(w)
         self.blocks = [
             _Block(
@@ -226,6 +229,11 @@ class NumpyPromptDecoder:
         k = hyper.shape[0]
         out = np.full((k, 4 * GRID, 4 * GRID), PADDING_LOGIT, dtype=np.float32)
         grid_rows = keys.reshape(GRID, GRID, -1)
+        if self.upsampler is not None:  # the whole region in one call: ONNX Runtime threads it itself
+            x = self.upsampler(grid_rows[:ch, :cw].reshape(-1, EMBED_DIM)).reshape(-1, self.up2_w.shape[1] // 4)
+            logits = (hyper @ x.T).reshape(k, ch, cw, 2, 2, 2, 2).transpose(0, 1, 3, 5, 2, 4, 6)
+            out[:, : 4 * ch, : 4 * cw] = logits.reshape(k, 4 * ch, 4 * cw)
+            return out
         band = max(1, _BAND_CELLS // cw)
         starts = list(range(0, ch, band))
 

@@ -148,3 +148,20 @@ def test_a_forced_pytorch_engine_leaves_the_record_alone(recorded: Path, tmp_pat
     forced.embed(np.zeros((64, 64), np.float32), None)
     assert read_manifest(cache / "encoder") is not None
     assert isinstance(create_backend(_settings(cache)), CpuLiteMedSAMBackend)
+
+
+def test_the_upsampling_graph_computes_what_the_numpy_upsampling_does(recorded: Path, lung1_dir: Path) -> None:
+    """The record's ONNX upsampling stage replaces numpy's; the logits must not change beyond float rounding."""
+    from inference.models.numpy_decoder import decode
+
+    model = load_cpu_runtime(recorded / "encoder", litemedsam_file().sha256)
+    assert model is not None and model.decoder.upsampler is not None
+    plane, box = _nodule(lung1_dir)
+    emb = CpuLiteMedSAMBackend(model).embed(plane, LUNG_LESION_WINDOW)
+    box_256 = emb.info.box_to_model(np.asarray(box, dtype=np.float32))
+    for valid in (None, (256, 192)):  # the whole frame, and a cropped one (fewer grid cells)
+        with_graph, _ = decode(model.decoder, emb.features, box_256, multimask="all", valid_size=valid)
+        upsampler, model.decoder.upsampler = model.decoder.upsampler, None
+        numpy_only, _ = decode(model.decoder, emb.features, box_256, multimask="all", valid_size=valid)
+        model.decoder.upsampler = upsampler
+        assert float(np.abs(with_graph - numpy_only).max()) <= 1e-5 * float(np.abs(numpy_only).max())

@@ -24,7 +24,8 @@ def _manifest(**changes: object) -> dict[str, object]:
     good = CpuRuntimeManifest(
         model_id="litemedsam-abc", checkpoint_sha256=SHA, encoder_file="tinyvit_1d663a684141936f.onnx",
         encoder_sha256=SHA, threads=2, graph_opt="all", decoder_file="litemedsam_decoder_0123456789abcdef.npz",
-        decoder_sha256=SHA, machine={"cpu": "x"}, engine="onnx",
+        decoder_sha256=SHA, upsample_file="litemedsam_upsample_0123456789abcdef.onnx", upsample_sha256=SHA,
+        machine={"cpu": "x"}, engine="onnx",
     )
     record = json.loads(good.to_json())
     record.update(changes)
@@ -39,7 +40,8 @@ def test_a_well_formed_record_round_trips() -> None:
 
 
 @pytest.mark.parametrize("changes, why", [
-    ({"format": 2}, "unknown format"),
+    ({"format": 1}, "unknown format"),
+    ({"upsample_file": "../x.onnx"}, "bad upsampling file"),
     ({"encoder_file": "../../etc/passwd"}, "bad encoder file"),
     ({"decoder_file": "/tmp/x.npz"}, "bad decoder file"),
     ({"decoder_file": ".hidden.npz"}, "bad decoder file"),

@@ -167,10 +167,9 @@ def main() -> int:
         window.open_path(DEMO_CT)
         first_slice = first_render(shown)
     wait_idle(window, 600)
-    try:
-        runtime = seg.backend.get().model.encoder_runtime
-    except AttributeError:
-        runtime = "?"
+    loaded = seg.backend.get()
+    runtime = str(getattr(getattr(loaded, "model", None), "encoder_runtime", "")
+                  or ("onnx, without PyTorch" if type(loaded).__name__ == "CpuLiteMedSAMBackend" else "?"))
     print(json.dumps({
         "cold_start_s": cold_start, "first_slice_s": first_slice, "idle_gap_ms": idle_gap,
         "embed_gap_ms": embed_gap, "embed_s": embed_s, "embed_slices": 1 + 2 * seg.neighbours,

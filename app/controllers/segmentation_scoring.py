@@ -24,6 +24,24 @@ SCORE_CHANNEL = "seg_score"
 log = logging.getLogger("medfusion.app.segmentation")
 
 
+DRAW_GRACE_S = 0.5  # how long the scoring waits for the views to draw the new mask
+
+
+def _let_the_views_draw(cancel: CancelToken) -> None:
+    """Wait (without holding the interpreter lock) while the UI thread draws the mask just delivered.
+
+    The torch-free decoder runs its glue in Python: scoring at once made it compete with the slice and 3-D
+    renders for the GIL, and the longest UI stall while a box's mask is drawn rose from 87 to 130-156 ms
+    (axial view alone, `python -m benchmarks ui`). The confidence appears half a second later (the strip shows the slice as being scored meanwhile).
+    """
+    import time
+
+    end = time.monotonic() + DRAW_GRACE_S
+    while time.monotonic() < end:
+        cancel.raise_if_cancelled()  # a new gesture cancels the score without waiting out the grace
+        time.sleep(0.01)
+
+
 def score_later(controller: SegmentationController, session: SegmentationSession, name: str, z: int,
             words: str) -> None:
     """Score the confidence of every model mask still unscored (the newest gesture's, and any whose
@@ -33,6 +51,7 @@ def score_later(controller: SegmentationController, session: SegmentationSession
 
     def task(progress: ProgressCallback, cancel: CancelToken) -> float | None:
         progress(0.5, "Scoring the mask's confidence")
+        _let_the_views_draw(cancel)
         mine: float | None = None
         tried: set[tuple[int, int]] = set()
         while True:

@@ -27,7 +27,7 @@ import numpy as np
 
 from inference.errors import ModelLoadError
 from inference.models.machine import gpu_may_be_present, machine_key
-from inference.models.verified_files import SIDECAR_MAX_BYTES, onnx_session
+from inference.models.verified_files import SIDECAR_MAX_BYTES, hashed_bytes, onnx_session
 
 if TYPE_CHECKING:
     from inference.models.numpy_decoder import NumpyPromptDecoder
@@ -119,20 +119,6 @@ def read_manifest(folder: Path) -> CpuRuntimeManifest | None:
     except (OSError, ValueError, UnicodeDecodeError, RecursionError) as err:
         log.warning("the torch-free CPU record %s is unusable (%s); segmenting with PyTorch", path, err)
         return None
-
-
-def hashed_bytes(path: Path, sha256: str, max_bytes: int) -> bytes:
-    """The file's bytes if they hash to ``sha256`` (``ValueError`` saying what is wrong otherwise)."""
-    import hashlib
-
-    if not path.is_file():
-        raise ValueError(f"{path.name} is missing")
-    if path.stat().st_size > max_bytes:
-        raise ValueError(f"{path.name} is too large")
-    data = path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != sha256:
-        raise ValueError(f"{path.name} does not match its sha256 (corrupted or edited)")
-    return data
 
 
 def load_decoder_arrays(data: bytes) -> dict[str, np.ndarray]:

@@ -14,6 +14,7 @@ import io
 import logging
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -24,7 +25,6 @@ from inference.models.cpu_runtime import (
     MAX_UPSAMPLE_BYTES,
     CpuRuntimeManifest,
     finite_ratio,
-    hashed_bytes,
     load_decoder_arrays,
     read_manifest,
 )
@@ -32,7 +32,10 @@ from inference.models.engine_choice import MeasuringEncoder
 from inference.models.litemedsam import LiteMedSAM, decode, encode, model_device
 from inference.models.machine import machine_key
 from inference.models.onnx_encoder import OnnxEncoder, check_input
-from inference.models.verified_files import make_private_dir, write_atomic
+from inference.models.verified_files import hashed_bytes, make_private_dir, write_atomic
+
+if TYPE_CHECKING:
+    from inference.models.numpy_decoder import NumpyPromptDecoder
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ def active_onnx_encoder(model: LiteMedSAM) -> OnnxEncoder | None:
     return encoder if isinstance(encoder, OnnxEncoder) and encoder.source is not None else None
 
 
-def _check_prompts(embedding: torch.Tensor) -> list[dict[str, object]]:
+def _check_prompts() -> list[dict[str, object]]:
     """Box, points alone (multimask), box + points, and a mask prompt from the box's own logits."""
     box = np.array([60.0, 70.0, 190.0, 180.0], dtype=np.float32)
     points = np.array([[120.0, 125.0], [90.0, 160.0]], dtype=np.float32)
@@ -60,18 +63,15 @@ def _check_prompts(embedding: torch.Tensor) -> list[dict[str, object]]:
     ]
 
 
-def decoder_agreement(model: LiteMedSAM, arrays: dict[str, np.ndarray], upsample: bytes, threads: int) -> float:
+def decoder_agreement(model: LiteMedSAM, numpy_decoder: NumpyPromptDecoder) -> float:
     """Worst relative error of the torch-free decoder (numpy + the ONNX upsampling graph) against PyTorch's
     over :func:`_check_prompts` (fp32)."""
-    from inference.models.numpy_decoder import NumpyPromptDecoder
     from inference.models.numpy_decoder import decode as numpy_decode
-    from inference.models.upsample_graph import OnnxUpsampler
 
-    numpy_decoder = NumpyPromptDecoder(arrays, upsampler=OnnxUpsampler(upsample, threads))
     embedding = encode(model, check_input().to(model_device(model))).cpu()
     emb_np = embedding.numpy().copy()
     worst = 0.0
-    prompts = _check_prompts(embedding)
+    prompts = _check_prompts()
     with torch.no_grad():
         low = decode(model, embedding.to(model_device(model)), box_256=prompts[0]["box_256"])[0][0].cpu().numpy()  # type: ignore[arg-type]
     prompts.append({"box_256": prompts[0]["box_256"], "mask_logits_256": low})
@@ -106,12 +106,12 @@ def write_cpu_runtime(model: LiteMedSAM, folder: Path, checkpoint_sha256: str) -
         return False
     from inference.models.numpy_decoder import NumpyPromptDecoder
     from inference.models.numpy_decoder_export import decoder_arrays
-    from inference.models.upsample_graph import upsample_graph
+    from inference.models.upsample_graph import OnnxUpsampler, upsample_graph
 
-    arrays = decoder_arrays(model)
-    data = _npz_bytes(arrays)
+    data = _npz_bytes(decoder_arrays(model))
     digest = hashlib.sha256(data).hexdigest()
-    graph = upsample_graph(NumpyPromptDecoder(load_decoder_arrays(data)))
+    numpy_decoder = NumpyPromptDecoder(load_decoder_arrays(data))  # from the bytes that will be read back
+    graph = upsample_graph(numpy_decoder)
     graph_digest = hashlib.sha256(graph).hexdigest()
     manifest = CpuRuntimeManifest(
         model_id=model.model_id, checkpoint_sha256=checkpoint_sha256, encoder_file=onnx.source.path.name,
@@ -129,7 +129,8 @@ def write_cpu_runtime(model: LiteMedSAM, folder: Path, checkpoint_sha256: str) -
             return True  # the same record, its files intact
         except ValueError:
             pass
-    err = decoder_agreement(model, load_decoder_arrays(data), graph, onnx.threads)  # the bytes read back later
+    numpy_decoder.upsampler = OnnxUpsampler(graph, onnx.threads)
+    err = decoder_agreement(model, numpy_decoder)
     if not err <= DECODER_TOLERANCE:
         log.warning("the numpy decoder differs from PyTorch (relative error %.1e); segmenting with PyTorch", err)
         remove_manifest(folder)

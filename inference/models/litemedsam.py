@@ -21,6 +21,7 @@ from inference.errors import ModelLoadError
 from inference.models.device import autocast_dtype
 from inference.models.encoder_runtime import apply_encoder_runtime
 from inference.models.fast_decoder import FastPromptDecoder
+from inference.models.numpy_decoder import token_set
 from inference.models.preprocess import (
     DEFAULT_CT_WINDOW,
     LUNG_WINDOW,
@@ -234,10 +235,6 @@ def fast_decoder(model: LiteMedSAM) -> FastPromptDecoder:
     return current
 
 
-def _token_set(multimask: bool | str) -> tuple[int, ...]:
-    return (0, 1, 2, 3) if multimask == "all" else ((1, 2, 3) if multimask else (0,))
-
-
 def decode(
     model: LiteMedSAM,
     embedding: torch.Tensor,
@@ -264,7 +261,7 @@ def decode(
     points, boxes, masks = _prompts(device, box_256, points_256, point_labels, mask_logits_256)
     with _inference(device, cpu_dtype):
         logits, iou = fast_decoder(model).run(
-            embedding, points, boxes, masks, tokens=_token_set(multimask), best=best, valid_size=valid_size
+            embedding, points, boxes, masks, tokens=token_set(multimask), best=best, valid_size=valid_size
         )
     return logits.float(), iou.float()
 
@@ -289,5 +286,5 @@ def reference_decode(
             sparse_prompt_embeddings=sparse,
             dense_prompt_embeddings=dense,
         )
-    sel = list(_token_set(multimask))
+    sel = list(token_set(multimask))
     return logits[0, sel], iou[0, sel]

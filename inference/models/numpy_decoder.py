@@ -251,7 +251,8 @@ class NumpyPromptDecoder:
         return out
 
 
-def _token_set(multimask: bool | str) -> tuple[int, ...]:
+def token_set(multimask: bool | str) -> tuple[int, ...]:
+    """The mask tokens a ``multimask`` value asks for (0 = single mask, 1-3 = SAM's three; "all" = every one)."""
     return (0, 1, 2, 3) if multimask == "all" else ((1, 2, 3) if multimask else (0,))
 
 
@@ -288,4 +289,4 @@ def decode(
         raise ValueError("decode needs at least one prompt")
     sparse = decoder.prompt_encoder.sparse(points, labels, box)
     dense = None if mask_logits_256 is None else decoder.prompt_encoder.dense(mask_logits_256)
-    return decoder.run(embedding, sparse, dense, _token_set(multimask), best, valid_size)
+    return decoder.run(embedding, sparse, dense, token_set(multimask), best, valid_size)

@@ -54,6 +54,18 @@ def read_sidecar(path: Path) -> dict[str, object] | None:
     return record
 
 
+def hashed_bytes(path: Path, sha256: str, max_bytes: int | None = None) -> bytes:
+    """The file's bytes if they hash to ``sha256`` (``ValueError`` saying what is wrong otherwise)."""
+    if not path.is_file():
+        raise ValueError(f"{path.name} is missing")
+    if max_bytes is not None and path.stat().st_size > max_bytes:
+        raise ValueError(f"{path.name} is larger than any file of its kind ({path.stat().st_size} bytes)")
+    data = path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ValueError(f"{path.name} does not match its sha256 record (corrupted or edited)")
+    return data
+
+
 def verified_bytes(path: Path, max_bytes: int | None = None) -> tuple[bytes, str] | None:
     """``(bytes, sha256)`` of ``path`` when they match its sidecar, else ``None`` (and why, in the log)."""
     if not path.is_file():
@@ -61,16 +73,15 @@ def verified_bytes(path: Path, max_bytes: int | None = None) -> tuple[bytes, str
     record = read_sidecar(path)
     if record is None:
         return None
-    if max_bytes is not None and path.stat().st_size > max_bytes:
-        log.warning("%s is larger than any file of its kind (%d bytes); it will be made again", path.name,
-                    path.stat().st_size)
+    try:
+        data = hashed_bytes(path, str(record["sha256"]), max_bytes)
+    except ValueError as err:
+        log.warning("%s; it will be made again", err)
         return None
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    if len(data) != record["size"] or digest != record["sha256"]:
-        log.warning("%s does not match its sha256 record (corrupted or edited); it will be made again", path.name)
+    if len(data) != record["size"]:
+        log.warning("%s does not match its size record; it will be made again", path.name)
         return None
-    return data, digest
+    return data, str(record["sha256"])
 
 
 def write_atomic(path: Path, data: bytes) -> None:

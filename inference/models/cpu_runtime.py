@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MANIFEST_FILE = "cpu_runtime.json"
-MANIFEST_FORMAT = 2  # 2: the upsampling graph (``inference.models.upsample_graph``) is part of the record
+# 2: the upsampling graph (``inference.models.upsample_graph``) is part of the record; 3: the encoder file is
+# an export of version ≥ 3 (stage 0 over channel groups), so older records are written again once
+MANIFEST_FORMAT = 3
 MAX_ENCODER_BYTES = 256 * 2**20  # the TinyViT export is ~25 MB
 MAX_DECODER_BYTES = 64 * 2**20  # the decoder's arrays are ~20 MB
 MAX_UPSAMPLE_BYTES = 4 * 2**20  # the upsampling graph is ~0.4 MB

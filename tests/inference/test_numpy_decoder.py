@@ -141,6 +141,7 @@ def test_alternating_embeddings_and_a_copy_at_a_new_address(decoder: NumpyPrompt
         _check(decode(decoder, a, box_a), wants[na], info_a, na)
         _check(decode(decoder, b, box_b), wants[nb], info_b, nb)
     assert len(decoder._contexts) == 2
+    assert all(ctx.src_pe is None and ctx.projected is not None for ctx in decoder._contexts.values())  # issue 17
     _check(decode(decoder, c, box_c), reference_decode(model, c_t, box_c), info_c, nc)
     assert len(decoder._contexts) == 2
     copy = b.copy()  # equal values, another object: decoded from its own context
@@ -235,6 +236,26 @@ def test_weights_are_copied_not_shared(arrays: dict[str, np.ndarray], decoder: N
     np.testing.assert_array_equal(decode(fresh, emb, box)[0], before)
 
 
+def test_every_decode_runs_on_the_decoders_own_thread(decoder: NumpyPromptDecoder, cases: list[Case],
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whichever thread asks, the decode's work (and its temporaries) is done on one thread (issue 17)."""
+    seen: list[int] = []
+    run = decoder._run
+
+    def recording(*args: object) -> tuple[np.ndarray, np.ndarray]:
+        seen.append(threading.get_ident())
+        return run(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(decoder, "_run", recording)
+    _, emb, _, _, box = cases[0]
+    callers = [threading.Thread(target=decode, args=(decoder, emb, box)) for _ in range(3)]
+    for t in callers:
+        t.start()
+        t.join(timeout=300)
+    decode(decoder, emb, box)
+    assert len(seen) == 4 and len(set(seen)) == 1 and seen[0] != threading.get_ident()
+
+
 def test_importing_the_numpy_decoder_does_not_import_torch(tmp_path: Path, arrays: dict[str, np.ndarray],
                                                            cases: list[Case]) -> None:
     """Built from an .npz and run in a fresh process: no torch anywhere."""
@@ -254,7 +275,9 @@ def test_importing_the_numpy_decoder_does_not_import_torch(tmp_path: Path, array
 
 
 def test_numpy_blas_is_single_threaded_only_while_decoding(decoder: NumpyPromptDecoder, cases: list[Case]) -> None:
-    """The decoder's own tile threads replace BLAS threads during a decode; the process setting comes back."""
+    """The decoder's own tile threads replace BLAS threads during a decode; the setting comes back. Read on the
+    decoder's own thread, where every decode runs (with this OpenBLAS, a setting made on one thread is not
+    always seen from another)."""
     from inference.models import numpy_ops
     from inference.models.numpy_ops import single_threaded_blas
 
@@ -266,10 +289,13 @@ def test_numpy_blas_is_single_threaded_only_while_decoding(decoder: NumpyPromptD
         assert numpy_ops._blas_libs
         return [int(lib.num_threads) for lib in numpy_ops._blas_libs]  # type: ignore[attr-defined]
 
-    before = blas_threads()
-    with single_threaded_blas(), single_threaded_blas():  # nested, as two concurrent decodes
-        assert all(n == 1 for n in blas_threads())
-    assert blas_threads() == before
+    def nested() -> list[int]:
+        with single_threaded_blas(), single_threaded_blas():  # nested, as in a re-entrant use
+            return blas_threads()
+
+    before = decoder.thread.call(blas_threads)
+    assert all(n == 1 for n in decoder.thread.call(nested))
+    assert decoder.thread.call(blas_threads) == before
     _, emb, _, _, box = cases[0]
     decode(decoder, emb, box)
-    assert blas_threads() == before
+    assert decoder.thread.call(blas_threads) == before

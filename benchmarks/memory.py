@@ -83,8 +83,7 @@ def report(r: dict) -> list[str]:
         "(stage 0 at 256 × 256, the transformer MLPs) over 4 channel groups (`inference/models/encoder_layout.py`: "
         "the same function, about half the working set); the encoder and the decoder's upsampling graph share one "
         "arena; embeddings are copied out of the arena (a cached one pinned a block there, and the arena grew "
-        "around it); every decode runs on the decoder's own thread (glibc keeps what a thread frees in that "
-        "thread's malloc arena).",
+        "around it).",
     ]
 
 

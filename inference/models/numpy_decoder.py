@@ -31,7 +31,6 @@ from inference.models.numpy_attention import (
     tokens_to_image,
 )
 from inference.models.numpy_ops import (
-    OwnThread,
     TileRunner,
     gelu_,
     layer_norm,
@@ -117,7 +116,6 @@ class NumpyPromptDecoder:
         self.up2_w = np.ascontiguousarray(up2.transpose(0, 2, 3, 1).reshape(up2.shape[0], -1))
         self.up2_b = np.tile(w[f"{_MD}.output_upscaling.3.bias"], 4)
         self.runner = TileRunner(threads)
-        self.thread = OwnThread("numpy-decoder-call")  # every decode on one thread (see OwnThread)
         self._contexts: OrderedDict[int, _Context] = OrderedDict()
         self._lock = threading.Lock()  # the context cache may be reached from two worker threads
 
@@ -130,7 +128,6 @@ class NumpyPromptDecoder:
         """Stop the helper threads (they also end with the process)."""
         self.clear()
         self.runner.close()
-        self.thread.close()
 
     def context(self, embedding: np.ndarray) -> _Context:
         """The embedding's prompt-independent image side, from the small cache when it was decoded lately."""
@@ -186,10 +183,6 @@ class NumpyPromptDecoder:
     def run(self, embedding: np.ndarray, sparse: np.ndarray, dense: np.ndarray | None, tokens: tuple[int, ...],
             best: bool, valid_size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
         """Embedded prompts → (K, 256, 256) logits and (K,) IoU of the chosen tokens (see :func:`decode`)."""
-        return self.thread.call(self._run, embedding, sparse, dense, tokens, best, valid_size)
-
-    def _run(self, embedding: np.ndarray, sparse: np.ndarray, dense: np.ndarray | None, tokens: tuple[int, ...],
-             best: bool, valid_size: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
         with single_threaded_blas():
             ctx: _Context | None = None
             if dense is None:

@@ -15,11 +15,9 @@ import math
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
 
 import numpy as np
 
-T = TypeVar("T")
 BLOCK_ELEMENTS = 1 << 16  # 256 KiB of float32 per block: in L2 on current x86 CPUs
 
 # Abramowitz & Stegun 7.1.26: erfc(z) ≈ t·(a1 + t·(a2 + …)) · exp(-z²), t = 1 / (1 + p z), z ≥ 0.
@@ -132,8 +130,14 @@ def _set_threads_checked(lib: object, threads: int, attempts: int = 3) -> None:
     ``openblas_get_num_threads()`` re-derived the count from the CPU count and answered 2 (OpenBLAS 0.3.30/0.3.31
     from the numpy and scipy wheels); a second set held.
     """
+    # threadpoolctl's OpenBLAS controller (pthreads build) lets only the first thread that sets the count
+    # change it while that thread lives; a set from any other thread is silently dropped. The viewer decodes
+    # on whichever worker thread runs the task, so a decode on the second pool thread ran with BLAS on two
+    # threads under the decoder's tiles (measured: 49-61 ms vs 30 ms a decode). The count is one value per
+    # process and this module is its only writer here (``_blas_lock``, ``_blas_users``): set it directly.
+    setter = getattr(lib, "_real_set_num_threads", None) or lib.set_num_threads  # type: ignore[attr-defined]
     for _ in range(attempts):
-        lib.set_num_threads(threads)  # type: ignore[attr-defined]
+        setter(threads)
         if lib.num_threads == threads:  # type: ignore[attr-defined]
             return
 
@@ -165,7 +169,7 @@ def single_threaded_blas() -> Iterator[None]:
             _blas_users -= 1
             if _blas_users == 0:
                 for lib, threads in _blas_saved:
-                    lib.set_num_threads(threads)  # type: ignore[attr-defined]
+                    _set_threads_checked(lib, threads)  # type: ignore[arg-type]
                 _blas_saved.clear()
 
 
@@ -199,28 +203,3 @@ class TileRunner:
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-class OwnThread:
-    """Runs calls on one long-lived thread of its own, whichever thread asks (one call at a time).
-
-    Why: glibc gives each thread that allocates its own malloc arena and keeps what is freed there for that
-    arena. A decode's temporaries (tens of MiB) made on each of the app's worker threads in turn stayed
-    resident once per thread (measured: +25-40 MiB for each new calling thread); made on one thread, once.
-    """
-
-    def __init__(self, name: str) -> None:
-        self._pool = ThreadPoolExecutor(1, name)
-        self._ident: int | None = None
-
-    def call(self, fn: Callable[..., T], *args: object) -> T:
-        if threading.get_ident() == self._ident:  # already on it (a nested call)
-            return fn(*args)
-        return self._pool.submit(self._run, fn, *args).result()
-
-    def _run(self, fn: Callable[..., T], *args: object) -> T:
-        self._ident = threading.get_ident()
-        return fn(*args)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)

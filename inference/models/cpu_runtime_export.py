@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -139,5 +140,9 @@ def write_cpu_runtime(model: LiteMedSAM, folder: Path, checkpoint_sha256: str) -
     write_atomic(folder / manifest.decoder_file, data)
     write_atomic(folder / manifest.upsample_file, graph)
     write_atomic(folder / MANIFEST_FILE, manifest.to_json().encode())
+    if current is not None:  # the replaced record's files are dead weight; only names this function writes go
+        for name in {current.decoder_file, current.upsample_file} - {manifest.decoder_file, manifest.upsample_file}:
+            if re.fullmatch(r"litemedsam_(decoder_[0-9a-f]{16}\.npz|upsample_[0-9a-f]{16}\.onnx)", name):
+                (folder / name).unlink(missing_ok=True)
     log.info("recorded the torch-free CPU path in %s (decoder checked against PyTorch: %.1e)", folder, err)
     return True

@@ -123,6 +123,19 @@ _blas_saved: list[tuple[object, int]] = []
 _blas_libs: list[object] | None = None  # threadpoolctl's controllers, found once (a scan costs ~1 ms)
 
 
+def _set_threads_checked(lib: object, threads: int, attempts: int = 3) -> None:
+    """Set a BLAS library's thread count and read it back, setting it again if it did not hold.
+
+    Seen in the viewer's process: right after ``openblas_set_num_threads(1)`` on a worker thread, the first
+    ``openblas_get_num_threads()`` re-derived the count from the CPU count and answered 2 (OpenBLAS 0.3.30/0.3.31
+    from the numpy and scipy wheels); a second set held.
+    """
+    for _ in range(attempts):
+        lib.set_num_threads(threads)  # type: ignore[attr-defined]
+        if lib.num_threads == threads:  # type: ignore[attr-defined]
+            return
+
+
 @contextlib.contextmanager
 def single_threaded_blas() -> Iterator[None]:
     """numpy's BLAS on one thread while the decoder runs (re-entrant, shared by concurrent decodes).
@@ -141,7 +154,7 @@ def single_threaded_blas() -> Iterator[None]:
             _blas_saved.clear()
             for lib in _blas_libs:
                 _blas_saved.append((lib, lib.num_threads))  # type: ignore[attr-defined]
-                lib.set_num_threads(1)  # type: ignore[attr-defined]
+                _set_threads_checked(lib, 1)
         _blas_users += 1
     try:
         yield

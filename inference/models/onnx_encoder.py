@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import uuid
 import warnings
 from copy import deepcopy
@@ -154,7 +155,33 @@ def export_verified(encoder: nn.Module, path: Path) -> VerifiedOnnx:
     check = {"input": "check_input()", "max_relative_error": err, "tolerance": EXPORT_TOLERANCE}
     digest = write_sidecar(path, data, check=check, torch=torch.__version__, onnxruntime=onnxruntime.__version__)
     log.info("exported the image encoder to %s (checked against PyTorch: relative error %.1e)", path, err)
+    remove_superseded_exports(path)
     return VerifiedOnnx(path, data, digest, exported_now=True)
+
+
+def remove_superseded_exports(path: Path) -> list[Path]:
+    """Delete older export versions of the same weights beside ``path`` (and their sidecars).
+
+    Each export version re-exports once; without this a user who upgraded keeps a dead 23 MB copy per version.
+    Only names this module writes, for the same weights digest, in the same folder, are touched.
+    """
+    match = re.fullmatch(r"tinyvit_([0-9a-f]+)_v(\d+)\.onnx", path.name)
+    if match is None:
+        return []
+    digest, version = match.group(1), int(match.group(2))
+    old_names = [f"tinyvit_{digest}.onnx"] + [f"tinyvit_{digest}_v{v}.onnx" for v in range(2, version)]
+    removed = []
+    for name in old_names:
+        for old in (path.with_name(name), sidecar_path(path.with_name(name))):
+            try:
+                old.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as err:  # read-only cache, another user's file: harmless, keep going
+                log.info("could not remove the superseded export %s: %s", old, err)
+                continue
+            removed.append(old)
+    return removed
 
 
 def load_or_export(encoder: nn.Module, path: Path) -> VerifiedOnnx:

@@ -165,3 +165,25 @@ def test_the_upsampling_graph_computes_what_the_numpy_upsampling_does(recorded: 
         numpy_only, _ = decode(model.decoder, emb.features, box_256, multimask="all", valid_size=valid)
         model.decoder.upsampler = upsampler
         assert float(np.abs(with_graph - numpy_only).max()) <= 1e-5 * float(np.abs(numpy_only).max())
+
+
+def test_a_replaced_record_removes_its_own_old_files_only(recorded: Path, tmp_path: Path) -> None:
+    """A record written anew (other weights, a damaged file) deletes the files the old one named, when they
+    carry the names the recorder writes; anything else a forged record names stays."""
+    import shutil
+
+    cache = tmp_path / "cache"
+    shutil.copytree(recorded, cache)
+    folder = cache / "encoder"
+    old_decoder, foreign = folder / "litemedsam_decoder_0000000000000000.npz", folder / "keepme.onnx"
+    old_decoder.write_bytes(b"old weights")
+    foreign.write_bytes(b"not ours")
+    record = json.loads((folder / MANIFEST_FILE).read_text())
+    record.update(decoder_file=old_decoder.name, upsample_file=foreign.name)
+    (folder / MANIFEST_FILE).write_text(json.dumps(record))
+    backend = create_backend(_settings(cache))  # the named files fail their sha256: the PyTorch path
+    assert isinstance(backend, LiteMedSAMBackend)
+    backend.embed(np.zeros((64, 64), np.float32), None)  # ... which records again
+    manifest = read_manifest(folder)
+    assert manifest is not None and (folder / manifest.decoder_file).exists()
+    assert not old_decoder.exists() and foreign.read_bytes() == b"not ours"

@@ -237,39 +237,79 @@ def test_weights_are_copied_not_shared(arrays: dict[str, np.ndarray], decoder: N
 
 def test_importing_the_numpy_decoder_does_not_import_torch(tmp_path: Path, arrays: dict[str, np.ndarray],
                                                            cases: list[Case]) -> None:
-    """Built from an .npz and run in a fresh process: no torch anywhere."""
+    """Built from an .npz and run in a fresh process: no torch anywhere; numpy's real BLAS runs on one thread
+    during the decode (the decoder's tiles are its threads) and gets its own setting back after."""
     np.savez(tmp_path / "decoder.npz", **arrays)
     _, emb, _, _, box = cases[0]
     np.save(tmp_path / "emb.npy", emb)
     code = (
         "import sys, numpy as np\n"
+        "from threadpoolctl import threadpool_info\n"
         "from inference.models.numpy_decoder import NumpyPromptDecoder, decode\n"
+        "def blas(): return [int(i['num_threads']) for i in threadpool_info() if i['user_api'] == 'blas']\n"
+        "before, during = blas(), []\n"
+        "assert before and max(before) > 1, before  # the test machine has 2 cores\n"
         f"with np.load({str(tmp_path / 'decoder.npz')!r}, allow_pickle=False) as f:\n"
         "    dec = NumpyPromptDecoder(dict(f))\n"
+        "transformer = dec._transformer\n"
+        "def watched(*args):\n"
+        "    during.append(blas())\n"
+        "    return transformer(*args)\n"
+        "dec._transformer = watched\n"
         f"logits, iou = decode(dec, np.load({str(tmp_path / 'emb.npy')!r}), np.array({box.tolist()!r}))\n"
         "assert logits.shape == (1, 256, 256) and (logits > 0).sum() > 10\n"
+        "assert during and all(n == 1 for n in during[0]), during\n"
+        "assert blas() == before, (blas(), before)\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=300)
 
 
-def test_numpy_blas_is_single_threaded_only_while_decoding(decoder: NumpyPromptDecoder, cases: list[Case]) -> None:
-    """The decoder's own tile threads replace BLAS threads during a decode; the process setting comes back."""
+class _LazyBlas:
+    """A BLAS controller that, like OpenBLAS 0.3.30/0.3.31 once in the viewer's process, re-derives its count
+    from the CPU count at the first read after a set."""
+
+    def __init__(self, cpus: int, lazy: bool) -> None:
+        self.cpus, self.lazy, self._threads, self.reset_pending = cpus, lazy, cpus, False
+
+    def set_num_threads(self, n: int) -> None:
+        self._threads = n
+        self.reset_pending, self.lazy = self.lazy, False  # only once, as seen
+
+    @property
+    def num_threads(self) -> int:
+        if self.reset_pending:
+            self._threads, self.reset_pending = self.cpus, False
+        return self._threads
+
+
+def test_blas_setting_is_shared_by_concurrent_decodes_and_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nested and concurrent users keep one thread until the last leaves; a set that did not hold is redone."""
     from inference.models import numpy_ops
     from inference.models.numpy_ops import single_threaded_blas
 
-    def blas_threads() -> list[int]:
-        """The BLAS libraries the decoder controls (found at its first use; in a long test run other packages'
-        BLAS libraries may load later and keep their own settings)."""
-        with single_threaded_blas():
-            pass  # the first use finds them
-        assert numpy_ops._blas_libs
-        return [int(lib.num_threads) for lib in numpy_ops._blas_libs]  # type: ignore[attr-defined]
+    libs = [_LazyBlas(2, lazy=True), _LazyBlas(4, lazy=False)]
+    monkeypatch.setattr(numpy_ops, "_blas_libs", libs)
+    monkeypatch.setattr(numpy_ops, "_blas_users", 0)
+    counts = lambda: [lib.num_threads for lib in libs]  # noqa: E731
+    entered, leave = threading.Barrier(3), threading.Event()
+    seen: list[list[int]] = []
 
-    before = blas_threads()
-    with single_threaded_blas(), single_threaded_blas():  # nested, as two concurrent decodes
-        assert all(n == 1 for n in blas_threads())
-    assert blas_threads() == before
-    _, emb, _, _, box = cases[0]
-    decode(decoder, emb, box)
-    assert blas_threads() == before
+    def decode_in_thread() -> None:
+        with single_threaded_blas():
+            entered.wait(timeout=30)
+            leave.wait(timeout=30)
+            seen.append(counts())
+
+    threads = [threading.Thread(target=decode_in_thread) for _ in range(2)]
+    for t in threads:
+        t.start()
+    entered.wait(timeout=30)
+    assert counts() == [1, 1]  # the lazy library's re-derived count was caught and set again
+    with single_threaded_blas():  # a third, nested in time with the two
+        leave.set()
+        for t in threads:
+            t.join(timeout=30)
+        assert counts() == [1, 1]
+    assert seen == [[1, 1], [1, 1]]
+    assert counts() == [2, 4] and numpy_ops._blas_users == 0

@@ -141,3 +141,19 @@ def test_the_export_encodes_a_batch_like_single_slices(exported: Path) -> None:
     single = torch.cat([encode(model, images[i : i + 1]) for i in range(3)])
     assert batch.shape == (3, 256, 64, 64)
     assert float((batch - single).abs().max()) <= 1e-5 * float(single.abs().max())
+
+
+def test_a_new_export_removes_older_versions_of_the_same_weights_only(exported: Path, tmp_path: Path) -> None:
+    """An upgrade re-exports once; the dead copies of earlier export versions go, nothing else does."""
+    folder, onnx = _copy(exported, tmp_path)
+    digest = onnx.name.split("_")[1]
+    planted = [folder / f"tinyvit_{digest}.onnx", sidecar_path(folder / f"tinyvit_{digest}.onnx")]
+    kept = [folder / "tinyvit_0123456789abcdef.onnx", folder / "engine_choice.json", folder / f"tinyvit_{digest}.txt"]
+    for p in planted + kept:
+        p.write_bytes(b"old")
+    onnx.unlink()  # the current version is missing: this start exports it
+    load_or_export(load_litemedsam("cpu", runtime="fused").image_encoder, onnx)
+    assert onnx.exists() and read_sidecar(onnx) is not None
+    assert not any(p.exists() for p in planted)
+    assert all(p.read_bytes() == b"old" for p in kept)
+    assert onnx_encoder.remove_superseded_exports(folder / "unrelated.onnx") == []

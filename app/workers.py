@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
 
 from inference.progress import CancelToken
 
@@ -88,8 +88,16 @@ class TaskRunner(QObject):
         on_done: Callable[[Any], None],
         on_error: Callable[[BaseException], None] | None = None,
         description: str = "",
+        *,
+        defer: bool = False,
     ) -> int:
-        """Start ``fn`` on a worker thread; returns its request id."""
+        """Start ``fn`` on a worker thread; returns its request id.
+
+        ``defer``: the worker starts it on the next event-loop turn, after what the UI thread has already
+        been asked to do in this one (a new image's first renders): background work that is not needed on
+        screen (precomputing embeddings) then does not compete with them for the cores. The task counts as
+        running (``busy``) from now on.
+        """
         self.cancel(channel)
         self._next_id += 1
         request_id = self._next_id
@@ -105,7 +113,11 @@ class TaskRunner(QObject):
         self._latest[channel] = request_id
         if not was_busy:
             self.busy_changed.emit(True)
-        self._pool.start(_Job(request_id, fn, token, signals))
+        job = _Job(request_id, fn, token, signals)
+        if defer:
+            QTimer.singleShot(0, self, lambda: self._pool.start(job))
+        else:
+            self._pool.start(job)
         return request_id
 
     def cancel(self, channel: str | None = None) -> None:

@@ -18,7 +18,6 @@ from app.model.comparison import ComparisonModel, SideInfo
 from app.model.series_browser import BrowserEntry
 from inference.clinical.formatting import iso_date
 from inference.errors import SeriesSelectionRequired
-from inference.io.loader import open_image
 from inference.io.memory_budget import MemoryBudgetExceeded, guarded_open
 from inference.io.volume import Volume
 from inference.progress import CancelToken
@@ -86,6 +85,8 @@ class ComparisonController:
         budget = self.context.settings.memory_budget_mb
 
         def work(progress: Callable[[float, str], None], cancel: CancelToken) -> Volume:
+            from inference.io.loader import open_image  # the readers load on the worker, not at start
+
             if budget <= 0:
                 return open_image(path, series_uid=series_uid, progress=progress, cancel=cancel)
             return guarded_open(path, budget, series_uid=series_uid, downsample=downsample, progress=progress,

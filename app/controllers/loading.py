@@ -16,9 +16,7 @@ from typing import Protocol
 from app.model.document import Document
 from app.workers import TaskRunner
 from inference.errors import ImageReadError, MedFusionError, SeriesSelectionRequired
-from inference.io.loader import open_image
 from inference.io.memory_budget import MemoryBudgetExceeded, MemoryCheck, guarded_open
-from inference.io.resample import resample_to_reference
 from inference.io.volume import Volume
 from inference.logging_setup import register_phi
 from inference.progress import CancelToken, scaled
@@ -41,7 +39,13 @@ class LoadHost(Protocol):
 
 def _open_guarded(path: Path, series_uid: str | None, budget_mb: int, downsample: int | None,
                   progress: Callable[[float, str], None], cancel: CancelToken) -> Volume:
-    """``open_image`` behind the memory guard (header-only estimate vs ``Settings.memory_budget_mb``; 0 = off)."""
+    """``open_image`` behind the memory guard (header-only estimate vs ``Settings.memory_budget_mb``; 0 = off).
+
+    Runs on the worker: the readers (pydicom, SimpleITK, Pillow: ~0.4 s of imports) load here at the first
+    image, while the UI thread shows the window, instead of before the window exists.
+    """
+    from inference.io.loader import open_image
+
     if budget_mb <= 0:
         return open_image(path, series_uid=series_uid, progress=progress, cancel=cancel)
     return guarded_open(path, budget_mb, series_uid=series_uid, downsample=downsample, progress=progress,
@@ -66,6 +70,9 @@ class LoadController:
         # called with the path when a primary image is asked for (before its series is chosen; the series
         # browser lists a folder's or DICOMDIR's series from here)
         self.opening: list[Callable[[Path], None]] = []
+        # called with the path when that image's load has ended, opened or not (before a series is asked
+        # for): work that would compete with the load for the cores waits for it (the browser's header scan)
+        self.settled: list[Callable[[Path], None]] = []
 
     # --- primary image -------------------------------------------------------------------------
     def open_path(
@@ -95,6 +102,8 @@ class LoadController:
     def _on_loaded(self, path: Path, volume: Volume, overlay_uid: str | None) -> None:
         register_phi(volume.info.patient_name, volume.info.patient_id)
         self.document.set_volume(volume)
+        for settled in self.settled:
+            settled(path)
         if self.remember_recent:
             self.settings.add_recent(str(path.resolve()))
             try:
@@ -115,6 +124,8 @@ class LoadController:
 
     def _on_load_error(self, path: Path, err: BaseException, overlay_allowed: bool, series_uid: str | None = None,
                        overlay_uid: str | None = None, downsample: int | None = None) -> None:
+        for settled in self.settled:
+            settled(path)
         if isinstance(err, SeriesSelectionRequired):
             choice = self.host.choose_series(err.series, path)
             if choice is None:
@@ -160,6 +171,8 @@ class LoadController:
                 raise ImageReadError(f"'{path.name}' is a 2-D image and cannot be overlaid on a volume.")
             cancel.raise_if_cancelled()
             progress(0.85, "Resampling overlay onto the CT grid")
+            from inference.io.resample import resample_to_reference  # SimpleITK: loaded on the worker
+
             resampled = resample_to_reference(moving, reference, order=1)
             progress(1.0, "Overlay ready")
             return resampled

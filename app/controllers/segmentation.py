@@ -129,14 +129,15 @@ class SegmentationController(QObject):
         self.window_chosen.emit("")
         self.precomputed_z = None
         if session is not None:
-            self.precompute()
+            self.precompute(defer=True)  # after the views' first renders of the new image (issue 17)
 
     def _on_cursor(self, _cursor: object) -> None:
         if self.tools_active and self.session is not None and self.current_z() != self.precomputed_z:
             self._slice_timer.start()
 
-    def precompute(self, z: int | None = None) -> None:
-        """Embed slice ``z`` (default: the shown one) and its neighbours off the UI thread."""
+    def precompute(self, z: int | None = None, *, defer: bool = False) -> None:
+        """Embed slice ``z`` (default: the shown one) and its neighbours off the UI thread (``defer``: see
+        :meth:`TaskRunner.submit`; a new image's first start loads the model, ~0.5 s of both cores)."""
         session = self.session
         if session is None or session.volume is None:
             return
@@ -156,7 +157,7 @@ class SegmentationController(QObject):
                 session.embedding(zz)
             return len(order)
 
-        self._submit("seg_embed", task, lambda _n: None, "Preparing segmentation", self._quiet)
+        self._submit("seg_embed", task, lambda _n: None, "Preparing segmentation", self._quiet, defer=defer)
 
     # ---- gestures ---------------------------------------------------------------------------------
     def _ready(self) -> SegmentationSession:
@@ -382,7 +383,7 @@ class SegmentationController(QObject):
     # ---- plumbing ---------------------------------------------------------------------------------
     def _submit(
         self, channel: str, task: Callable, on_done: Callable[[Any], None], description: str,
-        on_error: Callable[[BaseException], None] | None = None,
+        on_error: Callable[[BaseException], None] | None = None, *, defer: bool = False,
     ) -> None:
         ended = self._ended
 
@@ -395,7 +396,7 @@ class SegmentationController(QObject):
         self._running[channel] = self._running.get(channel, 0) + 1
         if channel not in QUIET_CHANNELS:
             self.busy_changed.emit(True)
-        self.runner.submit(channel, wrapped, on_done, on_error or self.report, description)
+        self.runner.submit(channel, wrapped, on_done, on_error or self.report, description, defer=defer)
 
     def _on_ended(self, channel: str) -> None:
         self._running[channel] = max(self._running.get(channel, 0) - 1, 0)

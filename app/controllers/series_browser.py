@@ -18,15 +18,13 @@ from typing import TYPE_CHECKING
 from app.model.clinical import ClinicalCase
 from app.model.series_browser import BrowserEntry, BrowserSource, SeriesBrowserModel
 from inference.errors import MedFusionError
-from inference.io.dicom_scan import SeriesInfo
-from inference.io.dicomdir import is_dicomdir
-from inference.io.loader import list_series
 from inference.io.thumbnails import THUMBNAIL_SIZE, Thumbnail, image_thumbnail, series_thumbnail
 from inference.io.volume import Volume
 from inference.progress import CancelToken, ProgressCallback
 
 if TYPE_CHECKING:
     from app.context import AppContext
+    from inference.io.dicom_scan import SeriesInfo
 
 log = logging.getLogger("medfusion.app.browser")
 CACHE_ENTRIES = 512  # 128² bytes each: a few MB
@@ -62,6 +60,15 @@ def entries_from_case(case: ClinicalCase) -> list[BrowserEntry]:
     ]
 
 
+def is_dicomdir(path: Path) -> bool:
+    """``inference.io.dicomdir.is_dicomdir``, imported when first asked: pydicom (~0.3 s) loads with the first
+    image or folder, not with the viewer (its start imports this module). Through the loader: see its docstring."""
+    import inference.io.loader  # noqa: F401
+    from inference.io.dicomdir import is_dicomdir as check
+
+    return check(path)
+
+
 def disc_index(folder: Path) -> Path | None:
     """The DICOMDIR at the root of ``folder`` (any letter case), or None."""
     try:
@@ -89,7 +96,9 @@ class SeriesBrowserController:
         self._queue: list[str] = []
         self._generation = 0
         self.jobs_started = 0  # thumbnails actually computed (not from the cache); tests read it
+        self._after_load: Path | None = None  # listed when the main views' load of this path has ended
         context.loader.opening.append(self._on_opening)
+        context.loader.settled.append(self._on_settled)
         context.case.case_changed.connect(self._on_case)
         context.document.volume_changed.connect(self._on_volume)
 
@@ -117,6 +126,8 @@ class SeriesBrowserController:
             generation = self._generation
 
             def work(progress: ProgressCallback, cancel: CancelToken) -> list[SeriesInfo]:
+                from inference.io.loader import list_series  # the readers load on the worker
+
                 cancel.raise_if_cancelled()
                 return list_series(path)
 
@@ -148,7 +159,15 @@ class SeriesBrowserController:
             return  # an X-ray of the open case: the case stays the source
         if source is not None and source.path == path and source.kind != "file":
             return  # the same folder again (e.g. after its series was chosen)
-        self.browse(path)
+        # Listed once the load has ended (image shown, or a series to choose): the header scan and the
+        # thumbnails' decoding would otherwise compete with it for the cores (the first image comes later).
+        self._new_generation()  # the old source's thumbnails stop now
+        self._after_load = path
+
+    def _on_settled(self, path: Path) -> None:
+        if self._after_load is not None and self._after_load == path:
+            self._after_load = None
+            self.browse(path)
 
     def _on_case(self, case: ClinicalCase | None) -> None:
         if case is None:
@@ -191,6 +210,7 @@ class SeriesBrowserController:
     # ---- thumbnails --------------------------------------------------------------------------
     def _new_generation(self) -> None:
         self._generation += 1
+        self._after_load = None
         self._queue.clear()
         self.context.runner.cancel("thumbnails")
         self.context.runner.cancel("browser_scan")

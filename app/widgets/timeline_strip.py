@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from PIL import Image
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QWidget
@@ -14,6 +13,8 @@ THUMB = 96
 
 
 def _thumbnail(image: CaseImage) -> QPixmap:
+    from PIL import Image  # loads with the first clinical case, not with the viewer
+
     with Image.open(image.path) as opened:
         im = opened.convert("L")
         im.thumbnail((THUMB, THUMB))

@@ -17,7 +17,6 @@ import numpy as np
 
 from inference.errors import MedFusionError
 from inference.export.labels import SegmentLabel
-from inference.io.loader import has_dicom_preamble
 from inference.io.volume import Volume
 
 log = logging.getLogger("medfusion.export")
@@ -92,6 +91,8 @@ def write_mask_file(snapshot: LabelSnapshot, reference: Volume, path: Path) -> P
 
 def read_mask_file(path: Path, reference: Volume) -> tuple[np.ndarray, list[SegmentLabel]]:
     """A DICOM SEG (ours or another tool's) or a NRRD/NIfTI/PNG mask (+ sidecar table if present)."""
+    from inference.io.loader import has_dicom_preamble  # the readers load when a mask is read, not at start
+
     path = Path(path)
     suffix = mask_suffix(path)
     if suffix in SEG_SUFFIXES or has_dicom_preamble(path):

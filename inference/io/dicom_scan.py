@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import os
 import re
+import threading
 import unicodedata
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -240,11 +242,50 @@ def series_key(ds: Dataset) -> str:
     return "noUID:" + ":".join(parts)
 
 
+_reuse = threading.local()  # this thread's scans inside ``reusing_scans()``: {folder: (file stamps, scan)}
+
+
+@contextmanager
+def reusing_scans() -> Iterator[None]:
+    """Inside the block, scanning a folder again on this thread returns the first scan if no file was added,
+    removed or changed (name, size, modification time): the memory check and the read of one open share one
+    header pass. Nothing outlives the block (no headers kept in memory, no stale results later)."""
+    outer = getattr(_reuse, "scans", None)
+    _reuse.scans = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _reuse.scans = outer
+
+
+def _stamps(files: list[Path]) -> tuple:
+    stamps = []
+    for path in files:
+        try:
+            st = path.stat()
+        except OSError:
+            return ()  # vanished meanwhile: scan again (and report it as the scan finds it)
+        stamps.append((str(path), st.st_size, st.st_mtime_ns))
+    return tuple(stamps)
+
+
 def scan_folder(
     folder: Path, *, progress: ProgressCallback = no_progress, cancel: CancelToken | None = None
 ) -> FolderScan:
-    """Read every file's header once and group image objects by series."""
+    """Read every file's header once and group image objects by series (see :func:`reusing_scans`)."""
     files = list(iter_files(folder))
+    scans: dict | None = getattr(_reuse, "scans", None)
+    stamps = _stamps(files) if scans is not None else ()
+    if scans is not None and stamps and scans.get(str(folder), ((), None))[0] == stamps:
+        progress(1.0, f"Reading headers {len(files)}/{len(files)}")
+        return scans[str(folder)][1]
+    scan = _scan_files(files, progress, cancel)
+    if scans is not None and stamps:
+        scans[str(folder)] = (stamps, scan)
+    return scan
+
+
+def _scan_files(files: list[Path], progress: ProgressCallback, cancel: CancelToken | None) -> FolderScan:
     scan = FolderScan(n_files=len(files))
     for i, path in enumerate(files):
         if cancel is not None:

@@ -4,6 +4,12 @@ Folders are DICOM (grouped by series); files are recognised by the DICOM preambl
 byte 128), by suffix (NIfTI, NRRD, MetaImage, PNG, JPEG), or, for files without a known suffix,
 by pydicom accepting them. Every failure a user can cause raises an ``ImageReadError`` subclass
 with one sentence (catalogue in docs/dev/io.md).
+
+Importing this module imports every reader (pydicom, SimpleITK, Pillow: ~0.4 s). The viewer does that on
+the worker that opens the first image, not while it starts; code that imports parts of the reader stack
+lazily on a worker thread imports this module first, so two threads never import pydicom's modules in
+different orders at once (one holds ``inference.io.loader``'s import lock, the others wait for the whole
+stack instead of each taking a part of it: Python's import locks can fail with a deadlock error otherwise).
 """
 
 from __future__ import annotations

@@ -149,14 +149,16 @@ def guarded_open(
     With ``downsample=k`` (what the user accepted) an over-budget DICOM series is read one slice in
     ``k`` and subsampled in-plane, so peak memory stays near ``1/k`` of the full study.
     """
+    from inference.io.dicom_scan import reusing_scans
     from inference.io.loader import open_image
 
-    check = check_memory(path, settings, series_uid=series_uid)
-    if not check.fits:
-        if downsample is None or check.factor is None or downsample < check.factor:
-            raise MemoryBudgetExceeded(check.message(), check)
-        return open_downsampled(path, downsample, series_uid=series_uid, progress=progress, cancel=cancel)
-    return open_image(path, series_uid=series_uid, progress=progress, cancel=cancel)
+    with reusing_scans():  # a DICOM folder's headers are read once, for the estimate and the read
+        check = check_memory(path, settings, series_uid=series_uid)
+        if not check.fits:
+            if downsample is None or check.factor is None or downsample < check.factor:
+                raise MemoryBudgetExceeded(check.message(), check)
+            return open_downsampled(path, downsample, series_uid=series_uid, progress=progress, cancel=cancel)
+        return open_image(path, series_uid=series_uid, progress=progress, cancel=cancel)
 
 
 def open_downsampled(

@@ -13,15 +13,16 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-from pydicom.dataset import Dataset
 
 from inference.errors import ImageReadError
-from inference.io.dicom_reader import read_file
-from inference.io.dicom_scan import CorruptHeaderError, display_text, is_image, looks_truncated, read_header
 from inference.io.volume import Volume
 from inference.progress import CancelToken, ProgressCallback, no_progress
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 THUMBNAIL_SIZE = 128
 
@@ -64,6 +65,8 @@ def _position_key(ds: Dataset, fallback: int) -> tuple[int, float]:
 
 
 def _date_of(ds: Dataset) -> tuple[str, str]:
+    from inference.io.dicom_scan import display_text  # loaded by series_thumbnail (through the loader)
+
     for date_kw, time_kw in (("SeriesDate", "SeriesTime"), ("StudyDate", "StudyTime"),
                              ("AcquisitionDate", "AcquisitionTime"), ("ContentDate", "ContentTime")):
         date = display_text(ds.get(date_kw, ""), 8)
@@ -128,6 +131,18 @@ def series_thumbnail(
     Headers of every file are read (``stop_before_pixels``) to find the middle slice in patient order;
     only that file is decoded. Unreadable files are skipped; if none is an image: :class:`ImageReadError`.
     """
+    # The DICOM readers (pydicom) load with the first thumbnail, on a worker, not with this module: the
+    # viewer imports it (``Thumbnail``) while it starts. Through the loader: see its docstring.
+    import inference.io.loader  # noqa: F401
+    from inference.io.dicom_reader import read_file
+    from inference.io.dicom_scan import (
+        CorruptHeaderError,
+        display_text,
+        is_image,
+        looks_truncated,
+        read_header,
+    )
+
     headers: list[tuple[Path, Dataset]] = []
     for i, path in enumerate(files):
         if cancel is not None:

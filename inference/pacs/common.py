@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-from pydicom.dataset import Dataset
+from typing import TYPE_CHECKING
 
 from inference.errors import MedFusionError
+
+if TYPE_CHECKING:  # only annotations: pydicom loads when a query runs, not with the viewer
+    from pydicom.dataset import Dataset
 
 __all__ = ["PacsError", "SeriesSummary", "StudySummary", "date_range_value", "series_from_dataset",
            "study_from_dataset"]

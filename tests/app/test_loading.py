@@ -130,6 +130,61 @@ def test_runner_drops_stale_results(qtbot) -> None:  # noqa: ANN001 - qtbot
     assert results == ["new"]
 
 
+def test_deferred_task_is_busy_at_once_and_starts_after_the_turns_timers(qtbot) -> None:  # noqa: ANN001
+    """``defer``: a new image's background work starts after the renders that image already asked for (zero-delay
+    timers started before it), and counts as running from the moment it is submitted (``wait_idle`` waits)."""
+    from PySide6.QtCore import QCoreApplication, QTimer
+
+    runner = TaskRunner()
+    order: list[str] = []
+    started = threading.Event()
+
+    def work(progress, cancel) -> str:  # noqa: ANN001
+        started.set()
+        return "done"
+
+    QTimer.singleShot(0, lambda: order.append("render" if not started.is_set() else "render after the work"))
+    runner.submit("seg_embed", work, order.append, defer=True)
+    assert runner.busy and not started.is_set()
+    started.wait(0.3)
+    assert not started.is_set()  # nothing runs before the event loop turns
+    QCoreApplication.processEvents()
+    qtbot.waitUntil(lambda: not runner.busy, timeout=5000)
+    assert order == ["render", "done"]
+
+    cancelled: list[str] = []
+    runner.submit("seg_embed", lambda p, c: c.raise_if_cancelled() or "late", cancelled.append, defer=True)
+    runner.cancel("seg_embed")  # before it started: its result never arrives, the runner becomes idle
+    qtbot.waitUntil(lambda: not runner.busy, timeout=5000)
+    assert cancelled == []
+
+
+def test_progress_bar_shows_the_latest_report_at_most_every_interval(qtbot) -> None:  # noqa: ANN001
+    """A series load reports every header and slice; each ``QProgressBar.setValue`` repaints synchronously, so
+    the widget shows only the newest report per interval (it delayed the first image at start-up)."""
+    from app.widgets.progress_widget import ProgressWidget
+
+    runner = TaskRunner()
+    widget = ProgressWidget(runner)
+    qtbot.addWidget(widget)
+    values: list[int] = []
+    widget.bar.valueChanged.connect(values.append)
+    release = threading.Event()
+
+    def work(progress, cancel) -> None:  # noqa: ANN001
+        for i in range(1, 41):
+            progress(i / 40, f"Reading slice {i}/40")
+        release.wait(10)
+
+    runner.submit("load", work, lambda _r: None)
+    qtbot.waitUntil(lambda: widget.label.text() == "Reading slice 40/40", timeout=5000)
+    assert widget.bar.value() == 1000
+    assert len([v for v in values if v > 0]) < 10  # 40 reports, a few repaints
+    release.set()
+    qtbot.waitUntil(lambda: not runner.busy, timeout=5000)
+    assert widget.label.text() == "" and not widget.isVisible()
+
+
 def test_excepthook_shows_short_message(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)
     shown: list[str] = []

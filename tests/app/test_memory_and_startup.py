@@ -64,8 +64,9 @@ def test_signature_unchanged_and_copy_free() -> None:
 
 
 def test_start_keeps_heavy_modules_out_and_triton_before_mesa(tmp_path: Path) -> None:
-    """In a fresh process: the window builds without matplotlib/scipy.ndimage/reportlab/torch, renders
-    (Mesa's LLVM loads), and a later Triton import on a worker thread does not crash."""
+    """In a fresh process: the window builds without matplotlib/scipy.ndimage/reportlab/torch/ONNX Runtime and
+    without the image readers (pydicom, SimpleITK, Pillow: they load on the worker that opens the first image),
+    renders (Mesa's LLVM loads), and a later Triton import on a worker thread does not crash."""
     script = textwrap.dedent("""
         import sys, threading
         from app.launch import build_viewer
@@ -75,7 +76,8 @@ def test_start_keeps_heavy_modules_out_and_triton_before_mesa(tmp_path: Path) ->
         window.show()
         app.processEvents()
         window.grid.view_3d.render_window.Render()
-        heavy = [m for m in ("matplotlib", "scipy.ndimage", "reportlab", "torch") if m in sys.modules]
+        heavy = [m for m in ("matplotlib", "scipy.ndimage", "reportlab", "torch", "onnxruntime", "pydicom",
+                             "SimpleITK", "PIL.Image", "requests", "highdicom", "sklearn") if m in sys.modules]
         print("HEAVY", heavy, flush=True)
         def late_import():
             try:

@@ -155,3 +155,25 @@ def test_browse_a_disc_folder_lists_its_dicomdir_without_opening(window, qtbot, 
     ws.browser.controller.browse_chosen(tmp_path / "nothing-here")  # a folder that does not exist: one sentence
     wait_idle(qtbot, window)
     assert model.entries == [] and model.status.startswith("'nothing-here' does not exist")
+
+
+def test_folder_is_listed_once_the_opened_image_is_shown(window, qtbot, tmp_path) -> None:  # noqa: ANN001
+    """The browser's header scan and thumbnails wait for the load (they competed with it for the cores and
+    delayed the first image at start-up); the folder is still listed, with the open series marked."""
+    ws = install(window, tmp_path)
+    events: list[str] = []
+    submit = window.runner.submit
+
+    def recording(channel, fn, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        events.append(f"submit {channel}")
+        return submit(channel, fn, *args, **kwargs)
+
+    window.runner.submit = recording  # type: ignore[method-assign]
+    window.document.volume_changed.connect(lambda _v: events.append("image"))
+    window.open_path(DEMO_CT)
+    qtbot.waitUntil(lambda: _tiles_done(ws), timeout=60000)
+    wait_idle(qtbot, window)
+    assert events.index("submit load") < events.index("image") < events.index("submit browser_scan")
+    assert events.index("submit browser_scan") < events.index("submit thumbnails")
+    model = ws.browser.model
+    assert model.status == "1 series" and model.current_key == model.entries[0].key  # the open series is marked

@@ -77,7 +77,13 @@ def report(r: dict) -> list[str]:
         f"The segmentation session {'shares' if r['shares_buffer'] else 'does **not** share'} the document's "
         f"float32 buffer; the embedding cache holds {r['cache_items']} slices (LRU, byte budget "
         "`embedding_cache_mb`). Not itemised: the OpenGL driver's copy of the 3-D texture (software GL keeps it "
-        "in RAM), Qt/VTK render buffers, allocator slack.",
+        "in RAM), Qt/VTK render buffers, allocator slack.", "",
+        "Reading: the model's working memory is mostly ONNX Runtime's CPU arena, which keeps the encoder's largest "
+        "working set resident from the first encode on. The encoder export computes TinyViT's widest activations "
+        "(stage 0 at 256 × 256, the transformer MLPs) over 4 channel groups (`inference/models/encoder_layout.py`: "
+        "the same function, about half the working set); the encoder and the decoder's upsampling graph share one "
+        "arena; embeddings are copied out of the arena (a cached one pinned a block there, and the arena grew "
+        "around it).",
     ]
 
 

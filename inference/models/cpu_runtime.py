@@ -35,7 +35,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MANIFEST_FILE = "cpu_runtime.json"
-MANIFEST_FORMAT = 2  # 2: the upsampling graph (``inference.models.upsample_graph``) is part of the record
+# 2: the upsampling graph (``inference.models.upsample_graph``) is part of the record; 3: the encoder file is
+# an export of version ≥ 3 (stage 0 over channel groups), so older records are written again once
+MANIFEST_FORMAT = 3
 MAX_ENCODER_BYTES = 256 * 2**20  # the TinyViT export is ~25 MB
 MAX_DECODER_BYTES = 64 * 2**20  # the decoder's arrays are ~20 MB
 MAX_UPSAMPLE_BYTES = 4 * 2**20  # the upsampling graph is ~0.4 MB
@@ -145,7 +147,10 @@ class CpuLiteMedSAM:
     def encode(self, images: np.ndarray) -> np.ndarray:
         """(B, 3, 256, 256) float32 in [0, 1] → (B, 256, 64, 64) float32 embeddings."""
         (out,) = self.session.run(None, {self.input_name: np.ascontiguousarray(images, dtype=np.float32)})  # type: ignore[attr-defined]
-        return np.asarray(out, dtype=np.float32)
+        # A copy the caller owns: the array ONNX Runtime returns lives in its arena, and every embedding kept
+        # (cache, decoder contexts) would pin a block there that the next runs must work around (measured:
+        # the arena grew by ~36 MiB by the third encode with two embeddings kept; the copy costs ~1 ms).
+        return np.array(out, dtype=np.float32, copy=True)
 
 
 def torch_free_reason(device: str, encoder_runtime: str) -> str | None:

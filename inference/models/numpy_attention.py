@@ -127,11 +127,12 @@ def _attend(query: np.ndarray, keys: np.ndarray, values: np.ndarray, runner: Til
     return summed
 
 
-def tokens_to_image(a: Attention, q: np.ndarray, k_img: np.ndarray, v_img: np.ndarray, runner: TileRunner,
+def tokens_to_image(a: Attention, q: np.ndarray, k_img: np.ndarray | None, v_img: np.ndarray, runner: TileRunner,
                     cached: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
     """``attn(q=q, k=k_img, v=v_img)`` for few queries (N, C) over the image rows (P, C), folded.
 
-    ``cached``: the image side already projected, ``(k_proj(k_img), v_proj(v_img))`` as (P, H·d) rows.
+    ``cached``: the image side already projected, ``(k_proj(k_img), v_proj(v_img))`` as (P, H·d) rows
+    (``k_img`` is then not read and may be ``None``).
     """
     n, h = q.shape[0], a.heads
     qh = split_heads(linear(q, *a.q), h)  # (H, N, d)
@@ -139,6 +140,7 @@ def tokens_to_image(a: Attention, q: np.ndarray, k_img: np.ndarray, v_img: np.nd
         pooled = _attend(block_diagonal(qh * a.scale), cached[0], cached[1], runner)  # (H·N, H·d)
         out = pooled.reshape(h, n, h, -1)[np.arange(h), :, np.arange(h), :]  # each head's own value block
     else:
+        assert k_img is not None
         q_img = np.matmul(qh, a.wk_h).reshape(h * n, -1)  # (H·N, C); k_proj's bias drops out of the softmax
         q_img *= a.scale
         pooled = _attend(q_img, k_img, v_img, runner).reshape(h, n, -1)  # (H, N, C)
@@ -147,17 +149,19 @@ def tokens_to_image(a: Attention, q: np.ndarray, k_img: np.ndarray, v_img: np.nd
     return linear(_merge_heads(out), *a.out)
 
 
-def image_to_tokens(a: Attention, keys_pe: np.ndarray, k: np.ndarray, v: np.ndarray, keys: np.ndarray,
+def image_to_tokens(a: Attention, keys_pe: np.ndarray | None, k: np.ndarray, v: np.ndarray, keys: np.ndarray,
                     norm: tuple[np.ndarray, np.ndarray], eps: float, pe: np.ndarray, runner: TileRunner,
                     cached_q: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The block's image update: ``LN(keys + attn(q=keys_pe, k=k, v=v))`` and its sum with ``pe``.
 
     Image rows (P, C) attend to few tokens (N, C), folded; ``cached_q``: ``q_proj(keys_pe)`` as (P, H·d)
-    rows when the image side was projected before. Returns new (P, C) arrays (keys, keys + pe).
+    rows when the image side was projected before (``keys_pe`` is then not read and may be ``None``).
+    Returns new (P, C) arrays (keys, keys + pe).
     """
     n, h = k.shape[0], a.heads
     kh_scaled = split_heads(linear(k, *a.k), h) * a.scale  # (H, N, d)
     if cached_q is None:
+        assert keys_pe is not None
         k_mat, source = np.matmul(kh_scaled, a.wq_h).reshape(h * n, -1), keys_pe  # (H·N, C)
         k_bias = np.matmul(kh_scaled, a.bq_h).reshape(-1, 1)  # q_proj's bias · k, per (head, token)
     else:

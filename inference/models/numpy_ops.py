@@ -130,8 +130,14 @@ def _set_threads_checked(lib: object, threads: int, attempts: int = 3) -> None:
     ``openblas_get_num_threads()`` re-derived the count from the CPU count and answered 2 (OpenBLAS 0.3.30/0.3.31
     from the numpy and scipy wheels); a second set held.
     """
+    # threadpoolctl's OpenBLAS controller (pthreads build) lets only the first thread that sets the count
+    # change it while that thread lives; a set from any other thread is silently dropped. The viewer decodes
+    # on whichever worker thread runs the task, so a decode on the second pool thread ran with BLAS on two
+    # threads under the decoder's tiles (measured: 49-61 ms vs 30 ms a decode). The count is one value per
+    # process and this module is its only writer here (``_blas_lock``, ``_blas_users``): set it directly.
+    setter = getattr(lib, "_real_set_num_threads", None) or lib.set_num_threads  # type: ignore[attr-defined]
     for _ in range(attempts):
-        lib.set_num_threads(threads)  # type: ignore[attr-defined]
+        setter(threads)
         if lib.num_threads == threads:  # type: ignore[attr-defined]
             return
 
@@ -163,7 +169,7 @@ def single_threaded_blas() -> Iterator[None]:
             _blas_users -= 1
             if _blas_users == 0:
                 for lib, threads in _blas_saved:
-                    lib.set_num_threads(threads)  # type: ignore[attr-defined]
+                    _set_threads_checked(lib, threads)  # type: ignore[arg-type]
                 _blas_saved.clear()
 
 

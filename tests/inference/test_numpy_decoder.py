@@ -141,6 +141,7 @@ def test_alternating_embeddings_and_a_copy_at_a_new_address(decoder: NumpyPrompt
         _check(decode(decoder, a, box_a), wants[na], info_a, na)
         _check(decode(decoder, b, box_b), wants[nb], info_b, nb)
     assert len(decoder._contexts) == 2
+    assert all(ctx.src_pe is None and ctx.projected is not None for ctx in decoder._contexts.values())  # issue 17
     _check(decode(decoder, c, box_c), reference_decode(model, c_t, box_c), info_c, nc)
     assert len(decoder._contexts) == 2
     copy = b.copy()  # equal values, another object: decoded from its own context
@@ -233,6 +234,50 @@ def test_weights_are_copied_not_shared(arrays: dict[str, np.ndarray], decoder: N
                  "mask_decoder.mask_tokens.weight", "dense_pe"):
         edited[name] *= 3.0
     np.testing.assert_array_equal(decode(fresh, emb, box)[0], before)
+
+
+_SECOND_THREAD = """
+import sys, threading, numpy as np
+from threadpoolctl import threadpool_info
+from inference.models.numpy_decoder import NumpyPromptDecoder, decode
+def blas(): return [int(i['num_threads']) for i in threadpool_info() if i['user_api'] == 'blas']
+with np.load(sys.argv[1], allow_pickle=False) as f:
+    dec = NumpyPromptDecoder(dict(f))
+emb, box = np.load(sys.argv[2]), np.array([float(v) for v in sys.argv[3:7]])
+before, during = blas(), []
+transformer = dec._transformer
+def watched(*args):
+    during.append((threading.current_thread().name, blas()))
+    return transformer(*args)
+dec._transformer = watched
+first_done, stop = threading.Event(), threading.Event()
+def pool_thread():  # decodes, then stays alive idle, as a QThreadPool worker does
+    decode(dec, emb, box)
+    first_done.set()
+    stop.wait(60)
+first = threading.Thread(target=pool_thread, name="first")
+first.start()
+first_done.wait(60)
+second = threading.Thread(target=decode, args=(dec, emb, box), name="second")
+second.start()
+second.join()
+stop.set()
+first.join()
+assert [name for name, _ in during] == ["first", "second"], during
+assert all(n == 1 for _, counts in during for n in counts), during
+assert blas() == before, (blas(), before)
+"""
+
+
+def test_blas_is_single_threaded_in_a_decode_on_a_second_worker_thread(tmp_path: Path, arrays: dict[str, np.ndarray],
+                                                                         cases: list[Case]) -> None:
+    """threadpoolctl lets only the first thread that set OpenBLAS's count change it while that thread lives: a
+    decode on the viewer's second pool thread ran with BLAS threads under the decoder's tiles (issue 17)."""
+    np.savez(tmp_path / "decoder.npz", **arrays)
+    _, emb, _, _, box = cases[0]
+    np.save(tmp_path / "emb.npy", emb)
+    subprocess.run([sys.executable, "-c", _SECOND_THREAD, str(tmp_path / "decoder.npz"), str(tmp_path / "emb.npy"),
+                    *[str(float(v)) for v in box]], cwd=REPO, check=True, timeout=300)
 
 
 def test_importing_the_numpy_decoder_does_not_import_torch(tmp_path: Path, arrays: dict[str, np.ndarray],

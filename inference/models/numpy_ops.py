@@ -126,15 +126,15 @@ _blas_libs: list[object] | None = None  # threadpoolctl's controllers, found onc
 def _set_threads_checked(lib: object, threads: int, attempts: int = 3) -> None:
     """Set a BLAS library's thread count and read it back, setting it again if it did not hold.
 
-    Seen in the viewer's process: right after ``openblas_set_num_threads(1)`` on a worker thread, the first
-    ``openblas_get_num_threads()`` re-derived the count from the CPU count and answered 2 (OpenBLAS 0.3.30/0.3.31
-    from the numpy and scipy wheels); a second set held.
+    Why not ``lib.set_num_threads``: threadpoolctl 3.8's OpenBLAS controller (pthreads build) lets only the
+    first thread that set the count change it while that thread lives; a set from any other thread is
+    silently dropped. The viewer decodes on whichever worker thread runs the task, so a decode on the second
+    pool thread ran with BLAS on two threads under the decoder's tiles (measured: 49-61 ms vs 30 ms a
+    decode; it also failed CI's BLAS test once a Qt worker had set the count first). The count is one value
+    per process and this module is its only writer here (``_blas_lock``, ``_blas_users``): set it through
+    the controller's real setter when it has one; the read-back guards against a future version that
+    drops sets another way.
     """
-    # threadpoolctl's OpenBLAS controller (pthreads build) lets only the first thread that sets the count
-    # change it while that thread lives; a set from any other thread is silently dropped. The viewer decodes
-    # on whichever worker thread runs the task, so a decode on the second pool thread ran with BLAS on two
-    # threads under the decoder's tiles (measured: 49-61 ms vs 30 ms a decode). The count is one value per
-    # process and this module is its only writer here (``_blas_lock``, ``_blas_users``): set it directly.
     setter = getattr(lib, "_real_set_num_threads", None) or lib.set_num_threads  # type: ignore[attr-defined]
     for _ in range(attempts):
         setter(threads)

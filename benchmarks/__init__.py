@@ -54,8 +54,13 @@ def machine() -> str:
     return f"{model}, {os.cpu_count()} cores, {ram:.0f} GiB RAM, {platform.system()} {platform.release()}"
 
 
-def record_headline(what: str, absolute: str, ratio: str, target: str = "–") -> None:
-    """Store one summary row (kept in ``benchmarks/headlines.json``; the summary block is rebuilt from it)."""
+def record_headline(what: str, absolute: str, ratio: str, target: str = "–", write: bool = True) -> None:
+    """Store one summary row (kept in ``benchmarks/headlines.json``; the summary block is rebuilt from it).
+
+    ``write=False`` (a ``--no-write`` run) stores nothing: a trial run must not replace the published rows.
+    """
+    if not write:
+        return
     import json
     import time
 

@@ -70,7 +70,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(f"| {kind}, outcome `{outcome}` | {per_outcome[outcome] * 1000:.0f} | "
                         f"{per_outcome[outcome] / ref:.1f}× |")
     mean = statistics.mean(per_outcome.values())
-    record_headline("Explanation (lung map + EHR) per outcome", f"{mean:.2f} s", f"{mean / ref:.1f}× one cached prediction", "–")
+    record_headline("Explanation (lung map + EHR) per outcome", f"{mean:.2f} s", f"{mean / ref:.1f}× one cached prediction",
+                    "–", write=not args.no_write)
     lines = [
         "### Explanation time (`python -m benchmarks explain`)", "",
         f"{time.strftime('%Y-%m-%d')}, CPU {args.threads} threads, machine shared with other jobs. Demo CXR case "

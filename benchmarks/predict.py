@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     record_headline("Predictor per patient, features cached / uncached",
                     f"{statistics.median(cached):.2f} s / {statistics.median(uncached):.1f} s (median)",
-                    f"cached = {statistics.median(cached) / statistics.median(uncached):.3f}× uncached", "–")
+                    f"cached = {statistics.median(cached) / statistics.median(uncached):.3f}× uncached", "–", write=not args.no_write)
     publish("fusion-predict", lines, write=not args.no_write)
     return 0
 

@@ -138,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         rows.append("| GPU (autocast, batched prefetch) | not measured: no CUDA device on this machine | – | – | – |")
     record_headline("3-D propagation, 50-slice lesion (CPU)", f"{total_s:.0f} s ({total_s * 1000 / n_encoded:.0f} ms/slice)",
-                    f"{ratio:.2f}× of upstream per-slice forward", "–")
+                    f"{ratio:.2f}× of upstream per-slice forward", "–", write=not args.no_write)
     lines = [
         f"### Propagation through a {args.slices}-slice lesion (LiteMedSAM; `python -m benchmarks propagation`)", "",
         f"{platform.machine()}, torch {torch.__version__}, {args.threads} threads, {time.strftime('%Y-%m-%d')}; "

@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     length, m_ms, m_mib, t_ms, t_mib = last
     record_headline(f"Mamba vs same-width transformer, sequence length {length}",
                     f"{m_ms:.1f} ms, {m_mib:.2f} MiB vs {t_ms:.1f} ms, {t_mib:.2f} MiB",
-                    f"Mamba = {m_ms / t_ms:.1f}× the latency, {m_mib / t_mib:.1f}× the peak memory", "–")
+                    f"Mamba = {m_ms / t_ms:.1f}× the latency, {m_mib / t_mib:.1f}× the peak memory", "–", write=not args.no_write)
     publish("sequence-models", lines, write=not args.no_write)
     return 0
 

@@ -95,6 +95,18 @@ def remove_manifest(folder: Path) -> None:
     (folder / MANIFEST_FILE).unlink(missing_ok=True)
 
 
+def _remove_replaced_files(folder: Path, kept: set[str]) -> None:
+    """Delete earlier records' decoder and upsampling files (a new checkpoint, a new record format): dead
+    weight in the cache. Only names this module writes are touched."""
+    for path in folder.iterdir():
+        if path.name not in kept and re.fullmatch(r"litemedsam_(decoder_[0-9a-f]{16}\.npz|upsample_[0-9a-f]{16}\.onnx)",
+                                                  path.name):
+            try:
+                path.unlink()
+            except OSError as err:  # another user's file, a read-only cache: harmless
+                log.info("could not remove the replaced record file %s: %s", path, err)
+
+
 def write_cpu_runtime(model: LiteMedSAM, folder: Path, checkpoint_sha256: str) -> bool:
     """Record the torch-free CPU path for ``model`` in ``folder`` (True when a usable record is there).
 
@@ -140,9 +152,6 @@ def write_cpu_runtime(model: LiteMedSAM, folder: Path, checkpoint_sha256: str) -
     write_atomic(folder / manifest.decoder_file, data)
     write_atomic(folder / manifest.upsample_file, graph)
     write_atomic(folder / MANIFEST_FILE, manifest.to_json().encode())
-    if current is not None:  # the replaced record's files are dead weight; only names this function writes go
-        for name in {current.decoder_file, current.upsample_file} - {manifest.decoder_file, manifest.upsample_file}:
-            if re.fullmatch(r"litemedsam_(decoder_[0-9a-f]{16}\.npz|upsample_[0-9a-f]{16}\.onnx)", name):
-                (folder / name).unlink(missing_ok=True)
+    _remove_replaced_files(folder, {manifest.decoder_file, manifest.upsample_file})
     log.info("recorded the torch-free CPU path in %s (decoder checked against PyTorch: %.1e)", folder, err)
     return True

@@ -210,9 +210,10 @@ def test_the_upsampling_graph_works_in_the_encoders_arena(recorded: Path) -> Non
     assert grown < 8, f"the upsampling run grew the process by {grown:.0f} MiB"
 
 
-def test_a_replaced_record_removes_its_own_old_files_only(recorded: Path, tmp_path: Path) -> None:
-    """A record written anew (other weights, a damaged file) deletes the files the old one named, when they
-    carry the names the recorder writes; anything else a forged record names stays."""
+@pytest.mark.parametrize("old_format", [False, True], ids=["same format", "older format"])
+def test_a_replaced_record_removes_its_own_old_files_only(recorded: Path, tmp_path: Path, old_format: bool) -> None:
+    """A record written anew (other weights, a damaged file, a new record format) deletes earlier records'
+    files, when they carry the names the recorder writes; anything else a forged record names stays."""
     import shutil
 
     cache = tmp_path / "cache"
@@ -223,6 +224,8 @@ def test_a_replaced_record_removes_its_own_old_files_only(recorded: Path, tmp_pa
     foreign.write_bytes(b"not ours")
     record = json.loads((folder / MANIFEST_FILE).read_text())
     record.update(decoder_file=old_decoder.name, upsample_file=foreign.name)
+    if old_format:
+        record["format"] = 1
     (folder / MANIFEST_FILE).write_text(json.dumps(record))
     backend = create_backend(_settings(cache))  # the named files fail their sha256: the PyTorch path
     assert isinstance(backend, LiteMedSAMBackend)

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 MANIFEST_FILE = "cpu_runtime.json"
 # 2: the upsampling graph (``inference.models.upsample_graph``) is part of the record; 3: the encoder file is
-# an export of version ≥ 3 (stage 0 over channel groups), so older records are written again once
+# an export of version ≥ 3 (widest activations over channel groups), so older records are written again once
 MANIFEST_FORMAT = 3
 MAX_ENCODER_BYTES = 256 * 2**20  # the TinyViT export is ~25 MB
 MAX_DECODER_BYTES = 64 * 2**20  # the decoder's arrays are ~20 MB

@@ -33,7 +33,7 @@ from inference.models.engine_choice import MeasuringEncoder
 from inference.models.litemedsam import LiteMedSAM, decode, encode, model_device
 from inference.models.machine import machine_key
 from inference.models.onnx_encoder import OnnxEncoder, check_input
-from inference.models.verified_files import hashed_bytes, make_private_dir, write_atomic
+from inference.models.verified_files import hashed_bytes, make_private_dir, remove_stale, write_atomic
 
 if TYPE_CHECKING:
     from inference.models.numpy_decoder import NumpyPromptDecoder
@@ -101,10 +101,7 @@ def _remove_replaced_files(folder: Path, kept: set[str]) -> None:
     for path in folder.iterdir():
         if path.name not in kept and re.fullmatch(r"litemedsam_(decoder_[0-9a-f]{16}\.npz|upsample_[0-9a-f]{16}\.onnx)",
                                                   path.name):
-            try:
-                path.unlink()
-            except OSError as err:  # another user's file, a read-only cache: harmless
-                log.info("could not remove the replaced record file %s: %s", path, err)
+            remove_stale(path)
 
 
 def write_cpu_runtime(model: LiteMedSAM, folder: Path, checkpoint_sha256: str) -> bool:

@@ -96,6 +96,19 @@ def write_atomic(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def remove_stale(path: Path) -> bool:
+    """Delete a cache file a newer one replaced (True when it was there and is gone). A file that cannot be
+    removed (a read-only cache, another user's file) is only logged: it is dead weight, not an error."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    except OSError as err:
+        log.info("could not remove the stale cache file %s: %s", path, err)
+        return False
+    return True
+
+
 def write_sidecar(path: Path, data: bytes, **extra: object) -> str:
     """Record ``data``'s sha256 and size next to ``path`` (after ``path`` itself was written); returns the sha256."""
     digest = hashlib.sha256(data).hexdigest()

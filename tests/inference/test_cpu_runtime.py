@@ -183,10 +183,7 @@ import json, sys
 from pathlib import Path
 import numpy as np
 from inference.models.verified_files import onnx_session
-def rss():
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
+from tests.resident_memory import resident_mib as rss
 encoder = onnx_session(Path(sys.argv[1]).read_bytes(), 2)
 upsampler = onnx_session(Path(sys.argv[2]).read_bytes(), 2)
 encoder.run(None, {encoder.get_inputs()[0].name: np.zeros((1, 3, 256, 256), np.float32)})

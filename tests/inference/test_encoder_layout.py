@@ -78,10 +78,7 @@ import json, sys
 from pathlib import Path
 import numpy as np
 from inference.models.verified_files import onnx_session
-def rss():
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
+from tests.resident_memory import resident_mib as rss
 session = onnx_session(Path(sys.argv[1]).read_bytes(), 2)
 image = np.random.default_rng(0).random((1, 3, 256, 256), dtype=np.float32)
 before = rss()

@@ -14,16 +14,10 @@ from inference.segmentation.cache import EmbeddingCache
 from inference.segmentation.label_pages import clear_label_map, slices_in_use, sparse_copy
 from inference.segmentation.session import SegmentationSession, SessionOptions
 from tests.inference.test_segmentation_session import BrightInBox, _sphere_volume
+from tests.resident_memory import resident_mib
 
 linux_rss = pytest.mark.skipif(not sys.platform.startswith("linux") or not Path("/proc/self/status").exists(),
                                reason="resident memory is read from /proc/self/status")
-
-
-def _rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
 
 
 def _drawn_map(nz: int = 12, size: int = 40) -> np.ndarray:
@@ -85,12 +79,12 @@ def test_a_fresh_session_map_and_its_snapshots_stay_unwritten() -> None:
     session = SegmentationSession(BrightInBox(), EmbeddingCache(10**8))
     volume = Volume(np.zeros((4, 4, 4), np.float32))
     session.volume = volume
-    start = _rss_mib()
+    start = resident_mib()
     session.label_map = np.zeros((256, 512, 512), dtype=np.uint8)
     session.reset()
     session.label_map[100, 10:20, 10:20] = 1
     snapshot = sparse_copy(session.label_map)
-    grown = _rss_mib() - start
+    grown = resident_mib() - start
     assert grown < 16, f"{grown:.0f} MiB resident for a 64 MiB map with one slice drawn"
     assert snapshot[100, 10:20, 10:20].all() and int(snapshot.sum(dtype=np.int64)) == 100
     session.reset()
@@ -101,7 +95,7 @@ def test_a_fresh_session_map_and_its_snapshots_stay_unwritten() -> None:
 def test_set_image_does_not_write_the_new_map() -> None:
     session = SegmentationSession(BrightInBox(), EmbeddingCache(10**8))
     volume = Volume(np.broadcast_to(np.float32(0), (256, 512, 512)))  # no pixel memory either
-    start = _rss_mib()
+    start = resident_mib()
     session.set_image(volume)
     assert session.label_map.shape == (256, 512, 512)
-    assert _rss_mib() - start < 16
+    assert resident_mib() - start < 16

@@ -245,6 +245,7 @@ with np.load(sys.argv[1], allow_pickle=False) as f:
     dec = NumpyPromptDecoder(dict(f))
 emb, box = np.load(sys.argv[2]), np.array([float(v) for v in sys.argv[3:7]])
 before, during = blas(), []
+assert before and max(before) > 1, before  # the test machine has 2 cores: otherwise nothing to check
 transformer = dec._transformer
 def watched(*args):
     during.append((threading.current_thread().name, blas()))
@@ -282,29 +283,17 @@ def test_blas_is_single_threaded_in_a_decode_on_a_second_worker_thread(tmp_path:
 
 def test_importing_the_numpy_decoder_does_not_import_torch(tmp_path: Path, arrays: dict[str, np.ndarray],
                                                            cases: list[Case]) -> None:
-    """Built from an .npz and run in a fresh process: no torch anywhere; numpy's real BLAS runs on one thread
-    during the decode (the decoder's tiles are its threads) and gets its own setting back after."""
+    """Built from an .npz and run in a fresh process: no torch anywhere."""
     np.savez(tmp_path / "decoder.npz", **arrays)
     _, emb, _, _, box = cases[0]
     np.save(tmp_path / "emb.npy", emb)
     code = (
         "import sys, numpy as np\n"
-        "from threadpoolctl import threadpool_info\n"
         "from inference.models.numpy_decoder import NumpyPromptDecoder, decode\n"
-        "def blas(): return [int(i['num_threads']) for i in threadpool_info() if i['user_api'] == 'blas']\n"
-        "before, during = blas(), []\n"
-        "assert before and max(before) > 1, before  # the test machine has 2 cores\n"
         f"with np.load({str(tmp_path / 'decoder.npz')!r}, allow_pickle=False) as f:\n"
         "    dec = NumpyPromptDecoder(dict(f))\n"
-        "transformer = dec._transformer\n"
-        "def watched(*args):\n"
-        "    during.append(blas())\n"
-        "    return transformer(*args)\n"
-        "dec._transformer = watched\n"
         f"logits, iou = decode(dec, np.load({str(tmp_path / 'emb.npy')!r}), np.array({box.tolist()!r}))\n"
         "assert logits.shape == (1, 256, 256) and (logits > 0).sum() > 10\n"
-        "assert during and all(n == 1 for n in during[0]), during\n"
-        "assert blas() == before, (blas(), before)\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=300)
